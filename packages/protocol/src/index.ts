@@ -1,0 +1,47 @@
+export {
+  DEFAULT_HEADER_NAME,
+  API_PREFIX,
+  API_PATHS,
+  RELAY_HEADER_INTERCEPT_ID,
+  RELAY_HEADER_OFFLINE,
+  SESSION_KEY_HEADER,
+  TUNNEL_UPGRADE_TOKEN,
+} from './wire.js';
+export { ERROR_CODES } from './errors.js';
+export type { ErrorCode } from './errors.js';
+export {
+  HeaderMatcherSchema,
+  PathMatcherSchema,
+  OnDisconnectSchema,
+  InterceptRequestSchema,
+  OwnerSchema,
+  InterceptSchema,
+  RuleSetSchema,
+  AgentAckSchema,
+  SessionCreateSchema,
+  SessionInfoSchema,
+  SessionCreatedSchema,
+  AgentInfoSchema,
+  ServiceInfoSchema,
+  ServiceListSchema,
+  ManagerInfoSchema,
+  ErrorBodySchema,
+} from './schemas.js';
+export type {
+  HeaderMatcher,
+  PathMatcher,
+  OnDisconnect,
+  InterceptRequest,
+  Owner,
+  Intercept,
+  RuleSet,
+  AgentAck,
+  SessionCreate,
+  SessionInfo,
+  SessionCreated,
+  AgentInfo,
+  ServiceInfo,
+  ServiceList,
+  ManagerInfo,
+  ErrorBody,
+} from './schemas.js';

@@ -1,0 +1,43 @@
+/**
+ * Names that cross process boundaries. Every component imports them from here so
+ * that agent, manager and daemon can never disagree on a spelling.
+ */
+
+/** The header a personal intercept matches by default (telepresence's convention). */
+export const DEFAULT_HEADER_NAME = 'x-telepresence-id';
+
+/** Manager API version prefix. */
+export const API_PREFIX = '/v1';
+
+/**
+ * Relay stream headers (agent → manager → daemon, HTTP/2).
+ * The original request's method, path and authority travel as the HTTP/2
+ * pseudo-headers, its end-to-end headers as they were; these are added.
+ */
+export const RELAY_HEADER_INTERCEPT_ID = 'detour-intercept-id';
+/**
+ * Set by the manager on the 503 it answers when the intercept's developer has no
+ * tunnel. Lets an agent tell "developer offline" apart from the developer's own 503.
+ */
+export const RELAY_HEADER_OFFLINE = 'detour-offline';
+
+/** Session key header: proves which developer a call comes from. */
+export const SESSION_KEY_HEADER = 'detour-session-key';
+
+/** `Upgrade:` token the daemon asks for when it opens its tunnel (RFC 9110 §7.8). */
+export const TUNNEL_UPGRADE_TOKEN = 'detour-tunnel';
+
+/** Manager endpoints. `:id` segments are URL-encoded ids. */
+export const API_PATHS = {
+  info: `${API_PREFIX}/info`,
+  sessions: `${API_PREFIX}/sessions`,
+  session: (id: string) => `${API_PREFIX}/sessions/${encodeURIComponent(id)}`,
+  heartbeat: (id: string) => `${API_PREFIX}/sessions/${encodeURIComponent(id)}/heartbeat`,
+  tunnel: `${API_PREFIX}/tunnel`,
+  services: `${API_PREFIX}/services`,
+  intercepts: `${API_PREFIX}/intercepts`,
+  intercept: (id: string) => `${API_PREFIX}/intercepts/${encodeURIComponent(id)}`,
+  /** Long-lived HTTP/2 stream of NDJSON {@link RuleSet} snapshots; query: service, agentId, listen. */
+  agentWatch: `${API_PREFIX}/agents/watch`,
+  agentAck: (agentId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/ack`,
+} as const;
