@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   DETOUR_ERR_AGENT_HEAD_TOO_LARGE: { status: 431, meaning: 'The request head exceeds the agent limit.' },
   DETOUR_ERR_AGENT_HEAD_TIMEOUT: { status: 408, meaning: 'The client did not finish its request head in time.' },
   DETOUR_ERR_AGENT_UPSTREAM_UNREACHABLE: { status: 502, meaning: 'The agent could not reach or read the app.' },
+  DETOUR_ERR_INTERNAL_BUG: { status: 500, meaning: 'A bug in detour; the log holds the stack.' },
   DETOUR_ERR_CLI_USAGE: { status: 0, meaning: 'The command line is wrong (exit code 2).' },
   DETOUR_ERR_CLI_NOT_CONNECTED: { status: 0, meaning: 'No daemon is running for this DETOUR_HOME; run `detour connect`.' },
   DETOUR_ERR_CLI_DAEMON_FAILED: { status: 0, meaning: 'The daemon could not start or connect.' },

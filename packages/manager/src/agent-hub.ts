@@ -1,0 +1,96 @@
+import { DetourError } from '@detour/core';
+import type { ManagerState } from './state.js';
+
+/** Where an agent's rule sets are written: one NDJSON line each. */
+export interface RuleSink {
+  write(line: string): void;
+}
+
+interface AckWaiter {
+  service: string;
+  version: number;
+  resolve: () => void;
+}
+
+/**
+ * Pushes rule sets to the agents of each service and tells when all of them
+ * have acknowledged one. `detour intercept` returns only then, so that a request
+ * sent the moment it returns is already routed (issue #2, "routing at the moment
+ * it returns").
+ */
+export class AgentHub {
+  readonly #state: ManagerState;
+  readonly #sinks = new Map<string, { service: string; sink: RuleSink }>();
+  readonly #waiters = new Set<AckWaiter>();
+
+  constructor(state: ManagerState) {
+    this.#state = state;
+  }
+
+  attach(agentId: string, service: string, sink: RuleSink): void {
+    this.#sinks.set(agentId, { service, sink });
+    sink.write(`${JSON.stringify(this.#state.ruleSet(service))}\n`);
+  }
+
+  /** Forgets an agent, unless it has already re-attached with a newer stream. */
+  detach(agentId: string, sink: RuleSink): void {
+    if (this.#sinks.get(agentId)?.sink !== sink) return;
+    this.#sinks.delete(agentId);
+    this.#state.removeAgent(agentId);
+    this.#settle();
+  }
+
+  acknowledge(agentId: string, version: number): boolean {
+    const known = this.#state.ackAgent(agentId, version) !== undefined;
+    this.#settle();
+    return known;
+  }
+
+  /** Sends the current rule set of each service to its agents. */
+  push(services: Iterable<string>): void {
+    for (const service of services) {
+      const line = `${JSON.stringify(this.#state.ruleSet(service))}\n`;
+      for (const entry of this.#sinks.values()) {
+        if (entry.service === service) entry.sink.write(line);
+      }
+    }
+  }
+
+  /** Resolves once every agent of `service` connected now has acknowledged `version` or left. */
+  async waitForAcks(service: string, version: number, timeoutMs: number): Promise<void> {
+    if (this.#allAcked(service, version)) return;
+    let waiter: AckWaiter | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        waiter = { service, version, resolve };
+        this.#waiters.add(waiter);
+        timer = setTimeout(() => {
+          const slow = this.#state.agentsOf(service).filter((a) => a.ackedVersion < version).map((a) => a.id);
+          reject(
+            new DetourError('DETOUR_ERR_INTERCEPT_ACK_TIMEOUT', `agents of ${service} did not acknowledge the rule within ${timeoutMs} ms: ${slow.join(', ')}`, {
+              details: { agents: slow },
+            }),
+          );
+        }, timeoutMs);
+        timer.unref();
+      });
+    } finally {
+      clearTimeout(timer);
+      if (waiter !== undefined) this.#waiters.delete(waiter);
+    }
+  }
+
+  #allAcked(service: string, version: number): boolean {
+    return this.#state.agentsOf(service).every((a) => a.ackedVersion >= version);
+  }
+
+  #settle(): void {
+    for (const waiter of [...this.#waiters]) {
+      if (this.#allAcked(waiter.service, waiter.version)) {
+        this.#waiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+}

@@ -1,0 +1,4 @@
+export { startManager, MANAGER_DEFAULTS } from './server.js';
+export type { ManagerOptions, ManagerHandle } from './server.js';
+export { ManagerState } from './state.js';
+export type { ManagerStateOptions } from './state.js';

@@ -1,0 +1,80 @@
+import http2 from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE } from '@detour/protocol';
+import { DetourError } from '@detour/core';
+import type { Logger } from '@detour/core';
+import type { ManagerState } from './state.js';
+import type { Tunnels } from './tunnels.js';
+
+const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+
+/** Copies the string-keyed headers of a received HEADERS frame; node adds symbol keys we must not forward. */
+function copyHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
+  const copy: OutgoingHttpHeaders = {};
+  for (const name of Object.keys(headers)) copy[name] = headers[name];
+  return copy;
+}
+
+function respondError(stream: ServerHttp2Stream, error: DetourError, extra: OutgoingHttpHeaders = {}): void {
+  if (stream.destroyed || stream.headersSent) {
+    stream.close(NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  stream.respond({ ':status': error.status, 'content-type': 'application/json', ...extra });
+  stream.end(JSON.stringify(error.toBody()));
+  // The caller may still be sending a body nobody will read.
+  stream.resume();
+}
+
+/**
+ * Relays one matched request, received from an agent, to the developer's tunnel
+ * and the answer back, stream to stream. HTTP/2 flow control on both legs gives
+ * end-to-end backpressure, so nothing here buffers a body.
+ */
+export function relayStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, endStream: boolean, state: ManagerState, tunnels: Tunnels, logger: Logger): void {
+  const interceptId = String(headers[RELAY_HEADER_INTERCEPT_ID]);
+  const intercept = state.getIntercept(interceptId);
+  const tunnel = intercept === undefined ? undefined : tunnels.get(intercept.owner.sessionId);
+  if (intercept === undefined || tunnel === undefined || tunnel.destroyed) {
+    const message = intercept === undefined ? `intercept ${interceptId} no longer exists` : `intercept ${intercept.name} on ${intercept.service} is offline: its developer ${intercept.owner.name} is not connected`;
+    respondError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', message, { details: { intercept: interceptId } }), { [RELAY_HEADER_OFFLINE]: interceptId });
+    return;
+  }
+
+  let upstream: http2.ClientHttp2Stream;
+  try {
+    upstream = tunnel.request(copyHeaders(headers), { endStream });
+  } catch (err) {
+    logger.warn({ interceptId, err: (err as Error).message }, 'could not open a stream on the tunnel');
+    respondError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', `the tunnel of ${intercept.owner.name} is closing`), { [RELAY_HEADER_OFFLINE]: interceptId });
+    return;
+  }
+  if (!endStream) stream.pipe(upstream);
+
+  let trailers: OutgoingHttpHeaders | undefined;
+  upstream.on('response', (responseHeaders, flags) => {
+    if (stream.destroyed) return;
+    const ended = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    stream.respond(copyHeaders(responseHeaders), { endStream: ended, waitForTrailers: !ended });
+    if (!ended) upstream.pipe(stream);
+  });
+  upstream.on('trailers', (received) => {
+    trailers = copyHeaders(received);
+  });
+  stream.on('wantTrailers', () => stream.sendTrailers(trailers ?? {}));
+
+  // A reset on either leg is passed on to the other, and to nothing else.
+  stream.on('close', () => {
+    if (!upstream.closed) upstream.close(stream.rstCode && stream.rstCode !== 0 ? stream.rstCode : NGHTTP2_CANCEL);
+  });
+  upstream.on('close', () => {
+    if (stream.closed) return;
+    if (!stream.headersSent) {
+      respondError(stream, new DetourError('DETOUR_ERR_LOCAL_APP_UNREACHABLE', `the tunnel of ${intercept.owner.name} closed the stream before answering`));
+    } else if (upstream.rstCode !== undefined && upstream.rstCode !== 0) {
+      stream.close(upstream.rstCode);
+    }
+  });
+  upstream.on('error', (err) => logger.debug({ interceptId, err: err.message }, 'tunnel stream error'));
+  stream.on('error', (err) => logger.debug({ interceptId, err: err.message }, 'agent stream error'));
+}

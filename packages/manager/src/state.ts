@@ -1,0 +1,320 @@
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { AgentInfo, Intercept, InterceptRequest, RuleSet, ServiceInfo, SessionCreate, SessionInfo } from '@detour/protocol';
+import { DetourError, matcherKey, validateMatchers } from '@detour/core';
+
+/**
+ * The manager's state as plain data, with no sockets: sessions and their leases,
+ * intercepts, and which agents serve which service. Every mutation returns the
+ * services whose rule sets changed so that the caller can push them to agents.
+ */
+
+interface Session {
+  info: SessionInfo;
+  key: Buffer;
+}
+
+interface AgentRecord {
+  info: AgentInfo;
+}
+
+export interface ManagerStateOptions {
+  leaseMs: number;
+  globalAllowed: boolean;
+  now?: () => number;
+}
+
+export class ManagerState {
+  readonly leaseMs: number;
+  readonly globalAllowed: boolean;
+  readonly #now: () => number;
+  readonly #sessions = new Map<string, Session>();
+  readonly #intercepts = new Map<string, Intercept>();
+  readonly #agents = new Map<string, AgentRecord>();
+  /** Rule-set versions are manager-wide and start at the boot time in ms, so a restarted manager never reuses a version an agent has seen. */
+  #version: number;
+  readonly #serviceVersions = new Map<string, number>();
+  #sequence = 0;
+
+  constructor(options: ManagerStateOptions) {
+    this.leaseMs = options.leaseMs;
+    this.globalAllowed = options.globalAllowed;
+    this.#now = options.now ?? Date.now;
+    this.#version = this.#now();
+  }
+
+  // ── sessions ────────────────────────────────────────────────────────────
+
+  /**
+   * Opens a session. A daemon home (clientId) has one session at a time: a new
+   * one from the same home replaces the old, whose daemon must have died.
+   */
+  createSession(request: SessionCreate): { session: SessionInfo; key: string; changed: Set<string> } {
+    const changed = new Set<string>();
+    for (const existing of this.#sessions.values()) {
+      if (existing.info.clientId === request.clientId) {
+        for (const service of this.endSession(existing.info.id)) changed.add(service);
+      } else if (existing.info.headerValue === request.headerValue) {
+        throw new DetourError('DETOUR_ERR_SESSION_NAME_TAKEN', `header value ${request.headerValue} is already used by ${existing.info.name}; connect with another --name`, {
+          details: { owner: existing.info.name },
+        });
+      }
+    }
+    const now = this.#now();
+    const key = randomBytes(24).toString('base64url');
+    const info: SessionInfo = {
+      id: randomUUID(),
+      name: request.name,
+      clientId: request.clientId,
+      headerValue: request.headerValue,
+      leaseMs: this.leaseMs,
+      expiresAt: now + this.leaseMs,
+      tunnel: 'disconnected',
+      createdAt: now,
+    };
+    this.#sessions.set(info.id, { info, key: Buffer.from(key) });
+    return { session: { ...info }, key, changed };
+  }
+
+  /** Returns the session after checking that `key` proves ownership of it. */
+  authorizeSession(sessionId: string, key: string | undefined): SessionInfo {
+    const session = this.#sessions.get(sessionId);
+    if (session === undefined) {
+      throw new DetourError('DETOUR_ERR_SESSION_UNKNOWN', `session ${sessionId} does not exist; it expired or the manager restarted`);
+    }
+    const given = Buffer.from(key ?? '');
+    if (given.length !== session.key.length || !timingSafeEqual(given, session.key)) {
+      throw new DetourError('DETOUR_ERR_SESSION_BAD_KEY', 'the session key does not match this session');
+    }
+    return session.info;
+  }
+
+  /** Finds the session a key belongs to, for calls that do not name their session. */
+  sessionForKey(key: string | undefined): SessionInfo {
+    if (key !== undefined) {
+      const given = Buffer.from(key);
+      for (const session of this.#sessions.values()) {
+        if (given.length === session.key.length && timingSafeEqual(given, session.key)) return session.info;
+      }
+    }
+    throw new DetourError('DETOUR_ERR_SESSION_UNKNOWN', 'no session has this session key; it expired or the manager restarted');
+  }
+
+  heartbeat(sessionId: string): SessionInfo {
+    const session = this.#mustSession(sessionId);
+    session.info.expiresAt = this.#now() + this.leaseMs;
+    return { ...session.info };
+  }
+
+  getSession(sessionId: string): SessionInfo | undefined {
+    const session = this.#sessions.get(sessionId);
+    return session === undefined ? undefined : { ...session.info };
+  }
+
+  /** Removes a session and its intercepts. */
+  endSession(sessionId: string): Set<string> {
+    const changed = new Set<string>();
+    if (!this.#sessions.delete(sessionId)) return changed;
+    for (const intercept of [...this.#intercepts.values()]) {
+      if (intercept.owner.sessionId === sessionId) {
+        this.#intercepts.delete(intercept.id);
+        changed.add(intercept.service);
+      }
+    }
+    this.#bump(changed);
+    return changed;
+  }
+
+  /** Ends every session whose lease ran out. */
+  expireSessions(): { expired: SessionInfo[]; changed: Set<string> } {
+    const now = this.#now();
+    const expired: SessionInfo[] = [];
+    const changed = new Set<string>();
+    for (const session of [...this.#sessions.values()]) {
+      if (session.info.expiresAt <= now) {
+        expired.push({ ...session.info });
+        for (const service of this.endSession(session.info.id)) changed.add(service);
+      }
+    }
+    return { expired, changed };
+  }
+
+  /** Marks a session's tunnel up or down; its intercepts go online or offline with it. */
+  setTunnel(sessionId: string, connected: boolean): Set<string> {
+    const changed = new Set<string>();
+    const session = this.#sessions.get(sessionId);
+    if (session === undefined) return changed;
+    session.info.tunnel = connected ? 'connected' : 'disconnected';
+    for (const intercept of this.#intercepts.values()) {
+      if (intercept.owner.sessionId === sessionId && intercept.online !== connected) {
+        intercept.online = connected;
+        changed.add(intercept.service);
+      }
+    }
+    this.#bump(changed);
+    return changed;
+  }
+
+  // ── intercepts ──────────────────────────────────────────────────────────
+
+  /**
+   * Adds an intercept after every check, or throws without changing anything.
+   * Re-asserting an intercept this session already holds (same id, same
+   * matchers) is idempotent: daemons do it after every reconnect.
+   */
+  addIntercept(sessionId: string, request: InterceptRequest): { intercept: Intercept; created: boolean } {
+    const session = this.#mustSession(sessionId).info;
+    const existing = this.#intercepts.get(request.id);
+    if (existing !== undefined && existing.owner.sessionId !== sessionId) {
+      throw new DetourError('DETOUR_ERR_INTERCEPT_FORBIDDEN', `intercept ${request.id} belongs to ${existing.owner.name}`, { details: { owner: existing.owner.name } });
+    }
+    if (existing !== undefined && matcherKey(existing) === matcherKey(request) && existing.service === request.service) {
+      return { intercept: { ...existing }, created: false };
+    }
+    if (!this.knownServices().has(request.service)) {
+      const known = [...this.knownServices()].sort();
+      throw new DetourError(
+        'DETOUR_ERR_INTERCEPT_UNKNOWN_SERVICE',
+        `no agent serves ${request.service}; known services: ${known.length === 0 ? '(none)' : known.join(', ')}`,
+        { details: { service: request.service, known } },
+      );
+    }
+    validateMatchers(request);
+    const onService = [...this.#intercepts.values()].filter((i) => i.service === request.service && i.id !== request.id);
+    if (request.global) {
+      if (!this.globalAllowed) {
+        throw new DetourError('DETOUR_ERR_INTERCEPT_GLOBAL_DISABLED', 'this manager refuses global intercepts (--no-global); use a header or path matcher');
+      }
+      if (onService.length > 0) {
+        const owners = [...new Set(onService.map((i) => i.owner.name))].sort();
+        throw new DetourError(
+          'DETOUR_ERR_INTERCEPT_GLOBAL_CONFLICT',
+          `cannot intercept all of ${request.service}: it has ${onService.length} other intercept(s), owned by ${owners.join(', ')}`,
+          { details: { owners } },
+        );
+      }
+    } else {
+      const global = onService.find((i) => i.global);
+      if (global !== undefined) {
+        throw new DetourError(
+          'DETOUR_ERR_INTERCEPT_GLOBAL_CONFLICT',
+          `${global.owner.name} holds a global intercept (${global.name}) on ${request.service}; ask them to leave it`,
+          { details: { owner: global.owner.name, intercept: global.name } },
+        );
+      }
+    }
+    const key = matcherKey(request);
+    const twin = onService.find((i) => matcherKey(i) === key);
+    if (twin !== undefined) {
+      throw new DetourError(
+        'DETOUR_ERR_INTERCEPT_CONFLICT',
+        `${twin.owner.name} already intercepts ${request.service} with the same matchers (intercept ${twin.name}); choose another header value or path`,
+        { details: { owner: twin.owner.name, intercept: twin.name } },
+      );
+    }
+    const sameName = [...this.#intercepts.values()].find((i) => i.owner.sessionId === sessionId && i.name === request.name && i.id !== request.id);
+    if (sameName !== undefined) {
+      throw new DetourError('DETOUR_ERR_INTERCEPT_NAME_TAKEN', `you already have an intercept named ${request.name}; leave it or pass --name`);
+    }
+    const intercept: Intercept = {
+      ...request,
+      owner: { sessionId, name: session.name, headerValue: session.headerValue },
+      createdAt: existing?.createdAt ?? this.#now(),
+      sequence: ++this.#sequence,
+      online: session.tunnel === 'connected',
+    };
+    if (existing !== undefined) this.#bump(new Set([existing.service]));
+    this.#intercepts.set(intercept.id, intercept);
+    this.#bump(new Set([intercept.service]));
+    return { intercept: { ...intercept }, created: true };
+  }
+
+  /** Removes one of the session's own intercepts. */
+  removeIntercept(sessionId: string, interceptId: string): Intercept {
+    const intercept = this.#intercepts.get(interceptId);
+    if (intercept === undefined) {
+      throw new DetourError('DETOUR_ERR_INTERCEPT_NOT_FOUND', `no intercept ${interceptId}`);
+    }
+    if (intercept.owner.sessionId !== sessionId) {
+      throw new DetourError('DETOUR_ERR_INTERCEPT_FORBIDDEN', `intercept ${intercept.name} belongs to ${intercept.owner.name}; you can only leave your own`, {
+        details: { owner: intercept.owner.name },
+      });
+    }
+    this.#intercepts.delete(interceptId);
+    this.#bump(new Set([intercept.service]));
+    return intercept;
+  }
+
+  /** Undoes an intercept that was never acknowledged, whoever holds it now. */
+  rollbackIntercept(interceptId: string): Set<string> {
+    const intercept = this.#intercepts.get(interceptId);
+    if (intercept === undefined) return new Set();
+    this.#intercepts.delete(interceptId);
+    const changed = new Set([intercept.service]);
+    this.#bump(changed);
+    return changed;
+  }
+
+  getIntercept(interceptId: string): Intercept | undefined {
+    return this.#intercepts.get(interceptId);
+  }
+
+  // ── agents ──────────────────────────────────────────────────────────────
+
+  addAgent(info: Omit<AgentInfo, 'connectedAt' | 'ackedVersion'>): AgentInfo {
+    const record: AgentRecord = { info: { ...info, connectedAt: this.#now(), ackedVersion: 0 } };
+    this.#agents.set(info.id, record);
+    return record.info;
+  }
+
+  removeAgent(agentId: string): void {
+    this.#agents.delete(agentId);
+  }
+
+  ackAgent(agentId: string, version: number): AgentInfo | undefined {
+    const record = this.#agents.get(agentId);
+    if (record === undefined) return undefined;
+    record.info.ackedVersion = Math.max(record.info.ackedVersion, version);
+    return record.info;
+  }
+
+  agentsOf(service: string): AgentInfo[] {
+    return [...this.#agents.values()].filter((a) => a.info.service === service).map((a) => a.info);
+  }
+
+  /** Services with an agent now, or with intercepts waiting for their agents to come back. */
+  knownServices(): Set<string> {
+    const names = new Set<string>();
+    for (const agent of this.#agents.values()) names.add(agent.info.service);
+    return names;
+  }
+
+  ruleSet(service: string): RuleSet {
+    return {
+      service,
+      version: this.#serviceVersions.get(service) ?? this.#version,
+      intercepts: [...this.#intercepts.values()].filter((i) => i.service === service).map((i) => ({ ...i, owner: { ...i.owner } })),
+    };
+  }
+
+  services(): ServiceInfo[] {
+    const names = this.knownServices();
+    for (const intercept of this.#intercepts.values()) names.add(intercept.service);
+    return [...names].sort().map((name) => ({
+      name,
+      agents: this.agentsOf(name).map((a) => ({ ...a })),
+      intercepts: this.ruleSet(name).intercepts,
+    }));
+  }
+
+  #mustSession(sessionId: string): Session {
+    const session = this.#sessions.get(sessionId);
+    if (session === undefined) {
+      throw new DetourError('DETOUR_ERR_SESSION_UNKNOWN', `session ${sessionId} does not exist; it expired or the manager restarted`);
+    }
+    return session;
+  }
+
+  #bump(services: Set<string>): void {
+    for (const service of services) this.#serviceVersions.set(service, ++this.#version);
+  }
+}

@@ -1,0 +1,104 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { InterceptRequest } from '@detour/protocol';
+import { ManagerState } from '../src/index.js';
+
+function setup(options: { globalAllowed?: boolean } = {}) {
+  let now = 1_000_000;
+  const state = new ManagerState({ leaseMs: 15_000, globalAllowed: options.globalAllowed ?? true, now: () => now });
+  state.addAgent({ id: 'api-1', service: 'api', listen: '127.0.0.1:1' });
+  state.addAgent({ id: 'web-1', service: 'web', listen: '127.0.0.1:2' });
+  const alice = state.createSession({ name: 'alice', clientId: 'client-alice', headerValue: 'alice-1' });
+  const bob = state.createSession({ name: 'bob', clientId: 'client-bob', headerValue: 'bob-2' });
+  return { state, alice: alice.session.id, bob: bob.session.id, advance: (ms: number) => (now += ms) };
+}
+
+function ask(id: string, partial: Partial<InterceptRequest> = {}): InterceptRequest {
+  return { id, name: id, service: 'api', headers: [{ name: 'x-telepresence-id', op: 'equals', value: id }], paths: [], global: false, onDisconnect: 'fallback', localPort: 9000, ...partial };
+}
+
+test('identical matchers conflict and the error names the owner', () => {
+  const { state, alice, bob } = setup();
+  state.addIntercept(alice, ask('a1', { headers: [{ name: 'x-dev', op: 'equals', value: 'v' }] }));
+  assert.throws(() => state.addIntercept(bob, ask('b1', { headers: [{ name: 'x-dev', op: 'equals', value: 'v' }] })), (err: Error & { code: string }) => {
+    assert.equal(err.code, 'DETOUR_ERR_INTERCEPT_CONFLICT');
+    assert.match(err.message, /alice/);
+    return true;
+  });
+});
+
+test('unknown service lists the known ones', () => {
+  const { state, alice } = setup();
+  assert.throws(() => state.addIntercept(alice, ask('x', { service: 'nope' })), /no agent serves nope; known services: api, web/);
+});
+
+test('global is refused while another intercept exists, and blocks later ones', () => {
+  const { state, alice, bob } = setup();
+  state.addIntercept(alice, ask('a1'));
+  assert.throws(() => state.addIntercept(bob, ask('g', { headers: [], global: true })), { code: 'DETOUR_ERR_INTERCEPT_GLOBAL_CONFLICT' });
+  state.addIntercept(bob, ask('g', { service: 'web', headers: [], global: true }));
+  assert.throws(() => state.addIntercept(alice, ask('a2', { service: 'web' })), /bob holds a global intercept/);
+});
+
+test('global is refused entirely with --no-global', () => {
+  const { state, alice } = setup({ globalAllowed: false });
+  assert.throws(() => state.addIntercept(alice, ask('g', { headers: [], global: true })), { code: 'DETOUR_ERR_INTERCEPT_GLOBAL_DISABLED' });
+});
+
+test('a developer can remove only their own intercepts', () => {
+  const { state, alice, bob } = setup();
+  state.addIntercept(alice, ask('a1'));
+  assert.throws(() => state.removeIntercept(bob, 'a1'), { code: 'DETOUR_ERR_INTERCEPT_FORBIDDEN' });
+  assert.throws(() => state.addIntercept(bob, ask('a1', { headers: [{ name: 'x', op: 'equals', value: 'y' }] })), { code: 'DETOUR_ERR_INTERCEPT_FORBIDDEN' });
+  assert.equal(state.removeIntercept(alice, 'a1').id, 'a1');
+});
+
+test('re-asserting the same intercept is idempotent', () => {
+  const { state, alice } = setup();
+  const first = state.addIntercept(alice, ask('a1'));
+  const again = state.addIntercept(alice, ask('a1'));
+  assert.equal(first.created, true);
+  assert.equal(again.created, false);
+  assert.equal(state.ruleSet('api').intercepts.length, 1);
+});
+
+test('tunnel state drives online, and versions grow on every change', () => {
+  const { state, alice } = setup();
+  state.addIntercept(alice, ask('a1'));
+  const v1 = state.ruleSet('api').version;
+  assert.equal(state.ruleSet('api').intercepts[0]!.online, false);
+  assert.deepEqual([...state.setTunnel(alice, true)], ['api']);
+  assert.equal(state.ruleSet('api').intercepts[0]!.online, true);
+  assert.ok(state.ruleSet('api').version > v1);
+});
+
+test('an expired lease removes the session and its intercepts', () => {
+  const { state, alice, bob, advance } = setup();
+  state.addIntercept(alice, ask('a1'));
+  state.addIntercept(bob, ask('b1'));
+  advance(10_000);
+  state.heartbeat(bob);
+  advance(6_000);
+  const { expired, changed } = state.expireSessions();
+  assert.deepEqual(expired.map((s) => s.name), ['alice']);
+  assert.deepEqual([...changed], ['api']);
+  assert.deepEqual(state.ruleSet('api').intercepts.map((i) => i.id), ['b1']);
+});
+
+test('a header value in use by another developer is refused; the same home replaces its session', () => {
+  const { state, alice } = setup();
+  assert.throws(() => state.createSession({ name: 'mallory', clientId: 'client-m', headerValue: 'alice-1' }), { code: 'DETOUR_ERR_SESSION_NAME_TAKEN' });
+  state.addIntercept(alice, ask('a1'));
+  const again = state.createSession({ name: 'alice', clientId: 'client-alice', headerValue: 'alice-1' });
+  assert.equal(state.getSession(alice), undefined);
+  assert.deepEqual([...again.changed], ['api']);
+  assert.equal(state.ruleSet('api').intercepts.length, 0);
+});
+
+test('session keys are checked', () => {
+  const state = new ManagerState({ leaseMs: 1000, globalAllowed: true });
+  const { session, key } = state.createSession({ name: 'a', clientId: 'client-a', headerValue: 'a-1' });
+  assert.equal(state.authorizeSession(session.id, key).id, session.id);
+  assert.throws(() => state.authorizeSession(session.id, 'wrong'), { code: 'DETOUR_ERR_SESSION_BAD_KEY' });
+  assert.throws(() => state.sessionForKey('wrong'), { code: 'DETOUR_ERR_SESSION_UNKNOWN' });
+});
