@@ -193,6 +193,8 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
       socket.pause();
       socket.unshift(seen);
       (isH2 ? h2 : h1).emit('connection', socket);
+      // The HTTP/1.1 server reads from the socket's stream, which we paused to put the sniffed bytes back; the HTTP/2 session drains them itself.
+      if (!isH2) socket.resume();
     };
     socket.on('data', onData);
     socket.on('error', () => clearTimeout(timer));

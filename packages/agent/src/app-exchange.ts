@@ -1,0 +1,305 @@
+import { BODY_KIND, BodyFramer, FIELD_KIND, findHeadEnd, isDetourError, omitLines, parseResponseHead, requestBodyKind, responseBodyKind } from '@detour/core';
+import type { RequestHead } from '@detour/core';
+import type { Exchange, ExchangeHost } from './exchange.js';
+import type { UpstreamConnection, UpstreamUser } from './upstream-pool.js';
+
+const UPSTREAM = 'DETOUR_ERR_AGENT_UPSTREAM_UNREACHABLE';
+const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
+/** Response body bytes copied next to a rewritten head rather than written separately. */
+const INLINE_BODY_BYTES = 16 * 1024;
+
+/** RFC 9110 §7.6.1: every hop-by-hop line is dropped before forwarding… */
+const HOP_BY_HOP =
+  (1 << FIELD_KIND.CONNECTION) |
+  (1 << FIELD_KIND.KEEP_ALIVE) |
+  (1 << FIELD_KIND.PROXY_CONNECTION) |
+  (1 << FIELD_KIND.TE) |
+  (1 << FIELD_KIND.UPGRADE) |
+  (1 << FIELD_KIND.CONNECTION_OPTION);
+/** …except Upgrade when the request asks to switch protocols (RFC 9110 §7.8). */
+const HOP_BY_HOP_BUT_UPGRADE = HOP_BY_HOP & ~(1 << FIELD_KIND.UPGRADE);
+
+/** RFC 9110 §9.2.2: methods a client may expect to be repeated safely. */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/**
+ * A request forwarded to the app over a pooled keep-alive connection. Heads
+ * are parsed, bodies are forwarded as the raw bytes they arrived as (chunked
+ * stays chunked), with backpressure both ways; nothing is buffered whole.
+ */
+export class AppExchange implements Exchange, UpstreamUser {
+  readonly #host: ExchangeHost;
+  readonly #head: RequestHead;
+  readonly #headBytes: Buffer;
+  readonly #request: BodyFramer;
+  #upstream: UpstreamConnection | undefined;
+  #wasReused = false;
+  #retried = false;
+  #responseBytes = 0;
+  #pendingResponse: Buffer | undefined;
+  #scanned = 0;
+  #response: BodyFramer | undefined;
+  #reusable = false;
+  #closeClient = false;
+  #upgraded = false;
+  #waitingUpstream = false;
+  #waitingClient = false;
+  #done = false;
+
+  constructor(host: ExchangeHost, head: RequestHead, buf: Buffer, start: number) {
+    this.#host = host;
+    this.#head = head;
+    const hop = head.hopByHop;
+    // The fast path: a head without hop-by-hop fields goes out as the very bytes that came in.
+    this.#headBytes =
+      hop === undefined
+        ? buf.subarray(start, head.end)
+        : head.upgrade
+          ? omitLines(buf, start, head.end, hop, HOP_BY_HOP_BUT_UPGRADE, 'Connection: upgrade\r\n')
+          : omitLines(buf, start, head.end, hop, HOP_BY_HOP);
+    this.#request = new BodyFramer(requestBodyKind(head), head.contentLength, { code: 'DETOUR_ERR_AGENT_BAD_REQUEST' });
+  }
+
+  start(): void {
+    const upstream = this.#host.ctx.pool.acquire(this);
+    this.#upstream = upstream;
+    this.#wasReused = upstream.reused;
+    if (this.#request.done) {
+      upstream.socket.write(this.#headBytes);
+      return;
+    }
+    // Head and the first body bytes (usually read together) leave in one write.
+    upstream.socket.cork();
+    upstream.socket.write(this.#headBytes);
+    process.nextTick(uncork, upstream);
+  }
+
+  body(buf: Buffer, start: number, end: number): number {
+    const upstream = this.#upstream;
+    if (this.#upgraded) {
+      if (upstream !== undefined) this.#toUpstream(upstream, buf.subarray(start, end));
+      return end;
+    }
+    if (this.#request.done || this.#done) return start;
+    let stop: number;
+    try {
+      stop = this.#request.consume(buf, start, end);
+    } catch (err) {
+      this.#abandon();
+      if (this.#responseBytes === 0 && isDetourError(err)) this.#host.fail(400, err.code, err.message);
+      else this.#host.abort(err as Error);
+      return end;
+    }
+    if (stop > start && upstream !== undefined) this.#toUpstream(upstream, buf.subarray(start, stop));
+    return stop;
+  }
+
+  clientDrain(): void {
+    if (!this.#waitingClient) return;
+    this.#waitingClient = false;
+    this.#upstream?.socket.resume();
+  }
+
+  clientEnd(): void {
+    if (this.#upgraded) this.#upstream?.socket.end();
+  }
+
+  abort(): void {
+    this.#abandon();
+  }
+
+  upstreamDrain(): void {
+    if (!this.#waitingUpstream) return;
+    this.#waitingUpstream = false;
+    this.#host.resumeReading();
+  }
+
+  upstreamData(chunk: Buffer): void {
+    this.#responseBytes += chunk.length;
+    if (this.#done) return;
+    if (this.#upgraded) {
+      this.#toClient(chunk);
+      return;
+    }
+    try {
+      if (this.#response === undefined) this.#head_(chunk);
+      else this.#forwardBody(chunk, 0, 0);
+    } catch (err) {
+      this.#upstreamFailed(err as Error);
+    }
+  }
+
+  upstreamEnd(): void {
+    if (this.#done) return;
+    if (this.#upgraded) {
+      this.#host.socket.end();
+      return;
+    }
+    const response = this.#response;
+    if (response?.kind === BODY_KIND.CLOSE) {
+      response.end();
+      this.#reusable = false;
+      this.#complete();
+    }
+    // Otherwise the close that follows decides (retry, 502 or abort).
+  }
+
+  upstreamClose(error: Error | undefined): void {
+    if (this.#done) return;
+    this.#upstream = undefined;
+    if (this.#upgraded) {
+      this.#done = true;
+      this.#host.finish(false);
+      return;
+    }
+    if (this.#responseBytes === 0) {
+      // Retry once, on a fresh connection, when a reused keep-alive connection
+      // closed before any response byte: the app most likely timed it out just as
+      // we sent. Only for idempotent methods (RFC 9110 §9.2.2), and only without
+      // a body, because bodies are streamed, never kept, so they cannot be replayed.
+      const retryable =
+        this.#wasReused && !this.#retried && IDEMPOTENT.has(this.#head.method) && requestBodyKind(this.#head) === BODY_KIND.NONE;
+      if (retryable) {
+        this.#retried = true;
+        const upstream = this.#host.ctx.pool.connect();
+        upstream.user = this;
+        this.#upstream = upstream;
+        upstream.socket.write(this.#headBytes);
+        return;
+      }
+      this.#done = true;
+      const { host, port } = this.#host.ctx.options.app;
+      this.#host.fail(502, UPSTREAM, `cannot reach the app at ${host}:${port}: ${error?.message ?? 'connection closed without a response'}`);
+      return;
+    }
+    this.#upstreamFailed(error ?? new Error('the app closed the connection mid-response'));
+  }
+
+  #toUpstream(upstream: UpstreamConnection, bytes: Buffer): void {
+    if (!upstream.socket.write(bytes) && !this.#waitingUpstream) {
+      this.#waitingUpstream = true;
+      this.#host.pauseReading();
+    }
+  }
+
+  #toClient(bytes: Buffer): void {
+    if (!this.#host.socket.write(bytes) && !this.#waitingClient) {
+      this.#waitingClient = true;
+      this.#upstream?.socket.pause();
+    }
+  }
+
+  /** Parses response heads (skipping interim 1xx ones) from `chunk` plus what came before. */
+  #head_(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.#pendingResponse !== undefined) {
+      buf = Buffer.concat([this.#pendingResponse, chunk]);
+      this.#pendingResponse = undefined;
+    }
+    let start = 0;
+    for (;;) {
+      const end = findHeadEnd(buf, start, this.#scanned, buf.length, UPSTREAM);
+      if (end === -1) {
+        if (buf.length - start > MAX_RESPONSE_HEAD_BYTES) throw new Error('response head too large');
+        this.#pendingResponse = buf.subarray(start);
+        this.#scanned = Math.max(0, this.#pendingResponse.length - 3);
+        return;
+      }
+      this.#scanned = end;
+      const head = parseResponseHead(buf, start, end);
+      if (head.status === 101 && this.#head.upgrade) {
+        // Protocol switched (RFC 9110 §15.2.2): from now on both directions are opaque bytes.
+        this.#upgraded = true;
+        this.#toClient(buf.subarray(start));
+        this.#host.pump();
+        return;
+      }
+      if (head.status < 200) {
+        // Interim responses (100 Continue, 103 Early Hints) pass through; the final one follows.
+        this.#toClient(head.hopByHop === undefined ? buf.subarray(start, end) : omitLines(buf, start, end, head.hopByHop, HOP_BY_HOP));
+        start = end;
+        if (start === buf.length) return;
+        continue;
+      }
+      const kind = responseBodyKind(head, this.#head.method);
+      this.#response = new BodyFramer(kind, head.contentLength, { code: UPSTREAM });
+      this.#reusable = head.keepAlive && kind !== BODY_KIND.CLOSE;
+      // The client connection persists only if the client wants it, the body is
+      // self-delimited, and the request was read to its end.
+      this.#closeClient = !this.#head.keepAlive || kind === BODY_KIND.CLOSE || !this.#request.done;
+      const keepAlive10 = !this.#closeClient && this.#head.minor === 0;
+      const extra = this.#closeClient ? 'Connection: close\r\n' : keepAlive10 ? 'Connection: keep-alive\r\n' : '';
+      if (head.hopByHop === undefined && extra === '') {
+        this.#forwardBody(buf, end, start);
+        return;
+      }
+      // The rewritten head and a small body read with it leave in one buffer: one write, one syscall.
+      const response = this.#response;
+      const stop = response.consume(buf, end, buf.length);
+      const tail = stop - end <= INLINE_BODY_BYTES ? stop : end;
+      this.#toClient(omitLines(buf, start, end, head.hopByHop ?? [], HOP_BY_HOP, extra, tail));
+      if (tail < stop) this.#toClient(buf.subarray(end, stop));
+      this.#afterBody(response, stop, buf.length);
+      return;
+    }
+  }
+
+  /**
+   * Forwards the response body bytes in `buf[bodyStart, …)`, writing from
+   * `writeFrom` so that an unchanged head and its body leave in one write.
+   */
+  #forwardBody(buf: Buffer, bodyStart: number, writeFrom: number): void {
+    const response = this.#response!;
+    const stop = response.consume(buf, bodyStart, buf.length);
+    if (stop > writeFrom) this.#toClient(writeFrom === 0 && stop === buf.length ? buf : buf.subarray(writeFrom, stop));
+    this.#afterBody(response, stop, buf.length);
+  }
+
+  #afterBody(response: BodyFramer, stop: number, length: number): void {
+    if (stop < length) this.#reusable = false; // bytes beyond the response: the app is out of step
+    if (response.done) this.#complete();
+  }
+
+  #complete(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const upstream = this.#upstream;
+    this.#upstream = undefined;
+    if (upstream !== undefined) {
+      if (this.#reusable && this.#request.done) {
+        if (this.#waitingClient) upstream.socket.resume();
+        this.#host.ctx.pool.release(upstream, this.#host.ctx.clock.now);
+      } else {
+        upstream.user = undefined;
+        upstream.socket.destroy();
+      }
+    }
+    if (this.#waitingUpstream) this.#host.resumeReading();
+    this.#host.finish(!this.#closeClient && this.#request.done);
+  }
+
+  #upstreamFailed(err: Error): void {
+    if (this.#done) return;
+    this.#abandon();
+    if (this.#response === undefined && !this.#upgraded) {
+      const { host, port } = this.#host.ctx.options.app;
+      this.#host.fail(502, UPSTREAM, `bad response from the app at ${host}:${port}: ${err.message}`);
+      return;
+    }
+    this.#host.abort(err);
+  }
+
+  #abandon(): void {
+    this.#done = true;
+    const upstream = this.#upstream;
+    this.#upstream = undefined;
+    if (upstream !== undefined) {
+      upstream.user = undefined;
+      upstream.socket.destroy();
+    }
+  }
+}
+
+function uncork(upstream: UpstreamConnection): void {
+  upstream.socket.uncork();
+}

@@ -1,0 +1,50 @@
+import type net from 'node:net';
+import type { Logger } from '@detour/core';
+import type { ErrorCode } from '@detour/protocol';
+import type { ManagerLink } from './manager-link.js';
+import type { ResolvedAgentOptions } from './options.js';
+import type { Router } from './router.js';
+import type { UpstreamPool } from './upstream-pool.js';
+
+/** What every connection of one agent shares. */
+export interface AgentContext {
+  readonly options: ResolvedAgentOptions;
+  readonly logger: Logger;
+  readonly router: Router;
+  readonly pool: UpstreamPool;
+  readonly link: ManagerLink;
+  /** Coarse clock (ms), advanced by the agent's sweep timer: timeouts need no timer per request. */
+  readonly clock: { now: number };
+}
+
+/** The client connection, as an exchange sees it. */
+export interface ExchangeHost {
+  readonly socket: net.Socket;
+  readonly ctx: AgentContext;
+  /** Stops reading the client (backpressure from the app or the relay). */
+  pauseReading(): void;
+  resumeReading(): void;
+  /** The response is complete; `keepAlive` says whether the connection may carry the next request. */
+  finish(keepAlive: boolean): void;
+  /** Answers an error of the agent's own and closes the connection. Only before any response byte was written. */
+  fail(status: number, code: ErrorCode, message: string, details?: Record<string, unknown>): void;
+  /** Drops the connection at once: the response was cut off mid-way and cannot be completed. */
+  abort(reason: Error): void;
+  /** Hands the request to another exchange (a relay falling back to the app). */
+  replace(next: Exchange): void;
+  /** Feeds buffered client bytes to the current exchange again (after a protocol switch). */
+  pump(): void;
+}
+
+/** One request/response on a client connection, routed to the app or through the manager. */
+export interface Exchange {
+  start(): void;
+  /** Consumes request bytes from `buf[start, end)`; returns the index after the last consumed. */
+  body(buf: Buffer, start: number, end: number): number;
+  /** The client half-closed its side (FIN). */
+  clientEnd(): void;
+  /** The client can take more response bytes. */
+  clientDrain(): void;
+  /** The client went away: release everything. */
+  abort(): void;
+}

@@ -1,0 +1,16 @@
+import { STATUS_CODES } from 'node:http';
+import type { ErrorCode } from '@detour/protocol';
+
+/**
+ * A complete response the agent answers itself, with the JSON error body every
+ * detour component uses. `close` adds `Connection: close` (RFC 9112 §9.6).
+ */
+export function errorResponse(status: number, code: ErrorCode, message: string, close: boolean, details?: Record<string, unknown>): Buffer {
+  const body = JSON.stringify({ error: { code, message, ...(details === undefined ? {} : { details }) } });
+  const head =
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
+    `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+    (close ? 'connection: close\r\n' : '') +
+    '\r\n';
+  return Buffer.from(head + body, 'utf8');
+}

@@ -1,0 +1,244 @@
+import http2 from 'node:http2';
+import type { ClientHttp2Session, ClientHttp2Stream, ClientSessionRequestOptions, OutgoingHttpHeaders } from 'node:http2';
+import diagnostics from 'node:diagnostics_channel';
+import { Backoff } from '@detour/core';
+import type { Logger } from '@detour/core';
+import { API_PATHS, ErrorBodySchema, RuleSetSchema } from '@detour/protocol';
+import type { RuleSet } from '@detour/protocol';
+
+/** Connectivity states (grpc-js `connectivity-state.ts`). `ready`: the watch stream delivered its first rule set. */
+export type LinkState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 'shutdown';
+
+/** Link state changes, published on `detour:agent:link`. */
+export const linkChannel = diagnostics.channel('detour:agent:link');
+
+export interface ManagerLinkOptions {
+  managerUrl: string;
+  token: string;
+  service: string;
+  agentId: string;
+  /** `host:port` callers reach this agent at, reported to the manager. */
+  listen: string;
+  logger: Logger;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  reconnectInitialMs: number;
+  reconnectMaxMs: number;
+  /** Installs a rule set; returns false when it could not be compiled (then it is not acknowledged). */
+  install(ruleSet: RuleSet): boolean;
+}
+
+/** Largest NDJSON line accepted from the watch stream. */
+const MAX_LINE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The agent's one HTTP/2 session to the manager: the watch stream of rule sets,
+ * acks, and relay streams for matched requests. The agent always dials; on any
+ * failure it keeps its last rules (unmatched traffic never depends on the
+ * manager) and reconnects with jittered backoff.
+ */
+export class ManagerLink {
+  readonly #options: ManagerLinkOptions;
+  readonly #backoff: Backoff;
+  readonly #log: Logger;
+  #state: LinkState = 'idle';
+  #session: ClientHttp2Session | undefined;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #pingTimer: NodeJS.Timeout | undefined;
+  #pingSentAt: number | undefined;
+  #closed: Promise<void> | undefined;
+
+  constructor(options: ManagerLinkOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ link: 'manager' });
+    this.#backoff = new Backoff({ initialMs: options.reconnectInitialMs, maxMs: options.reconnectMaxMs, multiplier: 2 });
+  }
+
+  get state(): LinkState {
+    return this.#state;
+  }
+
+  /** Whether matched requests can be relayed now. */
+  get ready(): boolean {
+    return this.#state === 'ready';
+  }
+
+  start(): void {
+    if (this.#state !== 'idle') return;
+    this.#pingTimer = setInterval(() => this.#ping(), this.#options.pingIntervalMs).unref();
+    this.#connect();
+  }
+
+  /** Opens a relay stream, or returns undefined while the link is not ready. */
+  request(headers: OutgoingHttpHeaders, options: ClientSessionRequestOptions): ClientHttp2Stream | undefined {
+    const session = this.#session;
+    if (this.#state !== 'ready' || session === undefined || session.destroyed || session.closed) return undefined;
+    try {
+      return session.request(headers, options);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, 'relay stream could not be opened');
+      return undefined;
+    }
+  }
+
+  /** Stops reconnecting and closes the session. Idempotent. */
+  close(): Promise<void> {
+    this.#closed ??= new Promise<void>((resolve) => {
+      this.#setState('shutdown');
+      clearTimeout(this.#reconnectTimer);
+      clearInterval(this.#pingTimer);
+      const session = this.#session;
+      this.#session = undefined;
+      if (session === undefined || session.destroyed) {
+        resolve();
+        return;
+      }
+      session.once('close', () => resolve());
+      session.destroy();
+    });
+    return this.#closed;
+  }
+
+  #setState(state: LinkState, detail?: Record<string, unknown>): void {
+    if (this.#state === state) return;
+    const previous = this.#state;
+    this.#state = state;
+    if (state === 'ready') this.#log.info({ state, previous }, 'manager link ready');
+    else if (state === 'transient-failure') this.#log.warn({ state, previous, ...detail }, 'manager link down; keeping the last rules and reconnecting');
+    else this.#log.debug({ state, previous }, 'manager link state');
+    if (linkChannel.hasSubscribers) linkChannel.publish({ agentId: this.#options.agentId, state, previous });
+  }
+
+  #connect(): void {
+    if (this.#state === 'shutdown') return;
+    this.#setState('connecting');
+    const session = http2.connect(this.#options.managerUrl);
+    this.#session = session;
+    this.#pingSentAt = undefined;
+    session.on('error', (err) => this.#down(session, { err: err.message }));
+    session.on('goaway', (code) => this.#down(session, { goaway: code }));
+    session.on('close', () => this.#down(session, {}));
+    session.once('connect', () => this.#watch(session));
+  }
+
+  #watch(session: ClientHttp2Session): void {
+    const { service, agentId, listen, token } = this.#options;
+    const query = new URLSearchParams({ service, agentId, listen });
+    const stream = session.request({
+      ':method': 'GET',
+      ':path': `${API_PATHS.agentWatch}?${query.toString()}`,
+      authorization: `Bearer ${token}`,
+    });
+    stream.setEncoding('utf8');
+    let status = 0;
+    let text = '';
+    stream.on('response', (headers) => {
+      status = Number(headers[':status']);
+    });
+    stream.on('data', (chunk: string) => {
+      text += chunk;
+      if (status !== 200) return;
+      let newline = text.indexOf('\n');
+      while (newline !== -1) {
+        const line = text.slice(0, newline).trim();
+        text = text.slice(newline + 1);
+        if (line.length > 0) this.#ruleSetLine(session, line);
+        newline = text.indexOf('\n');
+      }
+      if (text.length > MAX_LINE_BYTES) {
+        this.#log.error({ bytes: text.length }, 'watch stream line too long; reconnecting');
+        session.destroy();
+      }
+    });
+    stream.on('end', () => {
+      if (status !== 200) this.#refused(status, text);
+      this.#down(session, { reason: status === 200 ? 'watch stream ended' : `watch refused with ${status}` });
+    });
+    stream.on('error', (err) => this.#down(session, { err: err.message }));
+  }
+
+  #refused(status: number, text: string): void {
+    const parsed = ErrorBodySchema.safeParse(safeJson(text));
+    const code = parsed.success ? parsed.data.error.code : undefined;
+    const message = parsed.success ? parsed.data.error.message : `HTTP ${status}`;
+    if (status === 401) {
+      this.#log.error({ status, code }, `the manager refused the agent token (${message}); check the token the agent was started with`);
+    } else {
+      this.#log.error({ status, code }, `the manager refused the watch: ${message}`);
+    }
+  }
+
+  #ruleSetLine(session: ClientHttp2Session, line: string): void {
+    const parsed = RuleSetSchema.safeParse(safeJson(line));
+    if (!parsed.success) {
+      this.#log.error({ issues: parsed.error.issues.length }, 'ignoring an invalid rule set from the manager');
+      return;
+    }
+    const ruleSet = parsed.data;
+    if (!this.#options.install(ruleSet)) return;
+    this.#log.info({ version: ruleSet.version, intercepts: ruleSet.intercepts.length }, 'rule set installed');
+    this.#ack(session, ruleSet.version);
+    if (this.#state === 'connecting') {
+      this.#backoff.reset();
+      this.#setState('ready');
+    }
+  }
+
+  /** The manager waits for every agent's ack before `detour intercept` returns, so it is sent once the table is live. */
+  #ack(session: ClientHttp2Session, version: number): void {
+    if (session.destroyed || session.closed) return;
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': API_PATHS.agentAck(this.#options.agentId),
+      authorization: `Bearer ${this.#options.token}`,
+      'content-type': 'application/json',
+    });
+    stream.on('response', (headers) => {
+      const status = Number(headers[':status']);
+      if (status !== 204 && status !== 200) this.#log.warn({ status, version }, 'the manager did not accept the rule set ack');
+    });
+    stream.on('error', (err) => this.#log.warn({ err: err.message, version }, 'rule set ack failed'));
+    stream.resume();
+    stream.end(JSON.stringify({ version }));
+  }
+
+  /**
+   * Keepalive (grpc-js `transport.ts`): a ping every interval; one unanswered
+   * for longer than the timeout means the manager or the path to it is gone,
+   * even if TCP has not noticed.
+   */
+  #ping(): void {
+    const session = this.#session;
+    if (session === undefined || session.destroyed || this.#state !== 'ready') return;
+    const now = Date.now();
+    if (this.#pingSentAt !== undefined) {
+      if (now - this.#pingSentAt > this.#options.pingTimeoutMs) {
+        this.#down(session, { reason: `ping unanswered for ${this.#options.pingTimeoutMs} ms` });
+      }
+      return;
+    }
+    this.#pingSentAt = now;
+    session.ping((err) => {
+      if (this.#session === session && err === null) this.#pingSentAt = undefined;
+    });
+  }
+
+  /** Drops a failed session (once) and schedules the next attempt. */
+  #down(session: ClientHttp2Session, detail: Record<string, unknown>): void {
+    if (this.#session !== session) return;
+    this.#session = undefined;
+    if (!session.destroyed) session.destroy();
+    if (this.#state === 'shutdown') return;
+    this.#setState('transient-failure', detail);
+    const delayMs = this.#backoff.nextDelayMs();
+    this.#reconnectTimer = setTimeout(() => this.#connect(), delayMs).unref();
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,127 @@
+import { once } from 'node:events';
+import net from 'node:net';
+import { ClientConnection } from './client-connection.js';
+import type { AgentContext } from './exchange.js';
+import { ManagerLink } from './manager-link.js';
+import { resolveOptions } from './options.js';
+import type { AgentOptions } from './options.js';
+import { Router } from './router.js';
+import { UpstreamPool } from './upstream-pool.js';
+
+/** A running agent. `close()` drains gracefully, `destroy()` stops at once; both are idempotent. */
+export interface AgentHandle {
+  readonly id: string;
+  readonly address: { readonly host: string; readonly port: number };
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+/** Longest sweep period; shorter when a timeout is shorter, so a timeout fires within a quarter of itself. */
+const MAX_SWEEP_MS = 1_000;
+const MIN_SWEEP_MS = 10;
+
+/**
+ * Starts the sidecar: listens for the service's callers, forwards unmatched
+ * requests to the app, and relays matched ones through the manager. Resolves
+ * once listening; the manager link connects in the background (until its first
+ * rule set arrives, every request goes to the app).
+ */
+export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandle> {
+  const options = resolveOptions(agentOptions);
+  const logger = options.logger.child({ service: options.service, agentId: options.agentId });
+  const router = new Router();
+  const pool = new UpstreamPool({
+    host: options.app.host,
+    port: options.app.port,
+    maxIdle: options.maxIdleUpstreamSockets,
+    idleTimeoutMs: options.upstreamIdleTimeoutMs,
+  });
+  const clock = { now: Date.now() };
+  const connections = new Set<ClientConnection>();
+  // allowHalfOpen: a client may send its request and shut its side; it still gets the response.
+  const server = net.createServer({ allowHalfOpen: true, noDelay: true });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.listenPort, options.listenHost, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = server.address() as net.AddressInfo;
+  const address = Object.freeze({ host: bound.address, port: bound.port });
+  const listen = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
+
+  const link = new ManagerLink({
+    managerUrl: options.managerUrl,
+    token: options.token,
+    service: options.service,
+    agentId: options.agentId,
+    listen,
+    logger,
+    pingIntervalMs: options.pingIntervalMs,
+    pingTimeoutMs: options.pingTimeoutMs,
+    reconnectInitialMs: options.reconnectInitialMs,
+    reconnectMaxMs: options.reconnectMaxMs,
+    install(ruleSet) {
+      try {
+        router.install(ruleSet);
+        return true;
+      } catch (err) {
+        logger.error({ err: (err as Error).message, version: ruleSet.version }, 'cannot compile the rule set; keeping the previous one');
+        return false;
+      }
+    },
+  });
+  const ctx: AgentContext = { options, logger, router, pool, link, clock };
+
+  server.on('connection', (socket) => {
+    const conn = new ClientConnection(socket, ctx, (closed) => connections.delete(closed));
+    connections.add(conn);
+  });
+  server.on('error', (err) => logger.error({ err: err.message }, 'listener error'));
+
+  const sweepMs = Math.max(
+    MIN_SWEEP_MS,
+    Math.min(MAX_SWEEP_MS, Math.floor(Math.min(options.headerTimeoutMs, options.idleTimeoutMs, options.upstreamIdleTimeoutMs) / 4)),
+  );
+  const sweeper = setInterval(() => {
+    const now = (clock.now = Date.now());
+    for (const conn of connections) conn.sweep(now);
+    pool.sweep(now);
+  }, sweepMs).unref();
+
+  link.start();
+  logger.info({ listen, app: `${options.app.host}:${options.app.port}` }, 'agent listening');
+
+  let closing: Promise<void> | undefined;
+  let destroying: Promise<void> | undefined;
+  const serverClosed = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  const allClosed = () => Promise.all([...connections].map((conn) => (conn.socket.closed ? undefined : once(conn.socket, 'close'))));
+
+  return {
+    id: options.agentId,
+    address,
+    close() {
+      closing ??= (async () => {
+        const stopped = serverClosed();
+        for (const conn of connections) conn.drain();
+        await Promise.all([stopped, allClosed(), link.close()]);
+        clearInterval(sweeper);
+        pool.close();
+        logger.info('agent closed');
+      })();
+      return closing;
+    },
+    destroy() {
+      destroying ??= (async () => {
+        const stopped = serverClosed();
+        for (const conn of connections) conn.socket.destroy();
+        pool.destroy();
+        clearInterval(sweeper);
+        await Promise.all([stopped, allClosed(), link.close()]);
+      })();
+      return destroying;
+    },
+  };
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+import { main } from '../dist/src/main.js';
+
+const stop = new AbortController();
+const onSignal = () => stop.abort();
+process.once('SIGINT', onSignal);
+process.once('SIGTERM', onSignal);
+
+const outcome = await main(process.argv.slice(2), { out: process.stdout, err: process.stderr, env: process.env }, stop.signal);
+if (outcome.signal !== undefined) {
+  // The command run by `intercept -- CMD` died of a signal: die of the same one.
+  process.removeAllListeners(outcome.signal);
+  process.kill(process.pid, outcome.signal);
+} else {
+  process.exitCode = outcome.code;
+}

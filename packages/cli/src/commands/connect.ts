@@ -1,0 +1,91 @@
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DetourError, readTokenFile } from '@detour/core';
+import { DaemonClient } from '../daemon-client.js';
+import type { DaemonStatus } from '../daemon-api.js';
+import { DAEMON_PATHS } from '../daemon-api.js';
+import type { DetourHome } from '../home.js';
+import type { Io } from '../io.js';
+import { printLine, printProgress } from '../io.js';
+
+export interface ConnectOptions {
+  manager: string;
+  tokenFile: string;
+  name: string;
+  timeoutMs: number;
+}
+
+/** Messages the daemon sends its parent over IPC while `connect` waits. */
+export type DaemonStartMessage = { type: 'ready' } | { type: 'failed'; message: string };
+
+async function currentStatus(client: DaemonClient): Promise<DaemonStatus | undefined> {
+  try {
+    return await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
+  } catch (err) {
+    if (err instanceof DetourError && err.code === 'DETOUR_ERR_CLI_NOT_CONNECTED') return undefined;
+    throw err;
+  }
+}
+
+export async function connectCommand(options: ConnectOptions, io: Io, home: DetourHome, binPath: string): Promise<number> {
+  let managerUrl: URL;
+  try {
+    managerUrl = new URL(options.manager);
+    if (managerUrl.protocol !== 'http:') throw new Error('not http');
+  } catch {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', `--manager ${JSON.stringify(options.manager)} is not an http:// URL`);
+  }
+  await readTokenFile(options.tokenFile).catch((err: DetourError) => {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', err.message);
+  });
+  const client = new DaemonClient(home);
+  try {
+    const existing = await currentStatus(client);
+    if (existing !== undefined) {
+      if (existing.manager.url === managerUrl.origin) {
+        printLine(io, `Already connected to ${existing.manager.url} as ${existing.name} (${existing.connection.state})`);
+        return 0;
+      }
+      throw new DetourError('DETOUR_ERR_CLI_USAGE', `already connected to ${existing.manager.url}; run \`detour quit\` first`);
+    }
+    printProgress(io, `Launching the daemon and connecting to ${managerUrl.origin} …`);
+    const child = spawn(
+      process.execPath,
+      [binPath, 'daemon', '--manager', managerUrl.origin, '--token-file', resolve(options.tokenFile), '--name', options.name],
+      { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env: { ...io.env, DETOUR_HOME: home.dir } },
+    );
+    const outcome = await new Promise<DaemonStartMessage | { type: 'exited'; code: number | null } | { type: 'timeout' }>((done) => {
+      const timer = setTimeout(() => done({ type: 'timeout' }), options.timeoutMs);
+      child.once('message', (message: DaemonStartMessage) => {
+        clearTimeout(timer);
+        done(message);
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        done({ type: 'exited', code });
+      });
+    });
+    if (outcome.type === 'ready') {
+      child.disconnect();
+      child.unref();
+      const status = await currentStatus(client);
+      printLine(io, `Connected to ${managerUrl.origin} as ${options.name}`);
+      if (status !== undefined) printLine(io, `Your header: ${status.header.name}=${status.header.value}`);
+      return 0;
+    }
+    if (outcome.type === 'timeout') {
+      const status = await currentStatus(client).catch(() => undefined);
+      child.kill('SIGTERM');
+      await sleep(50);
+      throw new DetourError(
+        'DETOUR_ERR_CLI_DAEMON_FAILED',
+        `could not connect to ${managerUrl.origin} within ${options.timeoutMs} ms: ${status?.connection.lastError ?? 'no answer'}; check --manager and that the manager runs`,
+      );
+    }
+    if (outcome.type === 'failed') throw new DetourError('DETOUR_ERR_CLI_DAEMON_FAILED', `connect failed: ${outcome.message}`);
+    throw new DetourError('DETOUR_ERR_CLI_DAEMON_FAILED', `the daemon exited (code ${outcome.code}) before connecting; see ${home.logPath}`);
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,27 @@
+import { DetourError } from '@detour/core';
+import type { Logger } from '@detour/core';
+import { runDaemon } from '../daemon/run-daemon.js';
+import type { DetourHome } from '../home.js';
+import type { DaemonStartMessage } from './connect.js';
+
+export interface DaemonCommandOptions {
+  manager: string;
+  tokenFile: string;
+  name: string;
+}
+
+/** Runs the daemon in the foreground; `detour connect` starts it this way in the background. */
+export async function daemonCommand(options: DaemonCommandOptions, home: DetourHome, logger: Logger, version: string, signal: AbortSignal): Promise<number> {
+  const tell = (message: DaemonStartMessage) => {
+    if (process.send !== undefined && process.connected) process.send(message);
+  };
+  try {
+    await runDaemon({ managerUrl: options.manager, tokenFile: options.tokenFile, name: options.name, home, version, logger, onReady: () => tell({ type: 'ready' }) }, signal);
+    return 0;
+  } catch (err) {
+    const message = err instanceof DetourError ? err.message : String(err);
+    logger.error({ err }, 'daemon failed');
+    tell({ type: 'failed', message });
+    return 2;
+  }
+}

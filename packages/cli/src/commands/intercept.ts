@@ -1,0 +1,109 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import type { Intercept, OnDisconnect } from '@detour/protocol';
+import { DetourError } from '@detour/core';
+import { DaemonClient } from '../daemon-client.js';
+import { DAEMON_PATHS } from '../daemon-api.js';
+import type { DaemonStatus, InterceptAsk } from '../daemon-api.js';
+import { describeMatchers, headerToSend } from '../format.js';
+import { parseHeaderSpec, parsePathMatchers } from '../header-spec.js';
+import type { DetourHome } from '../home.js';
+import type { Io, OutputFormat } from '../io.js';
+import { printError, printJson, printLine, printProgress } from '../io.js';
+
+export interface InterceptOptions {
+  service: string;
+  port: number;
+  httpHeader: string[];
+  httpPathEqual: string[];
+  httpPathPrefix: string[];
+  httpPathRegex: string[];
+  global: boolean;
+  name?: string;
+  onDisconnect: OnDisconnect;
+  output: OutputFormat;
+  command: string[];
+}
+
+/** How a command run by `intercept -- CMD` ended: its exit code, or the signal to re-raise. */
+export interface CommandOutcome {
+  code: number;
+  signal?: NodeJS.Signals;
+}
+
+const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+export async function interceptCommand(options: InterceptOptions, io: Io, home: DetourHome): Promise<CommandOutcome> {
+  const hasMatchers = options.httpHeader.length + options.httpPathEqual.length + options.httpPathPrefix.length + options.httpPathRegex.length > 0;
+  if (options.global && hasMatchers) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--global takes all traffic of the service; drop it, or drop the --http-header and path flags');
+  }
+  const client = new DaemonClient(home);
+  let intercept: Intercept;
+  try {
+    const status = await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
+    // With no matcher at all the intercept is personal: a shared environment must never be taken over by accident.
+    const specs = options.global || hasMatchers ? options.httpHeader : ['auto'];
+    const ask: InterceptAsk = {
+      name: options.name ?? options.service,
+      service: options.service,
+      headers: specs.map((spec) => parseHeaderSpec(spec, status.header.value)),
+      paths: parsePathMatchers(options.httpPathEqual, options.httpPathPrefix, options.httpPathRegex),
+      global: options.global,
+      onDisconnect: options.onDisconnect,
+      localPort: options.port,
+    };
+    if (options.output === 'human') printProgress(io, `Intercepting ${options.service}: waiting for every agent to acknowledge …`);
+    intercept = await client.call<Intercept>('POST', DAEMON_PATHS.intercepts, ask);
+  } finally {
+    await client.close();
+  }
+  const header = headerToSend(intercept);
+  if (options.output === 'json') {
+    printJson(io, { ...intercept, header: header ?? null });
+  } else {
+    printLine(io, `Using intercept ${intercept.name} on ${intercept.service}`);
+    printLine(io, `   Intercept id   : ${intercept.id}`);
+    printLine(io, `   State          : ${intercept.online ? 'ACTIVE' : 'OFFLINE'}`);
+    printLine(io, `   Destination    : 127.0.0.1:${intercept.localPort}`);
+    printLine(io, `   Intercepting   : ${describeMatchers(intercept)}`);
+    printLine(io, `   On disconnect  : ${intercept.onDisconnect}`);
+    if (header !== undefined) printLine(io, `   Send the header: ${header.replace('=', ': ')}`);
+  }
+  if (options.command.length === 0) return { code: 0 };
+  return runWhileIntercepting(options.command, intercept, header, io, home);
+}
+
+/** Runs the user's command; the intercept lives exactly as long as it does. */
+async function runWhileIntercepting(command: string[], intercept: Intercept, header: string | undefined, io: Io, home: DetourHome): Promise<CommandOutcome> {
+  const child = spawn(command[0]!, command.slice(1), {
+    stdio: 'inherit',
+    env: { ...io.env, DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' },
+  });
+  // Ctrl-C reaches the child through the terminal's process group; a signal sent
+  // to us alone is passed on. Either way we wait for the child, then clean up.
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+  let outcome: CommandOutcome;
+  try {
+    const [code, signal] = (await Promise.race([
+      once(child, 'exit'),
+      once(child, 'error').then(([err]) => {
+        throw new DetourError('DETOUR_ERR_CLI_USAGE', `cannot run ${command[0]}: ${(err as Error).message}`);
+      }),
+    ])) as [number | null, NodeJS.Signals | null];
+    outcome = signal === null ? { code: code ?? 1 } : { code: 128, signal };
+  } finally {
+    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+    const client = new DaemonClient(home);
+    try {
+      await client.call('DELETE', DAEMON_PATHS.intercept(intercept.name));
+      printError(io, `Left intercept ${intercept.name}`);
+    } catch (err) {
+      printError(io, `could not leave intercept ${intercept.name}: ${(err as Error).message}`);
+    } finally {
+      await client.close();
+    }
+  }
+  return outcome;
+}

@@ -1,0 +1,59 @@
+import { DetourError } from '@detour/core';
+import { DaemonClient } from '../daemon-client.js';
+import { DAEMON_PATHS } from '../daemon-api.js';
+import type { DaemonStatus } from '../daemon-api.js';
+import { describeMatchers, describeState } from '../format.js';
+import type { DetourHome } from '../home.js';
+import type { Io, OutputFormat } from '../io.js';
+import { formatTable, printJson, printLine } from '../io.js';
+
+export async function statusCommand(output: OutputFormat, io: Io, home: DetourHome): Promise<number> {
+  const client = new DaemonClient(home);
+  let status: DaemonStatus;
+  try {
+    status = await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
+  } catch (err) {
+    if (!(err instanceof DetourError) || err.code !== 'DETOUR_ERR_CLI_NOT_CONNECTED') throw err;
+    if (output === 'json') printJson(io, { daemon: null, home: home.dir });
+    else printLine(io, `Daemon      : not running (home ${home.dir}); run \`detour connect --manager URL --token-file FILE\``);
+    return 0;
+  } finally {
+    await client.close();
+  }
+  if (output === 'json') {
+    printJson(io, status);
+    return 0;
+  }
+  const { session, connection } = status;
+  printLine(io, `Daemon      : running (pid ${status.daemon.pid}, v${status.daemon.version}, home ${status.daemon.home})`);
+  printLine(io, `Manager     : ${status.manager.url}${status.manager.version === undefined ? '' : ` (v${status.manager.version})`}`);
+  printLine(io, `Connection  : ${connection.state} since ${new Date(connection.since).toISOString()}${connection.lastError === undefined ? '' : ` (last error: ${connection.lastError})`}`);
+  printLine(io, `User        : ${status.name}`);
+  printLine(io, `Header      : ${status.header.name}=${status.header.value}`);
+  if (session !== undefined) {
+    printLine(io, `Session     : ${session.id} (tunnel ${session.tunnel})`);
+    printLine(io, `Lease       : ${session.leaseMs} ms, renewed; expires at ${new Date(session.expiresAt).toISOString()} unless renewed`);
+  } else {
+    printLine(io, 'Session     : none (reconnecting)');
+  }
+  if (status.intercepts.length === 0) {
+    printLine(io, 'Intercepts  : none');
+    return 0;
+  }
+  printLine(io, `Intercepts  : ${status.intercepts.length}`);
+  printLine(
+    io,
+    formatTable(
+      ['NAME', 'SERVICE', 'MATCHING', 'DESTINATION', 'ON-DISCONNECT', 'STATE'],
+      status.intercepts.map(({ spec, intercept, error }) => [
+        spec.name,
+        spec.service,
+        describeMatchers(spec),
+        `127.0.0.1:${spec.localPort}`,
+        spec.onDisconnect,
+        describeState(intercept, error),
+      ]),
+    ).replace(/^/gm, '  '),
+  );
+  return 0;
+}

@@ -1,0 +1,35 @@
+import type { Intercept, InterceptRequest, SessionInfo } from '@detour/protocol';
+
+/** The daemon's local API, spoken over its Unix socket by the CLI. */
+export const DAEMON_PATHS = {
+  status: '/status',
+  services: '/services',
+  intercepts: '/intercepts',
+  intercept: (name: string) => `/intercepts/${encodeURIComponent(name)}`,
+  quit: '/quit',
+} as const;
+
+/** grpc-js style connectivity states of the daemon's link to the manager. */
+export type ConnectionState = 'connecting' | 'ready' | 'transient-failure' | 'shutdown';
+
+export interface LocalIntercept {
+  /** What the developer asked for; re-asserted after every reconnect. */
+  spec: InterceptRequest;
+  /** The manager's view, once it has accepted the spec. */
+  intercept?: Intercept;
+  /** Why re-asserting failed after a reconnect (e.g. someone else took the route meanwhile). */
+  error?: string;
+}
+
+export interface DaemonStatus {
+  daemon: { pid: number; version: string; home: string };
+  manager: { url: string; version?: string };
+  connection: { state: ConnectionState; lastError?: string; since: number };
+  name: string;
+  header: { name: string; value: string };
+  session?: SessionInfo;
+  intercepts: LocalIntercept[];
+}
+
+/** What `detour intercept` sends; the daemon adds the id. */
+export type InterceptAsk = Omit<InterceptRequest, 'id'>;

@@ -1,0 +1,99 @@
+import http from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
+import { unlink } from 'node:fs/promises';
+import { InterceptRequestSchema } from '@detour/protocol';
+import { DetourError } from '@detour/core';
+import type { Logger } from '@detour/core';
+import { DAEMON_PATHS } from '../daemon-api.js';
+import type { DaemonStatus } from '../daemon-api.js';
+import type { ManagerConnection } from './connection.js';
+
+const InterceptAskSchema = InterceptRequestSchema.omit({ id: true });
+const MAX_BODY_BYTES = 64 * 1024;
+
+export interface ControlServerOptions {
+  socketPath: string;
+  connection: ManagerConnection;
+  status: () => Promise<DaemonStatus>;
+  onQuit: () => void;
+  logger: Logger;
+}
+
+/** Is another daemon answering on this socket? A socket file left by a daemon killed with -9 is not. */
+export async function socketIsLive(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.connect(socketPath);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}
+
+async function readBody(req: http.IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new DetourError('DETOUR_ERR_API_BODY_TOO_LARGE', 'request body too large');
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', 'request body is not valid JSON');
+  }
+}
+
+/** The daemon's local API for the CLI, on a Unix socket only its user can open. */
+export async function startControlServer(options: ControlServerOptions): Promise<{ close(): Promise<void> }> {
+  const { connection, logger } = options;
+  const server = http.createServer((req, res) => {
+    const send = (status: number, body?: unknown) => {
+      if (body === undefined) res.writeHead(status).end();
+      else res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    const path = new URL(req.url ?? '/', 'http://daemon').pathname;
+    const handle = async () => {
+      if (req.method === 'GET' && path === DAEMON_PATHS.status) return send(200, await options.status());
+      if (req.method === 'GET' && path === DAEMON_PATHS.services) return send(200, await connection.services());
+      if (req.method === 'POST' && path === DAEMON_PATHS.intercepts) {
+        const parsed = InterceptAskSchema.safeParse(await readBody(req));
+        if (!parsed.success) {
+          throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+        }
+        return send(201, await connection.addIntercept(parsed.data));
+      }
+      if (req.method === 'DELETE' && path.startsWith(`${DAEMON_PATHS.intercepts}/`)) {
+        await connection.removeIntercept(decodeURIComponent(path.slice(DAEMON_PATHS.intercepts.length + 1)));
+        return send(204);
+      }
+      if (req.method === 'POST' && path === DAEMON_PATHS.quit) {
+        await connection.shutdown();
+        send(204);
+        options.onQuit();
+        return;
+      }
+      throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no endpoint ${req.method} ${path}`);
+    };
+    handle().catch((err: unknown) => {
+      if (err instanceof DetourError) return send(err.status, err.toBody());
+      logger.error({ err }, 'control request failed');
+      return send(500, { error: { code: 'DETOUR_ERR_INTERNAL_BUG', message: (err as Error).message } });
+    });
+  });
+  if (await socketIsLive(options.socketPath)) {
+    throw new DetourError('DETOUR_ERR_CLI_DAEMON_FAILED', `another daemon already answers on ${options.socketPath}`);
+  }
+  await unlink(options.socketPath).catch(() => undefined);
+  server.listen(options.socketPath);
+  await once(server, 'listening');
+  return {
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,62 @@
+import http2 from 'node:http2';
+import { once } from 'node:events';
+import { upgrade } from 'undici';
+import { API_PATHS, TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
+import type { Logger } from '@detour/core';
+import type { ManagerClient } from '../manager-client.js';
+import type { LocalForwarder } from './local-forwarder.js';
+
+/** Same windows as the manager's relay sessions, so a large body is not throttled by a 64 KiB default. */
+const TUNNEL_SETTINGS: http2.Settings = { initialWindowSize: 1024 * 1024, maxConcurrentStreams: 1000 };
+const TUNNEL_SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
+
+export interface TunnelOptions {
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+}
+
+/**
+ * Dials the manager and upgrades to the tunnel; from then on the daemon is the
+ * HTTP/2 *server* on that socket and the manager opens a stream per matched
+ * request. Resolves with a handle whose `closed` settles when the tunnel dies.
+ */
+export async function openTunnel(
+  manager: ManagerClient,
+  sessionKey: string,
+  forwarder: LocalForwarder,
+  options: TunnelOptions,
+  logger: Logger,
+): Promise<{ closed: Promise<void>; destroy(): void }> {
+  const { socket } = await upgrade(`${manager.url}${API_PATHS.tunnel}`, {
+    protocol: TUNNEL_UPGRADE_TOKEN,
+    headers: manager.authHeaders(sessionKey),
+  });
+  const server = http2.createServer({ settings: TUNNEL_SETTINGS });
+  server.on('stream', (stream, headers, flags) => {
+    stream.on('error', (err) => logger.debug({ err: err.message }, 'relay stream error'));
+    forwarder.handle(stream, headers, flags);
+  });
+  const sessionReady = once(server, 'session') as Promise<[http2.ServerHttp2Session]>;
+  server.emit('connection', socket);
+  const [session] = await sessionReady;
+  session.on('error', (err) => logger.warn({ err: err.message }, 'tunnel error'));
+  session.on('connect', () => session.setLocalWindowSize(TUNNEL_SESSION_WINDOW_BYTES));
+  const closed = new Promise<void>((resolve) => {
+    if (session.destroyed) resolve();
+    else session.once('close', () => resolve());
+  });
+  // The manager pings too; this side needs its own ping to notice a manager
+  // that vanished without closing the socket (a partition, a frozen VM).
+  let lastPongAt = Date.now();
+  const pinger = setInterval(() => {
+    if (Date.now() - lastPongAt > options.pingTimeoutMs) {
+      logger.warn('tunnel ping timed out; reconnecting');
+      session.destroy();
+      return;
+    }
+    if (!session.destroyed) session.ping((err) => err === null && (lastPongAt = Date.now()));
+  }, options.pingIntervalMs);
+  pinger.unref();
+  void closed.then(() => clearInterval(pinger));
+  return { closed, destroy: () => session.destroy() };
+}

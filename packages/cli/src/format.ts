@@ -1,0 +1,23 @@
+import type { Intercept, InterceptRequest } from '@detour/protocol';
+
+/** One-line description of what an intercept matches, as `list`, `status` and `intercept` show it. */
+export function describeMatchers(intercept: Pick<InterceptRequest, 'headers' | 'paths' | 'global'>): string {
+  if (intercept.global) return 'all requests (global)';
+  const headers = intercept.headers.map((h) => `${h.name}${h.op === 'regex' ? '~=' : '='}${h.value}`);
+  const paths = intercept.paths.map((p) => (p.op === 'equals' ? `path=${p.value}` : p.op === 'prefix' ? `path^=${p.value}` : `path~=${p.value}`));
+  const parts = [...headers];
+  if (paths.length > 0) parts.push(paths.length === 1 ? paths[0]! : `(${paths.join(' | ')})`);
+  return parts.join(' & ');
+}
+
+export function describeState(intercept: Intercept | undefined, error: string | undefined): string {
+  if (error !== undefined) return `failed: ${error}`;
+  if (intercept === undefined) return 'pending';
+  return intercept.online ? 'active' : `offline (${intercept.onDisconnect})`;
+}
+
+/** The `NAME=VALUE` a caller sends to reach an intercept, when it is matched by exact header values. */
+export function headerToSend(intercept: Pick<InterceptRequest, 'headers'>): string | undefined {
+  const exact = intercept.headers.find((h) => h.op === 'equals');
+  return exact === undefined ? undefined : `${exact.name}=${exact.value}`;
+}

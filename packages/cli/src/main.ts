@@ -1,0 +1,200 @@
+import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { pino } from 'pino';
+import { createLogger, isDetourError } from '@detour/core';
+import type { DetourError, Logger } from '@detour/core';
+import { agentCommand } from './commands/agent.js';
+import type { AgentCommandOptions } from './commands/agent.js';
+import { connectCommand } from './commands/connect.js';
+import { daemonCommand } from './commands/daemon.js';
+import { demoCommand } from './commands/demo.js';
+import { interceptCommand } from './commands/intercept.js';
+import type { CommandOutcome } from './commands/intercept.js';
+import { leaveCommand } from './commands/leave.js';
+import { listCommand } from './commands/list.js';
+import { managerCommand } from './commands/manager.js';
+import { quitCommand } from './commands/quit.js';
+import { statusCommand } from './commands/status.js';
+import { resolveHome, sanitizeName } from './home.js';
+import type { Io, OutputFormat } from './io.js';
+import { printError } from './io.js';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const BIN_PATH = fileURLToPath(new URL('../../bin/detour.js', import.meta.url));
+
+/** Defaults, with their units, in one place. */
+export const CLI_DEFAULTS = {
+  host: '127.0.0.1',
+  leaseMs: 15_000,
+  connectTimeoutMs: 15_000,
+  onDisconnect: 'fallback',
+} as const;
+
+/** Environment variables detour reads, all here (STYLE: only entry points read process.env). */
+export const ENVIRONMENT = {
+  home: 'DETOUR_HOME',
+  logLevel: 'DETOUR_LOG_LEVEL',
+} as const;
+
+function integer(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+function outputOption(): Option {
+  return new Option('-o, --output <format>', 'output format').choices(['human', 'json']).default('human');
+}
+
+/**
+ * Runs the CLI. Returns how the process should end; only the bin calls
+ * process.exit. A user's mistake prints one line and exits 2; a bug prints its stack.
+ */
+export async function main(argv: string[], io: Io, signal: AbortSignal): Promise<CommandOutcome> {
+  const home = resolveHome(io.env[ENVIRONMENT.home]);
+  const logLevel = io.env[ENVIRONMENT.logLevel] ?? 'info';
+  // Servers log JSON to stderr; stdout stays for the lines people and scripts read.
+  const serverLogger = (component: string): Logger => createLogger(component, { level: logLevel, destination: pino.destination(2) });
+  let outcome: CommandOutcome = { code: 0 };
+  const done = (code: number) => {
+    outcome = { code };
+  };
+
+  const program = new Command('detour')
+    .description('Send only your requests in a shared environment to the service on your laptop.')
+    .version(VERSION)
+    .exitOverride()
+    .showSuggestionAfterError()
+    .configureOutput({
+      writeOut: (text) => io.out.write(text),
+      writeErr: (text) => io.err.write(text),
+      outputError: (text, write) => write(text.split('\n')[0] + '\n'),
+    });
+
+  program
+    .command('manager')
+    .description('run the control plane and tunnel relay')
+    .option('--host <host>', 'address to bind', CLI_DEFAULTS.host)
+    .option('--port <port>', 'port to bind (0 picks a free one)', integer(0, 65535), 0)
+    .requiredOption('--token-file <file>', 'bearer token file; created with a fresh token if missing')
+    .option('--lease-ms <ms>', 'how long a silent developer keeps their intercepts', integer(1000, 86_400_000), CLI_DEFAULTS.leaseMs)
+    .option('--no-global', 'refuse global intercepts')
+    .action(async (o: { host: string; port: number; tokenFile: string; leaseMs: number; global: boolean }) => {
+      done(await managerCommand(o, io, serverLogger('manager'), VERSION, signal));
+    });
+
+  program
+    .command('agent')
+    .description('run the sidecar in front of one service port')
+    .requiredOption('--service <name>', 'the service this agent fronts')
+    .requiredOption('--listen <port>', 'port callers connect to (0 picks a free one)', integer(0, 65535))
+    .requiredOption('--app <url>', "the app's own address, e.g. http://127.0.0.1:8080")
+    .requiredOption('--manager <url>', "the manager's URL")
+    .requiredOption('--token-file <file>', 'bearer token file')
+    .option('--host <host>', 'address to bind', CLI_DEFAULTS.host)
+    .option('--max-header-bytes <bytes>', 'largest request head accepted; larger gets 431', integer(1024, 1024 * 1024))
+    .option('--header-timeout-ms <ms>', 'time a client has to send its request head; then 408', integer(100, 600_000))
+    .action(async (o: AgentCommandOptions) => {
+      done(await agentCommand(o, io, serverLogger('agent'), signal));
+    });
+
+  program
+    .command('connect')
+    .description('start the user daemon and open a session with the manager')
+    .requiredOption('--manager <url>', "the manager's URL")
+    .requiredOption('--token-file <file>', 'bearer token file')
+    .option('--name <name>', 'your name, shown to others and part of your header value', sanitizeName(userInfo().username))
+    .option('--timeout-ms <ms>', 'how long to wait for the connection', integer(100, 600_000), CLI_DEFAULTS.connectTimeoutMs)
+    .action(async (o: { manager: string; tokenFile: string; name: string; timeoutMs: number }) => {
+      done(await connectCommand({ ...o, name: sanitizeName(o.name) }, io, home, BIN_PATH));
+    });
+
+  program
+    .command('daemon', { hidden: true })
+    .description('run the user daemon in the foreground (connect starts it)')
+    .requiredOption('--manager <url>')
+    .requiredOption('--token-file <file>')
+    .requiredOption('--name <name>')
+    .action(async (o: { manager: string; tokenFile: string; name: string }) => {
+      const logger = createLogger('daemon', { level: logLevel, destination: pino.destination({ dest: home.logPath, mkdir: true, sync: false }) });
+      done(await daemonCommand(o, home, logger, VERSION, signal));
+    });
+
+  program
+    .command('status')
+    .description('show the daemon, manager, session, lease and your intercepts')
+    .addOption(outputOption())
+    .action(async (o: { output: OutputFormat }) => {
+      done(await statusCommand(o.output, io, home));
+    });
+
+  program
+    .command('list')
+    .description('list services, their agents and every intercept on them')
+    .addOption(outputOption())
+    .action(async (o: { output: OutputFormat }) => {
+      done(await listCommand(o.output, io, home));
+    });
+
+  program
+    .command('intercept')
+    .description('route matching requests of SERVICE to 127.0.0.1:PORT on this machine')
+    .argument('<service>', 'the service to intercept')
+    .argument('[command...]', 'after --: a command to run; the intercept ends when it exits')
+    .requiredOption('--port <port>', 'local port your version of the service listens on', integer(1, 65535))
+    .option('--http-header <spec>', 'NAME=VALUE, NAME~=REGEX or auto (repeatable, ANDed)', collect, [])
+    .option('--http-path-equal <path>', 'path equals (repeatable, ORed with other path flags)', collect, [])
+    .option('--http-path-prefix <path>', 'path starts with (repeatable)', collect, [])
+    .option('--http-path-regex <regex>', 'path matches RE2 regex, whole path (repeatable)', collect, [])
+    .option('--global', 'take ALL traffic of the service', false)
+    .option('--name <name>', 'intercept name (default: the service)')
+    .addOption(new Option('--on-disconnect <policy>', 'what callers get while you are offline').choices(['fallback', 'fail']).default(CLI_DEFAULTS.onDisconnect))
+    .addOption(outputOption())
+    .action(async (service: string, command: string[], o: Omit<Parameters<typeof interceptCommand>[0], 'service' | 'command'>) => {
+      outcome = await interceptCommand({ ...o, service, command }, io, home);
+    });
+
+  program
+    .command('leave')
+    .description('end one of your intercepts')
+    .argument('<name>', 'the intercept name')
+    .action(async (name: string) => {
+      done(await leaveCommand(name, io, home));
+    });
+
+  program
+    .command('quit')
+    .description('end your intercepts and session, and stop the daemon')
+    .action(async () => {
+      done(await quitCommand(io, home));
+    });
+
+  program
+    .command('demo')
+    .description('run a manager, three sample services with agents and a laptop intercept, all on 127.0.0.1')
+    .action(async () => {
+      done(await demoCommand(io, BIN_PATH, signal));
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return outcome;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here too, successfully.
+      return { code: err.exitCode === 0 ? 0 : 2 };
+    }
+    if (isDetourError(err)) {
+      printError(io, `detour: ${(err as DetourError).message}`);
+      return { code: 2 };
+    }
+    printError(io, `detour: internal error (please report it):\n${(err as Error).stack ?? String(err)}`);
+    return { code: 1 };
+  }
+}

@@ -1,0 +1,93 @@
+import { Pool, request } from 'undici';
+import type { z } from 'zod';
+import {
+  API_PATHS,
+  ErrorBodySchema,
+  InterceptSchema,
+  ManagerInfoSchema,
+  SESSION_KEY_HEADER,
+  ServiceListSchema,
+  SessionCreatedSchema,
+  SessionInfoSchema,
+} from '@detour/protocol';
+import type { Intercept, InterceptRequest, ManagerInfo, ServiceList, SessionCreate, SessionCreated, SessionInfo } from '@detour/protocol';
+import { DetourError, errorFromBody } from '@detour/core';
+
+const REQUEST_TIMEOUT_MS = 20_000;
+
+/** The manager's JSON API over HTTP/1.1 (undici), used by the daemon. */
+export class ManagerClient {
+  readonly url: string;
+  readonly #token: string;
+  readonly #pool: Pool;
+
+  constructor(url: string, token: string) {
+    this.url = url.replace(/\/+$/, '');
+    this.#token = token;
+    this.#pool = new Pool(this.url, { connections: 4, headersTimeout: REQUEST_TIMEOUT_MS, bodyTimeout: REQUEST_TIMEOUT_MS });
+  }
+
+  info(): Promise<ManagerInfo> {
+    return this.#call('GET', API_PATHS.info, { schema: ManagerInfoSchema });
+  }
+
+  createSession(body: SessionCreate): Promise<SessionCreated> {
+    return this.#call('POST', API_PATHS.sessions, { body, schema: SessionCreatedSchema });
+  }
+
+  heartbeat(sessionId: string, key: string): Promise<SessionInfo> {
+    return this.#call('POST', API_PATHS.heartbeat(sessionId), { key, schema: SessionInfoSchema });
+  }
+
+  endSession(sessionId: string, key: string): Promise<void> {
+    return this.#call('DELETE', API_PATHS.session(sessionId), { key });
+  }
+
+  services(): Promise<ServiceList> {
+    return this.#call('GET', API_PATHS.services, { schema: ServiceListSchema });
+  }
+
+  createIntercept(body: InterceptRequest, key: string): Promise<Intercept> {
+    return this.#call('POST', API_PATHS.intercepts, { body, key, schema: InterceptSchema });
+  }
+
+  removeIntercept(id: string, key: string): Promise<void> {
+    return this.#call('DELETE', API_PATHS.intercept(id), { key });
+  }
+
+  /** Headers that authenticate a call; the tunnel upgrade sends the same. */
+  authHeaders(key?: string): Record<string, string> {
+    return { authorization: `Bearer ${this.#token}`, ...(key === undefined ? {} : { [SESSION_KEY_HEADER]: key }) };
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+
+  async #call<T = void>(method: 'GET' | 'POST' | 'DELETE', path: string, options: { body?: unknown; key?: string; schema?: z.ZodType<T> }): Promise<T> {
+    const headers: Record<string, string> = this.authHeaders(options.key);
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    const response = await request(`${this.url}${path}`, {
+      dispatcher: this.#pool,
+      method,
+      headers,
+      ...(options.body === undefined ? {} : { body: JSON.stringify(options.body) }),
+    });
+    const text = await response.body.text();
+    if (response.statusCode >= 400) {
+      const parsed = ErrorBodySchema.safeParse(safeJson(text));
+      if (parsed.success) throw errorFromBody(parsed.data);
+      throw new DetourError('DETOUR_ERR_INTERNAL_BUG', `manager answered ${response.statusCode} to ${method} ${path}`);
+    }
+    if (options.schema === undefined) return undefined as T;
+    return options.schema.parse(safeJson(text));
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

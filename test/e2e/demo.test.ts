@@ -1,0 +1,36 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { request } from 'undici';
+import { DETOUR_BIN, eventually } from './support/processes.js';
+
+test('detour demo starts, answers both kinds of request, and cleans up on SIGINT', { timeout: 60_000 }, async (t) => {
+  const demo = spawn(process.execPath, [DETOUR_BIN, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DETOUR_LOG_LEVEL: 'warn' } });
+  t.after(() => demo.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  demo.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  demo.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  await eventually('the demo is ready', async () => (stdout.includes('Press Ctrl-C') ? true : undefined), 45_000, 50).catch((err: Error) => {
+    throw new Error(`${err.message}\nstdout: ${stdout}\nstderr: ${stderr}`);
+  });
+
+  assert.match(stdout, /without the header: {2}web \(cluster\) → api \(cluster\) → quote \(cluster\)/);
+  assert.match(stdout, /web \(cluster\) → api \(laptop\) → quote \(cluster\)/);
+
+  // The printed curl commands work as printed.
+  const mine = /curl -s -H '([^:]+): ([^']+)' (http:\/\/\S+)\//.exec(stdout);
+  assert.ok(mine, stdout);
+  const [, headerName, headerValue, webUrl] = mine;
+  const withHeader = (await (await request(`${webUrl}/`, { headers: { [headerName!]: headerValue! } })).body.json()) as { chain: Array<{ flavor: string }> };
+  assert.deepEqual(withHeader.chain.map((l) => l.flavor), ['cluster', 'laptop', 'cluster']);
+  const without = (await (await request(`${webUrl}/`)).body.json()) as { chain: Array<{ flavor: string }> };
+  assert.deepEqual(without.chain.map((l) => l.flavor), ['cluster', 'cluster', 'cluster']);
+
+  demo.kill('SIGINT');
+  const [code] = (await once(demo, 'exit')) as [number | null];
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /demo stopped; nothing left running/);
+  await assert.rejects(request(`${webUrl}/`), /ECONNREFUSED/);
+});

@@ -1,0 +1,129 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { DETOUR_BIN, ECHO_APP, runCli, startProcess, stopProcess } from './processes.js';
+import type { CliResult } from './processes.js';
+
+const URL_LINE = /listening on (http:\/\/\S+)/;
+
+export interface Developer {
+  name: string;
+  env: NodeJS.ProcessEnv;
+  home: string;
+  /** This developer's laptop app. */
+  localUrl: string;
+  localPort: number;
+  cli(args: string[]): Promise<CliResult>;
+  /** Runs `detour intercept … --output json` and returns the parsed intercept; throws with stderr on failure. */
+  intercept(service: string, args?: string[]): Promise<{ id: string; name: string; header: string | null }>;
+  daemonPid(): Promise<number>;
+}
+
+/**
+ * A whole detour environment of real processes on 127.0.0.1: one manager,
+ * services each made of an app and its agents, and developers each with a
+ * daemon home and a local app. Everything is torn down by `close()`.
+ */
+export class Environment {
+  readonly dir: string;
+  readonly tokenFile: string;
+  managerUrl = '';
+  readonly #children = new Set<ChildProcess>();
+  readonly #homes: string[] = [];
+  #manager: ChildProcess | undefined;
+  readonly #managerArgs: string[];
+
+  private constructor(dir: string, managerArgs: string[]) {
+    this.dir = dir;
+    this.tokenFile = join(dir, 'token');
+    this.#managerArgs = managerArgs;
+  }
+
+  static async create(options: { managerArgs?: string[] } = {}): Promise<Environment> {
+    const env = new Environment(await mkdtemp(join(tmpdir(), 'detour-e2e-')), options.managerArgs ?? []);
+    await env.startManager();
+    return env;
+  }
+
+  /** Starts (or restarts, on the same port) the manager. */
+  async startManager(): Promise<void> {
+    const port = this.managerUrl === '' ? '0' : new URL(this.managerUrl).port;
+    const started = await startProcess([DETOUR_BIN, 'manager', '--port', port, '--token-file', this.tokenFile, ...this.#managerArgs], URL_LINE);
+    this.#track(started.child);
+    this.#manager = started.child;
+    this.managerUrl = started.value;
+  }
+
+  async stopManager(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.#manager !== undefined) await stopProcess(this.#manager, signal);
+  }
+
+  async token(): Promise<string> {
+    return (await readFile(this.tokenFile, 'utf8')).trim();
+  }
+
+  /** Starts an app process; resolves with its URL. */
+  async app(name: string): Promise<{ url: string; child: ChildProcess }> {
+    const started = await startProcess([ECHO_APP, '--name', name], URL_LINE);
+    this.#track(started.child);
+    return { url: started.value, child: started.child };
+  }
+
+  async agent(service: string, appUrl: string, extraArgs: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+    const started = await startProcess(
+      [DETOUR_BIN, 'agent', '--service', service, '--listen', '0', '--app', appUrl, '--manager', this.managerUrl, '--token-file', this.tokenFile, ...extraArgs],
+      URL_LINE,
+    );
+    this.#track(started.child);
+    return { url: started.value, child: started.child };
+  }
+
+  /** An app plus `replicas` agents in front of it. */
+  async service(name: string, replicas = 1): Promise<{ appUrl: string; agentUrls: string[]; agents: ChildProcess[] }> {
+    const app = await this.app(name);
+    const agents = await Promise.all(Array.from({ length: replicas }, () => this.agent(name, app.url)));
+    return { appUrl: app.url, agentUrls: agents.map((a) => a.url), agents: agents.map((a) => a.child) };
+  }
+
+  /** A developer: a daemon home, a local app, and `detour connect` already done. */
+  async developer(name: string): Promise<Developer> {
+    const home = join(this.dir, `home-${name}`);
+    this.#homes.push(home);
+    const env = { DETOUR_HOME: home, DETOUR_LOG_LEVEL: process.env.E2E_DAEMON_LOG_LEVEL ?? 'info' };
+    const local = await this.app(`${name}-laptop`);
+    const cli = (args: string[]) => runCli(args, env);
+    const connected = await cli(['connect', '--manager', this.managerUrl, '--token-file', this.tokenFile, '--name', name]);
+    if (connected.code !== 0) throw new Error(`connect failed: ${connected.stderr}`);
+    return {
+      name,
+      env,
+      home,
+      localUrl: local.url,
+      localPort: Number(new URL(local.url).port),
+      cli,
+      intercept: async (service, args = []) => {
+        const result = await cli(['intercept', service, '--port', new URL(local.url).port, '--output', 'json', ...args]);
+        if (result.code !== 0) throw new Error(`intercept failed (${result.code}): ${result.stderr}`);
+        return JSON.parse(result.stdout) as { id: string; name: string; header: string | null };
+      },
+      daemonPid: async () => {
+        const status = await cli(['status', '--output', 'json']);
+        return (JSON.parse(status.stdout) as { daemon: { pid: number } }).daemon.pid;
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const home of this.#homes) {
+      await runCli(['quit'], { DETOUR_HOME: home }, 10_000).catch(() => undefined);
+    }
+    await Promise.all([...this.#children].map((child) => stopProcess(child)));
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  #track(child: ChildProcess): void {
+    this.#children.add(child);
+    child.once('exit', () => this.#children.delete(child));
+  }
+}
