@@ -1,0 +1,70 @@
+import { parseArgs } from 'node:util';
+
+/**
+ * Command-line flags of `npm run bench -- [flags]`. A bad flag is a user's
+ * mistake: one line and exit code 2 (see run.mjs).
+ */
+
+/** Every path and phase `--only` can select. */
+export const PATHS = ['direct', 'nginx', 'haproxy', 'detour-unmatched', 'detour-matched'];
+export const PHASES = ['scaling', 'activation', 'streaming'];
+
+/** Full-run defaults; `--quick` swaps in QUICK. */
+const FULL = { runs: 3, durationS: 10, interceptCounts: [1, 100, 1000], fanoutAgents: 10, streamBytes: 1024 ** 3 };
+/** Quick: proves every part starts and the report renders, well under CI's 2-minute budget. */
+const QUICK = { runs: 1, durationS: 2, interceptCounts: [1, 10], fanoutAgents: 3, streamBytes: 16 * 1024 ** 2 };
+
+export const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--duration S] [--only LIST] [--no-install] [--cpu-prof]
+  --quick        CI smoke: 1 run of 2 s, 1 and 10 intercepts, 3 fan-out agents, 16 MiB streams; no thresholds
+  --runs N       interleaved runs per path, medians reported (default ${FULL.runs})
+  --duration S   seconds per wrk run (default ${FULL.durationS})
+  --only LIST    comma-separated subset of: ${[...PATHS, ...PHASES].join(', ')}
+  --no-install   do not apt-get missing nginx/haproxy/wrk; skip what needs them
+  --cpu-prof     run the agent under node --cpu-prof; the profile goes to bench/results/profiles/`;
+
+export class UsageError extends Error {}
+
+function positiveInt(text, flag) {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`${flag} must be an integer from 1 to 1000, got "${text}"`);
+  return n;
+}
+
+/** Parses argv into a frozen settings object; throws UsageError on a bad flag. */
+export function parseFlags(argv) {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        quick: { type: 'boolean', default: false },
+        runs: { type: 'string' },
+        duration: { type: 'string' },
+        only: { type: 'string' },
+        'no-install': { type: 'boolean', default: false },
+        'cpu-prof': { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    throw new UsageError(err.message);
+  }
+  const base = values.quick ? QUICK : FULL;
+  const selected = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : [...PATHS, ...PHASES];
+  const unknown = selected.filter((s) => !PATHS.includes(s) && !PHASES.includes(s));
+  if (unknown.length > 0) throw new UsageError(`--only: unknown ${unknown.join(', ')}; choose from ${[...PATHS, ...PHASES].join(', ')}`);
+  return Object.freeze({
+    help: values.help,
+    quick: values.quick,
+    install: !values['no-install'],
+    cpuProf: values['cpu-prof'],
+    runs: values.runs ? positiveInt(values.runs, '--runs') : base.runs,
+    durationS: values.duration ? positiveInt(values.duration, '--duration') : base.durationS,
+    paths: PATHS.filter((p) => selected.includes(p)),
+    phases: PHASES.filter((p) => selected.includes(p)),
+    interceptCounts: base.interceptCounts,
+    fanoutAgents: base.fanoutAgents,
+    streamBytes: base.streamBytes,
+  });
+}

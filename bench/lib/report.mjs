@@ -1,0 +1,123 @@
+/**
+ * Renders one result object (the content of latest.json) as terminal text and
+ * as Markdown. Both come from the same section list, so they never disagree.
+ */
+
+const fmt = {
+  int: (x) => (x == null ? '—' : Math.round(x).toLocaleString('en-US')),
+  ms: (x) => (x == null ? '—' : x < 10 ? x.toFixed(2) : x.toFixed(1)),
+  x: (x) => (x == null ? '—' : `${x.toFixed(2)}×`),
+  mib: (x) => (x == null ? '—' : x.toFixed(1)),
+  pct: (x) => (x == null ? '—' : `${x >= 0 ? '+' : ''}${x.toFixed(1)}%`),
+};
+
+function mainTable(r) {
+  const rows = Object.entries(r.paths).map(([id, p]) => {
+    const q = r.ratios[id];
+    return [id, fmt.int(p.small.rps), fmt.x(q.rpsVsNginx), fmt.x(q.rpsVsDirect), fmt.ms(p.small.p50Ms), fmt.ms(p.small.p99Ms), fmt.x(q.p99VsNginx),
+      fmt.mib(p['1m'].mibPerS), fmt.x(q.mibVsNginx), fmt.x(q.mibVsDirect), String(p.small.errors + p['1m'].errors)];
+  });
+  return {
+    title: `Small responses and 1 MiB bodies (median of ${r.meta.runs} interleaved run${r.meta.runs > 1 ? 's' : ''} of ${r.meta.durationS} s each)`,
+    headers: ['Path', 'req/s', '×nginx', '×direct', 'p50 ms', 'p99 ms', 'p99 ×nginx', '1 MiB: MiB/s', '×nginx', '×direct', 'errors'],
+    rows,
+  };
+}
+
+function scalingTable(s) {
+  return {
+    title: 'Unmatched rate (a header value nobody intercepts) vs active personal intercepts on the service',
+    headers: ['Intercepts', 'req/s', 'p99 ms', 'vs 1 intercept'],
+    rows: s.counts.map((c) => [String(c.count), fmt.int(c.rps), fmt.ms(c.p99Ms), fmt.pct(c.changePct)]),
+  };
+}
+
+function activationTable(a) {
+  const rows = [
+    ['`detour intercept` returned → first routed request (1 agent)', fmt.ms(a.returnToFirstRoutedMs), a.samples.single.length],
+    ['rule live on the agent before `detour intercept` returned (1 agent)', fmt.ms(a.liveBeforeReturnMs), a.samples.single.length],
+    ['`detour intercept` wall time, incl. Node start-up (1 agent)', fmt.ms(a.cliMs), a.samples.single.length],
+    [`\`detour intercept\` started → all ${a.agents} agents route`, fmt.ms(a.fanout.startToAllRoutedMs), a.samples.fanout.length],
+    [`\`detour intercept\` returned → all ${a.agents} agents route`, fmt.ms(a.fanout.returnToAllRoutedMs), a.samples.fanout.length],
+    [`first → last of the ${a.agents} agents routing`, fmt.ms(a.fanout.spreadMs), a.samples.fanout.length],
+    [`\`detour intercept\` wall time (${a.agents} agents)`, fmt.ms(a.fanout.cliMs), a.samples.fanout.length],
+  ];
+  return { title: 'Intercept activation (medians, ms)', headers: ['Measure', 'ms', 'samples'], align: 'lrr', rows: rows.map((r) => r.map(String)) };
+}
+
+function streamingTable(st) {
+  const cell = (m) => (m ? `${fmt.mib(m.startMiB)} / ${fmt.mib(m.maxMiB)} / ${fmt.mib(m.endMiB)}` : '—');
+  return {
+    title: `Streaming ${(st.bytes / 1024 ** 2).toFixed(0)} MiB through the agent (RSS MiB: start / max / end)`,
+    headers: ['Path', 'direction', 'MiB/s', 'agent RSS', 'daemon RSS', 'manager RSS', 'error'],
+    align: 'llrrrrl',
+    rows: st.streams.map((s) => [s.path, s.direction, s.error ? 'failed' : fmt.mib(s.mibPerS), cell(s.rss.agent), cell(s.rss.daemon), cell(s.rss.manager), s.error ?? '']),
+  };
+}
+
+function targetsTable(targets) {
+  return {
+    title: 'Targets (issue 5)',
+    headers: ['Measure', 'Target', 'Measured', 'Met'],
+    align: 'llll',
+    rows: targets.map((t) => [t.measure, t.target, t.measured, t.met == null ? 'n/a' : t.met ? 'yes' : 'NO']),
+  };
+}
+
+/** The sections present in `result`, in reading order. */
+function sections(result) {
+  const out = [];
+  if (Object.keys(result.paths).length > 0) out.push(mainTable(result));
+  if (result.agentMemory) out.push({ title: 'Agent memory during the comparison', headers: ['Measure', 'MiB'], rows: [['peak RSS (VmHWM)', fmt.mib(result.agentMemory.hwmMiB)]] });
+  if (result.scaling?.counts) out.push(scalingTable(result.scaling));
+  if (result.activation?.fanout) out.push(activationTable(result.activation));
+  if (result.streaming?.streams) out.push(streamingTable(result.streaming));
+  if (result.profile) {
+    out.push({
+      title: `Agent CPU profile, self time (${result.profile.file.split('/').pop()})`,
+      headers: ['Function', 'Where', 'self %'],
+      align: 'llr',
+      rows: result.profile.top.map((f) => [f.fn, f.where, f.selfPct.toFixed(1)]),
+    });
+  }
+  out.push(targetsTable(result.targets));
+  // One row per reason: a detour that did not start skips five items for one cause.
+  const byReason = new Map();
+  for (const [id, why] of Object.entries(result.skipped)) byReason.set(why, [...(byReason.get(why) ?? []), id]);
+  if (byReason.size > 0) out.push({ title: 'Not measured', headers: ['What', 'Why'], align: 'll', rows: [...byReason].map(([why, ids]) => [ids.join(', '), why]) });
+  return out;
+}
+
+/** Column `i`'s alignment: a section's `align` string ('l'/'r' per column), else text first column and figures after. */
+const alignOf = (section, i) => section.align?.[i] ?? (i === 0 ? 'l' : 'r');
+
+const mdCell = (s) => String(s).replaceAll('|', '\\|').replaceAll('\n', ' ');
+
+/** Markdown for bench/results/latest.md and docs/performance.md. */
+export function toMarkdown(result) {
+  const m = result.meta;
+  const lines = [`Measured ${m.date} on ${m.cpus} CPU(s), Node ${m.node}, ${m.tools}; commit ${m.commit}${m.quick ? '; **--quick smoke run: figures are not meaningful**' : ''}.`, ''];
+  for (const s of sections(result)) {
+    lines.push(`**${s.title}**`, '', `| ${s.headers.join(' | ')} |`, `|${s.headers.map((_, i) => (alignOf(s, i) === 'l' ? '---' : '---:')).join('|')}|`);
+    for (const row of s.rows) lines.push(`| ${row.map(mdCell).join(' | ')} |`);
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+/** Plain-text tables for the terminal. */
+export function toTerminal(result) {
+  const lines = [];
+  for (const s of sections(result)) {
+    // Long reasons are cut on the terminal; latest.md and latest.json keep them whole.
+    const cut = (c) => { const t = String(c).replaceAll('`', ''); return t.length > 110 ? `${t.slice(0, 109)}…` : t; };
+    const rows = [s.headers, ...s.rows.map((r) => r.map(cut))];
+    const widths = s.headers.map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+    lines.push('', s.title);
+    rows.forEach((r, n) => {
+      lines.push(r.map((c, i) => (alignOf(s, i) === 'l' ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd());
+      if (n === 0) lines.push(widths.map((w) => '-'.repeat(w)).join('  '));
+    });
+  }
+  return lines.join('\n');
+}
