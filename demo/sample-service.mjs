@@ -1,6 +1,11 @@
 // A tiny service of the demo chain (web → api → quote). It answers with the
-// chain of services that served the request, calling the next one if any.
-// Until the propagation library is wired in, it forwards x-telepresence-id by hand.
+// chain of services that served the request, calling the next one if any, and
+// says at each hop whether x-telepresence-id arrived.
+//
+// It does NOT forward the header itself: run it with the propagation library,
+//   node --import @detour/propagation/register.mjs demo/sample-service.mjs --name api --next http://…
+// and the header of the incoming request is carried onto the call to --next.
+// Without the flag the header stops here, which `detour trace` then reports.
 import http from 'node:http';
 import { parseArgs } from 'node:util';
 
@@ -15,10 +20,9 @@ const { values } = parseArgs({
 const HEADER = 'x-telepresence-id';
 const agent = new http.Agent({ keepAlive: true });
 
-function callNext(incoming) {
+function callNext() {
   return new Promise((resolve, reject) => {
-    const headers = incoming.headers[HEADER] === undefined ? {} : { [HEADER]: incoming.headers[HEADER] };
-    const req = http.get(`${values.next}/`, { agent, headers }, (res) => {
+    const req = http.get(`${values.next}/`, { agent }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk) => (body += chunk));
@@ -35,9 +39,9 @@ function callNext(incoming) {
 }
 
 const server = http.createServer(async (req, res) => {
-  const self = { service: values.name, flavor: values.flavor };
+  const self = { service: values.name, flavor: values.flavor, headerArrived: req.headers[HEADER] !== undefined };
   try {
-    const downstream = values.next === undefined ? [] : await callNext(req);
+    const downstream = values.next === undefined ? [] : await callNext();
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ chain: [self, ...downstream] }));
   } catch (err) {

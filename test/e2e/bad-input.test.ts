@@ -22,7 +22,9 @@ test('malformed requests, oversized heads and slow heads get clear errors while 
   const env = await Environment.create();
   t.after(() => env.close());
   const app = await env.app('api');
-  const agent = await env.agent('api', app.url, []);
+  // An http1 port: the agent itself judges every byte (an auto port would hand
+  // non-HTTP bytes to the app, as the next test shows).
+  const agent = await env.agent('api', app.url, ['--protocol', 'http1']);
   const alice = await env.developer('alice');
   const [name, value] = (await alice.intercept('api')).header!.split('=') as [string, string];
 
@@ -72,4 +74,13 @@ test('a client that never finishes its head is answered 408 and closed after the
   assert.equal(response.statusCode, 200);
   await response.body.text();
   assert.match(await slow, /^HTTP\/1\.1 408 [\s\S]*DETOUR_ERR_AGENT_HEAD_TIMEOUT/);
+});
+
+test('on an auto port, bytes that are not HTTP go to the app untouched', async (t) => {
+  const env = await Environment.create();
+  t.after(() => env.close());
+  const app = await env.app('api');
+  const agent = await env.agent('api', app.url);
+  // The echo app is node:http, which answers garbage with its own bare 400: proof the bytes reached it.
+  assert.equal(await raw(agent.url, 'HELLO\r\n\r\n'), 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
 });

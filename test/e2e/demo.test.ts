@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { request } from 'undici';
-import { DETOUR_BIN, eventually } from './support/processes.js';
+import { DETOUR_BIN, eventually, runCli } from './support/processes.js';
 
 test('detour demo starts, answers both kinds of request, and cleans up on SIGINT', { timeout: 60_000 }, async (t) => {
   const demo = spawn(process.execPath, [DETOUR_BIN, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, DETOUR_LOG_LEVEL: 'warn' } });
@@ -18,6 +18,9 @@ test('detour demo starts, answers both kinds of request, and cleans up on SIGINT
 
   assert.match(stdout, /without the header: {2}web \(cluster\) → api \(cluster\) → quote \(cluster\)/);
   assert.match(stdout, /web \(cluster\) → api \(laptop\) → quote \(cluster\)/);
+  // api is intercepted in the middle: the header still reaches quote, carried by @detour/propagation (issue #4).
+  assert.match(stdout, /header arrived at: {3}web ✔ → api ✔ → quote ✔/);
+  assert.match(stdout, /detour trace web: {4}web ✔ → api ✔ → quote ✔ \(header propagated through 3 services\)/);
 
   // The printed curl commands work as printed.
   const mine = /curl -s -H '([^:]+): ([^']+)' (http:\/\/\S+)\//.exec(stdout);
@@ -27,6 +30,11 @@ test('detour demo starts, answers both kinds of request, and cleans up on SIGINT
   assert.deepEqual(withHeader.chain.map((l) => l.flavor), ['cluster', 'laptop', 'cluster']);
   const without = (await (await request(`${webUrl}/`)).body.json()) as { chain: Array<{ flavor: string }> };
   assert.deepEqual(without.chain.map((l) => l.flavor), ['cluster', 'cluster', 'cluster']);
+  const traceLine = /DETOUR_HOME=(\S+) \S+ trace web/.exec(stdout);
+  assert.ok(traceLine, stdout);
+  const traced = await runCli(['trace', 'web'], { DETOUR_HOME: traceLine[1] });
+  assert.equal(traced.code, 0, traced.stderr);
+  assert.match(traced.stdout, /^web ✔ → api ✔ → quote ✔ \(header propagated through 3 services\)\n/);
 
   demo.kill('SIGINT');
   const [code] = (await once(demo, 'exit')) as [number | null];

@@ -1,14 +1,17 @@
 import type net from 'node:net';
-import { findHeadEnd, isDetourError, parseRequestHead } from '@detour/core';
+import { BODY_KIND, findHeadEnd, isDetourError, parseRequestHead, requestBodyKind } from '@detour/core';
 import type { RequestHead } from '@detour/core';
-import type { ErrorCode } from '@detour/protocol';
+import type { ErrorCode, Intercept } from '@detour/protocol';
 import { AppExchange } from './app-exchange.js';
 import { routeChannel } from './diagnostics.js';
 import type { RouteEvent, RouteKind } from './diagnostics.js';
 import type { AgentContext, Exchange, ExchangeHost } from './exchange.js';
 import { errorResponse } from './local-response.js';
 import { offlineError } from './offline.js';
+import type { PendingSighting } from './probe-reporter.js';
 import { RelayExchange } from './relay-exchange.js';
+import { relayUpgradeHeaders } from './relay-headers.js';
+import { UpgradeRelayExchange } from './upgrade-relay-exchange.js';
 
 const BAD_REQUEST = 'DETOUR_ERR_AGENT_BAD_REQUEST';
 const CR = 0x0d;
@@ -48,6 +51,8 @@ export class ClientConnection implements ExchangeHost {
   /** Coarse time when the current wait began: head deadline while a head is due, idle deadline otherwise. */
   #since: number;
   #headDue = true;
+  /** The current request, when a `detour trace` probe is active; reported when the exchange ends. */
+  #sighting: PendingSighting | undefined;
 
   constructor(socket: net.Socket, ctx: AgentContext, onClosed: (conn: ClientConnection) => void) {
     this.socket = socket;
@@ -60,6 +65,7 @@ export class ClientConnection implements ExchangeHost {
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {
       this.#state = CLOSING;
+      this.#endSighting();
       const exchange = this.#exchange;
       this.#exchange = undefined;
       exchange?.abort();
@@ -101,6 +107,7 @@ export class ClientConnection implements ExchangeHost {
 
   finish(keepAlive: boolean): void {
     this.#exchange = undefined;
+    if (this.#sighting !== undefined) this.#endSighting();
     if (!keepAlive || this.#clientEnded || this.#draining) {
       this.#closeGracefully();
       return;
@@ -252,6 +259,8 @@ export class ClientConnection implements ExchangeHost {
 
   #dispatch(head: RequestHead, buf: Buffer, start: number): void {
     const { router, link, options } = this.ctx;
+    // One field check per request while no trace runs (the hot path).
+    if (router.probes !== undefined) this.#sighting = router.probes.observe(head);
     const intercept = router.match(head);
     let route: RouteKind = 'app';
     let exchange: Exchange | undefined;
@@ -259,7 +268,7 @@ export class ClientConnection implements ExchangeHost {
       exchange = new AppExchange(this, head, buf, start);
     } else if (intercept.online && link.ready) {
       route = 'intercept';
-      exchange = new RelayExchange(this, head, buf, start, intercept);
+      exchange = this.#relay(head, buf, start, intercept);
     } else if (intercept.onDisconnect === 'fallback') {
       route = 'fallback';
       exchange = new AppExchange(this, head, buf, start);
@@ -286,6 +295,26 @@ export class ClientConnection implements ExchangeHost {
     this.#state = BUSY;
     this.#exchange = exchange;
     exchange.start();
+  }
+
+  #endSighting(): void {
+    const sighting = this.#sighting;
+    this.#sighting = undefined;
+    sighting?.end();
+  }
+
+  /**
+   * A GET Upgrade without a body travels as an RFC 8441 extended CONNECT (whose
+   * WebSocket mapping is the GET of RFC 6455); any other request, including an
+   * upgrade we cannot map, is relayed as a request, which declines the upgrade.
+   */
+  #relay(head: RequestHead, buf: Buffer, start: number, intercept: Intercept): Exchange {
+    if (head.upgrade && head.method === 'GET' && requestBodyKind(head) === BODY_KIND.NONE) {
+      const { app } = this.ctx.options;
+      const headers = relayUpgradeHeaders(head, buf, start, intercept.id, `${app.host}:${app.port}`);
+      if (headers !== undefined) return new UpgradeRelayExchange(this, head, buf, start, intercept, headers);
+    }
+    return new RelayExchange(this, head, buf, start, intercept);
   }
 
   #pause(reason: number): void {

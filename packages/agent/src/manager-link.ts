@@ -1,10 +1,11 @@
 import http2 from 'node:http2';
+import net from 'node:net';
 import type { ClientHttp2Session, ClientHttp2Stream, ClientSessionRequestOptions, OutgoingHttpHeaders } from 'node:http2';
 import diagnostics from 'node:diagnostics_channel';
 import { Backoff } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { API_PATHS, ErrorBodySchema, RuleSetSchema } from '@detour/protocol';
-import type { RuleSet } from '@detour/protocol';
+import type { AgentProtocol, RuleSet } from '@detour/protocol';
 
 /** Connectivity states (grpc-js `connectivity-state.ts`). `ready`: the watch stream delivered its first rule set. */
 export type LinkState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 'shutdown';
@@ -19,6 +20,8 @@ export interface ManagerLinkOptions {
   agentId: string;
   /** `host:port` callers reach this agent at, reported to the manager. */
   listen: string;
+  /** What the agent's port speaks; the manager refuses intercepts that cannot work on it (e.g. a header matcher on raw TCP). */
+  protocol: AgentProtocol;
   logger: Logger;
   pingIntervalMs: number;
   pingTimeoutMs: number;
@@ -81,6 +84,20 @@ export class ManagerLink {
     }
   }
 
+  /** Sends a small JSON report (a trace sighting) on the session; dropped while the link is not ready, since reports are best-effort. */
+  post(path: string, body: unknown): void {
+    const session = this.#session;
+    if (this.#state !== 'ready' || session === undefined || session.destroyed || session.closed) return;
+    const stream = session.request({ ':method': 'POST', ':path': path, authorization: `Bearer ${this.#options.token}`, 'content-type': 'application/json' });
+    stream.on('response', (headers) => {
+      const status = Number(headers[':status']);
+      if (status >= 300) this.#log.debug({ status, path }, 'the manager did not take a report');
+    });
+    stream.on('error', (err) => this.#log.debug({ err: err.message, path }, 'report failed'));
+    stream.resume();
+    stream.end(JSON.stringify(body));
+  }
+
   /** Stops reconnecting and closes the session. Idempotent. */
   close(): Promise<void> {
     this.#closed ??= new Promise<void>((resolve) => {
@@ -112,7 +129,9 @@ export class ManagerLink {
   #connect(): void {
     if (this.#state === 'shutdown') return;
     this.#setState('connecting');
-    const session = http2.connect(this.#options.managerUrl);
+    // Nagle off: relayed requests are many small frames, and Nagle plus delayed
+    // ACKs would add ~40 ms to each round trip.
+    const session = http2.connect(this.#options.managerUrl, { createConnection: (url) => net.connect({ host: url.hostname, port: Number(url.port), noDelay: true }) });
     this.#session = session;
     this.#pingSentAt = undefined;
     session.on('error', (err) => this.#down(session, { err: err.message }));
@@ -122,8 +141,8 @@ export class ManagerLink {
   }
 
   #watch(session: ClientHttp2Session): void {
-    const { service, agentId, listen, token } = this.#options;
-    const query = new URLSearchParams({ service, agentId, listen });
+    const { service, agentId, listen, protocol, token } = this.#options;
+    const query = new URLSearchParams({ service, agentId, listen, protocol });
     const stream = session.request({
       ':method': 'GET',
       ':path': `${API_PATHS.agentWatch}?${query.toString()}`,

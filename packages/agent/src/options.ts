@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
+import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
 import { DetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
+import { AGENT_PROTOCOLS } from '@detour/protocol';
+import type { AgentProtocol } from '@detour/protocol';
 
 /** Defaults of every tunable, with units in the names. */
 export const DEFAULTS = {
@@ -20,6 +24,8 @@ export const DEFAULTS = {
   pingTimeoutMs: 2_000,
   reconnectInitialMs: 100,
   reconnectMaxMs: 2_000,
+  /** What the listener expects: `auto` sniffs the first bytes of each connection. */
+  protocol: 'auto',
 } as const;
 
 /** Options of {@link startAgent}. */
@@ -29,8 +35,15 @@ export interface AgentOptions {
   listenHost?: string;
   /** 0 picks a free port. */
   listenPort?: number;
-  /** The app behind the agent, `http://host:port`. */
+  /** The app behind the agent, `http://host:port`, or `https://host:port` to re-encrypt towards it. */
   appUrl: string;
+  /** How the listener reads each connection (default `auto`: sniff HTTP/2 preface vs HTTP/1.x request line). */
+  protocol?: AgentProtocol;
+  /** PEM certificate chain and key of the service: the agent terminates TLS (ALPN h2, http/1.1). Both or neither. */
+  tlsCert?: string | Buffer;
+  tlsKey?: string | Buffer;
+  /** PEM CA bundle that verifies an `https://` app's certificate (default: the system's CAs). */
+  appCa?: string | Buffer;
   /** The manager, `http://host:port` (HTTP/2 with prior knowledge). */
   managerUrl: string;
   /** Bearer token for the manager. Never logged. */
@@ -50,13 +63,23 @@ export interface AgentOptions {
   reconnectMaxMs?: number;
 }
 
+/** Where unmatched traffic goes. `tls`: re-encrypt, verifying the app's certificate for `servername`. */
+export interface AppTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly tls: { readonly servername: string | undefined; readonly ca: string | Buffer | undefined } | undefined;
+}
+
 /** Options after validation: complete and frozen. */
 export interface ResolvedAgentOptions {
   readonly service: string;
   readonly agentId: string;
   readonly listenHost: string;
   readonly listenPort: number;
-  readonly app: { readonly host: string; readonly port: number };
+  readonly app: AppTarget;
+  readonly protocol: AgentProtocol;
+  /** Set when the agent terminates TLS. */
+  readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | undefined;
   readonly managerUrl: string;
   readonly token: string;
   readonly logger: Logger;
@@ -84,7 +107,7 @@ const NUMERIC = [
   'reconnectMaxMs',
 ] as const;
 
-function parseHttpUrl(name: string, value: unknown, problems: string[]): URL | undefined {
+function parseHttpUrl(name: string, value: unknown, problems: string[], allowHttps = false): URL | undefined {
   if (typeof value !== 'string') {
     problems.push(`${name} must be a string like http://127.0.0.1:8080`);
     return undefined;
@@ -96,7 +119,7 @@ function parseHttpUrl(name: string, value: unknown, problems: string[]): URL | u
     problems.push(`${name} ${JSON.stringify(value)} is not a URL`);
     return undefined;
   }
-  if (url.protocol !== 'http:') problems.push(`${name} must use http: (got ${url.protocol})`);
+  if (url.protocol !== 'http:' && !(allowHttps && url.protocol === 'https:')) problems.push(`${name} must use http:${allowHttps ? ' or https:' : ''} (got ${url.protocol})`);
   return url;
 }
 
@@ -105,7 +128,19 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
   const problems: string[] = [];
   if (typeof options.service !== 'string' || options.service.length === 0) problems.push('service must be a non-empty string');
   if (typeof options.token !== 'string' || options.token.length === 0) problems.push('token must be a non-empty string');
-  const app = parseHttpUrl('appUrl', options.appUrl, problems);
+  const app = parseHttpUrl('appUrl', options.appUrl, problems, true);
+  const protocol = options.protocol ?? DEFAULTS.protocol;
+  if (!AGENT_PROTOCOLS.includes(protocol)) problems.push(`protocol must be one of ${AGENT_PROTOCOLS.join(', ')}`);
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) problems.push('tlsCert and tlsKey go together: give both or neither');
+  if (options.tlsCert !== undefined && options.tlsKey !== undefined) {
+    try {
+      createSecureContext({ cert: options.tlsCert, key: options.tlsKey });
+    } catch (err) {
+      problems.push(`tlsCert/tlsKey are not a usable PEM certificate and key: ${(err as Error).message}`);
+    }
+  }
+  if (options.tlsCert !== undefined && protocol === 'tcp') problems.push('TLS termination needs an HTTP protocol (http1, h2c or auto), not tcp');
+  if (options.appCa !== undefined && app !== undefined && app.protocol !== 'https:') problems.push('appCa verifies an https:// app; appUrl is not https');
   const manager = parseHttpUrl('managerUrl', options.managerUrl, problems);
   const merged = { ...DEFAULTS, ...stripUndefined(options) };
   for (const key of NUMERIC) {
@@ -119,7 +154,9 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
     agentId: options.agentId ?? `${options.service}-${randomUUID().slice(0, 8)}`,
     listenHost: merged.listenHost,
     listenPort: merged.listenPort,
-    app: Object.freeze({ host: app!.hostname.replace(/^\[|\]$/g, ''), port: Number(app!.port || 80) }),
+    app: appTarget(app!, options.appCa),
+    protocol,
+    tls: options.tlsCert === undefined ? undefined : Object.freeze({ cert: options.tlsCert, key: options.tlsKey! }),
     managerUrl: manager!.origin,
     token: options.token,
     logger: options.logger ?? pino({ enabled: false }),
@@ -133,6 +170,14 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
     reconnectInitialMs: merged.reconnectInitialMs,
     reconnectMaxMs: merged.reconnectMaxMs,
   });
+}
+
+function appTarget(url: URL, ca: string | Buffer | undefined): AppTarget {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const https = url.protocol === 'https:';
+  // SNI carries host names only (RFC 6066 §3); an IP app is verified against the IP in its certificate.
+  const tls = https ? Object.freeze({ servername: isIP(host) === 0 ? host : undefined, ca }) : undefined;
+  return Object.freeze({ host, port: Number(url.port || (https ? 443 : 80)), tls });
 }
 
 function stripUndefined<T extends object>(value: T): Partial<T> {

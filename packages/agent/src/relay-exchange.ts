@@ -4,9 +4,8 @@ import { BODY_KIND, BodyFramer, isDetourError, requestBodyKind } from '@detour/c
 import type { RequestHead } from '@detour/core';
 import type { Intercept } from '@detour/protocol';
 import { RELAY_HEADER_OFFLINE } from '@detour/protocol';
-import { AppExchange } from './app-exchange.js';
 import type { Exchange, ExchangeHost } from './exchange.js';
-import { offlineError } from './offline.js';
+import { applyOfflinePolicy, fallBackToApp } from './offline.js';
 import { lastChunk, relayRequestHeaders, relayResponseHead } from './relay-headers.js';
 import type { RelayFraming } from './relay-headers.js';
 
@@ -189,17 +188,12 @@ export class RelayExchange implements Exchange {
 
   #offline(): void {
     this.#done = true;
-    if (this.#intercept.onDisconnect === 'fallback') {
-      this.#fallback();
-      return;
-    }
-    const { message, details } = offlineError(this.#intercept, this.#host.ctx.options.service);
-    this.#host.fail(503, 'DETOUR_ERR_TUNNEL_OFFLINE', message, details);
+    applyOfflinePolicy(this.#host, this.#intercept, this.#head, this.#buf, this.#start);
   }
 
   #fallback(): void {
     this.#done = true;
-    this.#host.replace(new AppExchange(this.#host, this.#head, this.#buf, this.#start));
+    fallBackToApp(this.#host, this.#head, this.#buf, this.#start);
   }
 
   #cancel(): void {

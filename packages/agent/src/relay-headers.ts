@@ -47,6 +47,30 @@ export function relayRequestHeaders(head: RequestHead, buf: Buffer, start: numbe
   return headers;
 }
 
+/**
+ * The request headers of an HTTP/1.1 Upgrade relayed as an extended CONNECT
+ * (RFC 8441 §4): `:method CONNECT` and `:protocol` the first protocol the
+ * client offered (RFC 9110 §7.8 lists them by preference), lower-cased as the
+ * upgrade token registry spells them; the end-to-end fields (`sec-websocket-*`
+ * included) as for any request. Returns undefined when no token can be read.
+ */
+export function relayUpgradeHeaders(head: RequestHead, buf: Buffer, start: number, interceptId: string, fallbackAuthority: string): OutgoingHttpHeaders | undefined {
+  const hop = head.hopByHop ?? [];
+  let token = '';
+  for (let h = 0; h < hop.length; h += 3) {
+    if (hop[h + 2] !== FIELD_KIND.UPGRADE) continue;
+    const colon = buf.indexOf(0x3a, hop[h]!);
+    const lineEnd = buf.indexOf(LF, colon);
+    token = fieldValue(buf, colon + 1, lineEnd - 1).split(',')[0]!.trim().toLowerCase();
+    break;
+  }
+  if (token === '') return undefined;
+  const headers = relayRequestHeaders(head, buf, start, interceptId, fallbackAuthority);
+  headers[':method'] = 'CONNECT';
+  headers[':protocol'] = token;
+  return headers;
+}
+
 function fieldValue(buf: Buffer, start: number, end: number): string {
   while (start < end && (buf[start] === 0x20 || buf[start] === 0x09)) start++;
   while (end > start && (buf[end - 1] === 0x20 || buf[end - 1] === 0x09)) end--;

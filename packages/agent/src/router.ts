@@ -1,6 +1,7 @@
 import { FieldNameSet, RouteTable, targetPath } from '@detour/core';
 import type { RequestHead } from '@detour/core';
 import type { Intercept, RuleSet } from '@detour/protocol';
+import type { ProbeWatch } from './probe-reporter.js';
 
 const NO_HEADERS: ReadonlyMap<string, readonly string[]> = new Map();
 
@@ -13,12 +14,18 @@ export class Router {
   table: RouteTable = RouteTable.EMPTY;
   capture: FieldNameSet = FieldNameSet.EMPTY;
   version = -1;
+  /** The global `--mechanism tcp` intercept, if any: a raw TCP port routes whole connections by it alone. */
+  tcpIntercept: Intercept | undefined;
+  /** Set only while `detour trace` runs: then each request head is checked against the probes. */
+  probes: ProbeWatch | undefined;
 
   /** Compiles and installs a rule set; throws DETOUR_ERR_INTERCEPT_INVALID_MATCHER and keeps the old one. */
-  install(ruleSet: RuleSet): void {
+  install(ruleSet: RuleSet, probes?: ProbeWatch): void {
     const table = new RouteTable(ruleSet.intercepts);
-    this.capture = new FieldNameSet(table.headerNames);
+    this.capture = new FieldNameSet(probes === undefined ? table.headerNames : [...table.headerNames, ...probes.headerNames]);
+    this.probes = probes;
     this.table = table;
+    this.tcpIntercept = ruleSet.intercepts.find((i) => i.global && i.mechanism === 'tcp');
     this.version = ruleSet.version;
   }
 

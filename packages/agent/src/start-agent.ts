@@ -1,10 +1,14 @@
 import { once } from 'node:events';
 import net from 'node:net';
 import { ClientConnection } from './client-connection.js';
+import { ConnectionDispatcher } from './connection-dispatcher.js';
 import type { AgentContext } from './exchange.js';
+import { Http2Gateway } from './h2-gateway.js';
+import { Http2SessionPool } from './h2-session-pool.js';
 import { ManagerLink } from './manager-link.js';
 import { resolveOptions } from './options.js';
 import type { AgentOptions } from './options.js';
+import { ProbeReporter } from './probe-reporter.js';
 import { Router } from './router.js';
 import { UpstreamPool } from './upstream-pool.js';
 
@@ -35,6 +39,12 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     port: options.app.port,
     maxIdle: options.maxIdleUpstreamSockets,
     idleTimeoutMs: options.upstreamIdleTimeoutMs,
+    tls: options.app.tls,
+  });
+  const h2Pool = new Http2SessionPool({
+    origin: `${options.app.tls === undefined ? 'http' : 'https'}://${net.isIPv6(options.app.host) ? `[${options.app.host}]` : options.app.host}:${options.app.port}`,
+    tls: options.app.tls,
+    idleTimeoutMs: options.upstreamIdleTimeoutMs,
   });
   const clock = { now: Date.now() };
   const connections = new Set<ClientConnection>();
@@ -52,12 +62,15 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
   const address = Object.freeze({ host: bound.address, port: bound.port });
   const listen = bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
 
+  // Reports travel on the link's session; the link is created next and only calls install() once started.
+  const probeReporter = new ProbeReporter(options.service, options.agentId, { post: (path, body) => link.post(path, body) });
   const link = new ManagerLink({
     managerUrl: options.managerUrl,
     token: options.token,
     service: options.service,
     agentId: options.agentId,
     listen,
+    protocol: options.protocol,
     logger,
     pingIntervalMs: options.pingIntervalMs,
     pingTimeoutMs: options.pingTimeoutMs,
@@ -65,7 +78,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     reconnectMaxMs: options.reconnectMaxMs,
     install(ruleSet) {
       try {
-        router.install(ruleSet);
+        router.install(ruleSet, probeReporter.watch(ruleSet.probes));
         return true;
       } catch (err) {
         logger.error({ err: (err as Error).message, version: ruleSet.version }, 'cannot compile the rule set; keeping the previous one');
@@ -75,10 +88,16 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
   });
   const ctx: AgentContext = { options, logger, router, pool, link, clock };
 
-  server.on('connection', (socket) => {
-    const conn = new ClientConnection(socket, ctx, (closed) => connections.delete(closed));
-    connections.add(conn);
+  const gateway = new Http2Gateway(ctx, h2Pool);
+  const dispatcher = new ConnectionDispatcher({
+    ctx,
+    gateway,
+    http1(socket) {
+      const conn = new ClientConnection(socket, ctx, (closed) => connections.delete(closed));
+      connections.add(conn);
+    },
   });
+  server.on('connection', (socket) => dispatcher.accept(socket));
   server.on('error', (err) => logger.error({ err: err.message }, 'listener error'));
 
   const sweepMs = Math.max(
@@ -106,9 +125,11 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
       closing ??= (async () => {
         const stopped = serverClosed();
         for (const conn of connections) conn.drain();
-        await Promise.all([stopped, allClosed(), link.close()]);
+        await Promise.all([stopped, allClosed(), gateway.close(), link.close()]);
         clearInterval(sweeper);
+        dispatcher.destroy();
         pool.close();
+        h2Pool.close();
         logger.info('agent closed');
       })();
       return closing;
@@ -117,7 +138,10 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
       destroying ??= (async () => {
         const stopped = serverClosed();
         for (const conn of connections) conn.socket.destroy();
+        gateway.destroy();
+        dispatcher.destroy();
         pool.destroy();
+        h2Pool.destroy();
         clearInterval(sweeper);
         await Promise.all([stopped, allClosed(), link.close()]);
       })();

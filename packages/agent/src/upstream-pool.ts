@@ -1,4 +1,5 @@
 import net from 'node:net';
+import tls from 'node:tls';
 
 /** The exchange that currently owns a pooled connection receives its events. */
 export interface UpstreamUser {
@@ -53,6 +54,8 @@ export interface UpstreamPoolOptions {
   port: number;
   maxIdle: number;
   idleTimeoutMs: number;
+  /** Re-encrypt towards an `https://` app, verifying its certificate (default CAs unless `ca`). */
+  tls?: { servername: string | undefined; ca: string | Buffer | undefined } | undefined;
 }
 
 /**
@@ -78,7 +81,10 @@ export class UpstreamPool {
 
   /** A new connection, for the one retry that must not land on another stale socket. */
   connect(): UpstreamConnection {
-    const socket = net.connect({ host: this.#options.host, port: this.#options.port, noDelay: true });
+    const { host, port, tls: secure } = this.#options;
+    const socket = secure === undefined
+      ? net.connect({ host, port, noDelay: true })
+      : tls.connect({ host, port, servername: secure.servername, ca: secure.ca, ALPNProtocols: ['http/1.1'] }).setNoDelay(true);
     const conn = new UpstreamConnection(socket, this);
     this.#all.add(conn);
     return conn;

@@ -158,6 +158,7 @@ export function intercept(overrides: Partial<Intercept> & { id: string }): Inter
     paths: [],
     global: false,
     onDisconnect: 'fallback',
+    mechanism: 'http',
     localPort: 3000,
     owner: { sessionId: 's-alice', name: 'alice', headerValue: 'alice' },
     createdAt: 1,

@@ -7,6 +7,7 @@ export const DAEMON_PATHS = {
   intercepts: '/intercepts',
   intercept: (name: string) => `/intercepts/${encodeURIComponent(name)}`,
   quit: '/quit',
+  traces: '/traces',
 } as const;
 
 /** grpc-js style connectivity states of the daemon's link to the manager. */

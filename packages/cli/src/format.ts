@@ -1,8 +1,8 @@
 import type { Intercept, InterceptRequest } from '@detour/protocol';
 
 /** One-line description of what an intercept matches, as `list`, `status` and `intercept` show it. */
-export function describeMatchers(intercept: Pick<InterceptRequest, 'headers' | 'paths' | 'global'>): string {
-  if (intercept.global) return 'all requests (global)';
+export function describeMatchers(intercept: Pick<InterceptRequest, 'headers' | 'paths' | 'global'> & Partial<Pick<InterceptRequest, 'mechanism'>>): string {
+  if (intercept.global) return intercept.mechanism === 'tcp' ? 'all TCP connections (global)' : 'all requests (global)';
   const headers = intercept.headers.map((h) => `${h.name}${h.op === 'regex' ? '~=' : '='}${h.value}`);
   const paths = intercept.paths.map((p) => (p.op === 'equals' ? `path=${p.value}` : p.op === 'prefix' ? `path^=${p.value}` : `path~=${p.value}`));
   const parts = [...headers];

@@ -3,6 +3,7 @@ import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
+import { AGENT_PROTOCOLS, DEFAULT_HEADER_NAME } from '@detour/protocol';
 import { createLogger, isDetourError } from '@detour/core';
 import type { DetourError, Logger } from '@detour/core';
 import { agentCommand } from './commands/agent.js';
@@ -17,6 +18,8 @@ import { listCommand } from './commands/list.js';
 import { managerCommand } from './commands/manager.js';
 import { quitCommand } from './commands/quit.js';
 import { statusCommand } from './commands/status.js';
+import { traceCommand } from './commands/trace.js';
+import type { TraceCommandOptions } from './commands/trace.js';
 import { resolveHome, sanitizeName } from './home.js';
 import type { Io, OutputFormat } from './io.js';
 import { printError } from './io.js';
@@ -100,6 +103,10 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--host <host>', 'address to bind', CLI_DEFAULTS.host)
     .option('--max-header-bytes <bytes>', 'largest request head accepted; larger gets 431', integer(1024, 1024 * 1024))
     .option('--header-timeout-ms <ms>', 'time a client has to send its request head; then 408', integer(100, 600_000))
+    .addOption(new Option('--protocol <protocol>', 'what the port speaks; auto tells HTTP/2 from HTTP/1.x by the first bytes').choices(AGENT_PROTOCOLS).default('auto'))
+    .option('--tls-cert <file>', "the service's own TLS certificate (PEM): the agent terminates TLS, ALPN h2 and http/1.1")
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--app-ca <file>', "CA bundle (PEM) that verifies an https:// --app's certificate")
     .action(async (o: AgentCommandOptions) => {
       done(await agentCommand(o, io, serverLogger('agent'), signal));
     });
@@ -155,6 +162,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--global', 'take ALL traffic of the service', false)
     .option('--name <name>', 'intercept name (default: the service)')
     .addOption(new Option('--on-disconnect <policy>', 'what callers get while you are offline').choices(['fallback', 'fail']).default(CLI_DEFAULTS.onDisconnect))
+    .addOption(new Option('--mechanism <kind>', 'http: per request; tcp: whole connections of a raw TCP port (with --global)').choices(['http', 'tcp']).default('http'))
     .addOption(outputOption())
     .action(async (service: string, command: string[], o: Omit<Parameters<typeof interceptCommand>[0], 'service' | 'command'>) => {
       outcome = await interceptCommand({ ...o, service, command }, io, home);
@@ -173,6 +181,17 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .description('end your intercepts and session, and stop the daemon')
     .action(async () => {
       done(await quitCommand(io, home));
+    });
+
+  program
+    .command('trace')
+    .description('send a tagged probe through SERVICE and show which services kept the header')
+    .argument('<service>', 'the service to send the probe to')
+    .option('--path <path>', 'request path of the probe', '/')
+    .option('--header <spec>', `NAME=VALUE, or NAME for a fresh probe value (default: ${DEFAULT_HEADER_NAME} with a fresh probe value)`)
+    .addOption(outputOption())
+    .action(async (service: string, o: Omit<TraceCommandOptions, 'service'>) => {
+      done(await traceCommand({ ...o, service }, io, home));
     });
 
   program

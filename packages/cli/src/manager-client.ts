@@ -9,8 +9,9 @@ import {
   ServiceListSchema,
   SessionCreatedSchema,
   SessionInfoSchema,
+  TraceResultSchema,
 } from '@detour/protocol';
-import type { Intercept, InterceptRequest, ManagerInfo, ServiceList, SessionCreate, SessionCreated, SessionInfo } from '@detour/protocol';
+import type { Intercept, InterceptRequest, ManagerInfo, ServiceList, SessionCreate, SessionCreated, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
 import { DetourError, errorFromBody } from '@detour/core';
 
 const REQUEST_TIMEOUT_MS = 20_000;
@@ -53,6 +54,11 @@ export class ManagerClient {
 
   removeIntercept(id: string, key: string): Promise<void> {
     return this.#call('DELETE', API_PATHS.intercept(id), { key });
+  }
+
+  /** Answers when the probe has finished, within the manager's trace deadline (10 s), well inside REQUEST_TIMEOUT_MS. */
+  trace(body: TraceRequest): Promise<TraceResult> {
+    return this.#call('POST', API_PATHS.traces, { body, schema: TraceResultSchema });
   }
 
   /** Headers that authenticate a call; the tunnel upgrade sends the same. */

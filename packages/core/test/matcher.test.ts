@@ -13,6 +13,7 @@ function intercept(partial: Partial<Intercept> & Pick<Intercept, 'id'>): Interce
     paths: [],
     global: false,
     onDisconnect: 'fallback',
+    mechanism: 'http',
     localPort: 8080,
     owner: { sessionId: 's', name: 'alice', headerValue: 'alice-1' },
     createdAt: 1000,

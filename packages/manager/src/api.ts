@@ -5,12 +5,16 @@ import {
   InterceptRequestSchema,
   SESSION_KEY_HEADER,
   SessionCreateSchema,
+  SightingSchema,
+  TraceRequestSchema,
 } from '@detour/protocol';
 import type { ManagerInfo } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { AgentHub } from './agent-hub.js';
 import type { ManagerState } from './state.js';
+import { runTrace } from './trace.js';
+import type { TraceBook } from './trace.js';
 import type { Tunnels } from './tunnels.js';
 
 /** One API call, whichever HTTP version carried it. */
@@ -29,6 +33,7 @@ export interface ApiContext {
   logger: Logger;
   version: string;
   ackTimeoutMs: number;
+  traces: TraceBook;
 }
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -156,6 +161,21 @@ const routes: Array<{ method: string; pattern: RegExp; handler: Handler }> = [
       if (!context.hub.acknowledge(agentId!, version)) {
         throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no agent ${agentId} is watching`);
       }
+      exchange.send(204);
+    },
+  },
+  {
+    method: 'POST',
+    pattern: /^\/traces$/,
+    handler: async (context, exchange) => {
+      exchange.send(200, await runTrace(context, await readJson(exchange, TraceRequestSchema)));
+    },
+  },
+  {
+    method: 'POST',
+    pattern: /^\/traces\/([^/]+)\/sightings$/,
+    handler: async (context, exchange, [traceId]) => {
+      context.traces.record(traceId!, await readJson(exchange, SightingSchema));
       exchange.send(204);
     },
   },

@@ -4,7 +4,8 @@ import net from 'node:net';
 import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import { API_PATHS, RELAY_HEADER_INTERCEPT_ID, SESSION_KEY_HEADER, TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
+import { AGENT_PROTOCOLS, API_PATHS, RELAY_HEADER_INTERCEPT_ID, SESSION_KEY_HEADER, TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
+import type { AgentProtocol } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { AgentHub } from './agent-hub.js';
@@ -14,6 +15,7 @@ import { checkBearer } from './auth.js';
 import { relayStream } from './relay.js';
 import { ManagerState } from './state.js';
 import { RELAY_HTTP2_SETTINGS, RELAY_SESSION_WINDOW_BYTES, Tunnels } from './tunnels.js';
+import { TraceBook } from './trace.js';
 
 export interface ManagerOptions {
   host: string;
@@ -110,6 +112,7 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     logger,
     version: options.version,
     ackTimeoutMs: options.ackTimeoutMs ?? MANAGER_DEFAULTS.ackTimeoutMs,
+    traces: new TraceBook(),
   };
 
   const h1 = http.createServer({ headersTimeout: MANAGER_DEFAULTS.firstByteTimeoutMs }, (req, res) => {
@@ -144,7 +147,9 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     }
   });
 
-  const h2 = http2.createServer({ settings: RELAY_HTTP2_SETTINGS });
+  // RFC 8441 §3: agents may relay an HTTP/1.1 Upgrade (WebSocket, …) as an
+  // extended CONNECT only to a peer that advertised SETTINGS_ENABLE_CONNECT_PROTOCOL.
+  const h2 = http2.createServer({ settings: { ...RELAY_HTTP2_SETTINGS, enableConnectProtocol: true } });
   const agentSessions = new Set<http2.ServerHttp2Session>();
   h2.on('session', (session) => {
     agentSessions.add(session);
@@ -180,7 +185,8 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
 
   // One port, both protocols: HTTP/2 with prior knowledge starts with the
   // connection preface (RFC 9113 §3.4); anything else is HTTP/1.x.
-  const listener = net.createServer((socket) => {
+  // Nagle off on every accepted socket: relay and tunnel traffic is many small HTTP/2 frames.
+  const listener = net.createServer({ noDelay: true }, (socket) => {
     const timer = setTimeout(() => socket.destroy(), MANAGER_DEFAULTS.firstByteTimeoutMs);
     let seen = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
@@ -236,13 +242,15 @@ function watchAgent(stream: ServerHttp2Stream, exchange: ApiExchange, hub: Agent
   const service = exchange.url.searchParams.get('service') ?? '';
   const agentId = exchange.url.searchParams.get('agentId') ?? '';
   const listen = exchange.url.searchParams.get('listen') ?? '';
-  if (!/^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/.test(service) || !/^[A-Za-z0-9._-]{1,128}$/.test(agentId)) {
-    exchange.send(400, new DetourError('DETOUR_ERR_API_BAD_REQUEST', 'watch needs ?service=<name>&agentId=<id>').toBody());
+  // Agents from before `--protocol` existed send none: they spoke HTTP/1.1 only.
+  const protocol = exchange.url.searchParams.get('protocol') ?? 'http1';
+  if (!/^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/.test(service) || !/^[A-Za-z0-9._-]{1,128}$/.test(agentId) || !isAgentProtocol(protocol)) {
+    exchange.send(400, new DetourError('DETOUR_ERR_API_BAD_REQUEST', `watch needs ?service=<name>&agentId=<id>[&protocol=${AGENT_PROTOCOLS.join('|')}]`).toBody());
     return;
   }
   stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
-  state.addAgent({ id: agentId, service, listen });
-  logger.info({ agentId, service, listen }, 'agent connected');
+  state.addAgent({ id: agentId, service, listen, protocol });
+  logger.info({ agentId, service, listen, protocol }, 'agent connected');
   const sink = { write: (line: string) => void (stream.writable && stream.write(line)) };
   hub.attach(agentId, service, sink);
   stream.resume();
@@ -250,4 +258,8 @@ function watchAgent(stream: ServerHttp2Stream, exchange: ApiExchange, hub: Agent
     hub.detach(agentId, sink);
     logger.info({ agentId, service }, 'agent disconnected');
   });
+}
+
+function isAgentProtocol(value: string): value is AgentProtocol {
+  return (AGENT_PROTOCOLS as readonly string[]).includes(value);
 }

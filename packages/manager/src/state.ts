@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { AgentInfo, Intercept, InterceptRequest, RuleSet, ServiceInfo, SessionCreate, SessionInfo } from '@detour/protocol';
+import type { AgentInfo, Intercept, InterceptRequest, Probe, RuleSet, ServiceInfo, SessionCreate, SessionInfo } from '@detour/protocol';
 import { DetourError, matcherKey, validateMatchers } from '@detour/core';
 
 /**
@@ -30,6 +30,8 @@ export class ManagerState {
   readonly #sessions = new Map<string, Session>();
   readonly #intercepts = new Map<string, Intercept>();
   readonly #agents = new Map<string, AgentRecord>();
+  /** Propagation probes of running traces; they go to every service's agents, since a probe may reach any. */
+  readonly #probes = new Map<string, Probe>();
   /** Rule-set versions are manager-wide and start at the boot time in ms, so a restarted manager never reuses a version an agent has seen. */
   #version: number;
   readonly #serviceVersions = new Map<string, number>();
@@ -179,6 +181,7 @@ export class ManagerState {
       );
     }
     validateMatchers(request);
+    this.#checkMechanism(request);
     const onService = [...this.#intercepts.values()].filter((i) => i.service === request.service && i.id !== request.id);
     if (request.global) {
       if (!this.globalAllowed) {
@@ -293,7 +296,23 @@ export class ManagerState {
       service,
       version: this.#serviceVersions.get(service) ?? this.#version,
       intercepts: [...this.#intercepts.values()].filter((i) => i.service === service).map((i) => ({ ...i, owner: { ...i.owner } })),
+      ...(this.#probes.size === 0 ? {} : { probes: [...this.#probes.values()] }),
     };
+  }
+
+  /** Starts watching for a probe; returns the services whose rule sets changed (all with an agent). */
+  addProbe(probe: Probe): Set<string> {
+    this.#probes.set(probe.id, { ...probe });
+    const changed = this.knownServices();
+    this.#bump(changed);
+    return changed;
+  }
+
+  removeProbe(probeId: string): Set<string> {
+    if (!this.#probes.delete(probeId)) return new Set();
+    const changed = this.knownServices();
+    this.#bump(changed);
+    return changed;
   }
 
   services(): ServiceInfo[] {
@@ -304,6 +323,31 @@ export class ManagerState {
       agents: this.agentsOf(name).map((a) => ({ ...a })),
       intercepts: this.ruleSet(name).intercepts,
     }));
+  }
+
+  /**
+   * A raw TCP port carries no request heads to match, so only a whole-port
+   * (global) intercept of mechanism `tcp` can work on it; and a `tcp` intercept
+   * on an HTTP port would never be consulted. Both are refused up front rather
+   * than accepted and silently ignored.
+   */
+  #checkMechanism(request: InterceptRequest): void {
+    const agents = this.agentsOf(request.service);
+    const tcpAgents = agents.filter((a) => a.protocol === 'tcp').length;
+    if (tcpAgents > 0 && (request.mechanism !== 'tcp' || !request.global || request.headers.length > 0 || request.paths.length > 0)) {
+      throw new DetourError(
+        'DETOUR_ERR_INTERCEPT_TCP_NEEDS_GLOBAL',
+        `${request.service} is a raw TCP service: it has no headers or paths to match; use --global --mechanism tcp without --http-header or path flags`,
+        { details: { service: request.service } },
+      );
+    }
+    if (request.mechanism === 'tcp' && tcpAgents < agents.length) {
+      throw new DetourError(
+        'DETOUR_ERR_INTERCEPT_MECHANISM_MISMATCH',
+        `${request.service} speaks HTTP (its agents do not run with --protocol tcp); drop --mechanism tcp`,
+        { details: { service: request.service } },
+      );
+    }
   }
 
   #mustSession(sessionId: string): Session {

@@ -6,15 +6,16 @@ import { ManagerState } from '../src/index.js';
 function setup(options: { globalAllowed?: boolean } = {}) {
   let now = 1_000_000;
   const state = new ManagerState({ leaseMs: 15_000, globalAllowed: options.globalAllowed ?? true, now: () => now });
-  state.addAgent({ id: 'api-1', service: 'api', listen: '127.0.0.1:1' });
-  state.addAgent({ id: 'web-1', service: 'web', listen: '127.0.0.1:2' });
+  state.addAgent({ id: 'api-1', service: 'api', listen: '127.0.0.1:1', protocol: 'auto' });
+  state.addAgent({ id: 'web-1', service: 'web', listen: '127.0.0.1:2', protocol: 'http1' });
+  state.addAgent({ id: 'db-1', service: 'db', listen: '127.0.0.1:3', protocol: 'tcp' });
   const alice = state.createSession({ name: 'alice', clientId: 'client-alice', headerValue: 'alice-1' });
   const bob = state.createSession({ name: 'bob', clientId: 'client-bob', headerValue: 'bob-2' });
   return { state, alice: alice.session.id, bob: bob.session.id, advance: (ms: number) => (now += ms) };
 }
 
 function ask(id: string, partial: Partial<InterceptRequest> = {}): InterceptRequest {
-  return { id, name: id, service: 'api', headers: [{ name: 'x-telepresence-id', op: 'equals', value: id }], paths: [], global: false, onDisconnect: 'fallback', localPort: 9000, ...partial };
+  return { id, name: id, service: 'api', headers: [{ name: 'x-telepresence-id', op: 'equals', value: id }], paths: [], global: false, onDisconnect: 'fallback', mechanism: 'http', localPort: 9000, ...partial };
 }
 
 test('identical matchers conflict and the error names the owner', () => {
@@ -29,7 +30,7 @@ test('identical matchers conflict and the error names the owner', () => {
 
 test('unknown service lists the known ones', () => {
   const { state, alice } = setup();
-  assert.throws(() => state.addIntercept(alice, ask('x', { service: 'nope' })), /no agent serves nope; known services: api, web/);
+  assert.throws(() => state.addIntercept(alice, ask('x', { service: 'nope' })), /no agent serves nope; known services: api, db, web/);
 });
 
 test('global is refused while another intercept exists, and blocks later ones', () => {
@@ -101,4 +102,18 @@ test('session keys are checked', () => {
   assert.equal(state.authorizeSession(session.id, key).id, session.id);
   assert.throws(() => state.authorizeSession(session.id, 'wrong'), { code: 'DETOUR_ERR_SESSION_BAD_KEY' });
   assert.throws(() => state.sessionForKey('wrong'), { code: 'DETOUR_ERR_SESSION_UNKNOWN' });
+});
+
+test('a raw TCP service takes only a global tcp intercept, and tcp is refused on an HTTP service', () => {
+  const { state, alice, bob } = setup();
+  const onDb = (id: string, partial: Partial<InterceptRequest>) => ask(id, { service: 'db', ...partial });
+  assert.throws(() => state.addIntercept(alice, onDb('h', {})), { code: 'DETOUR_ERR_INTERCEPT_TCP_NEEDS_GLOBAL', message: /db is a raw TCP service/ });
+  assert.throws(() => state.addIntercept(alice, onDb('p', { headers: [], paths: [{ op: 'prefix', value: '/' }], mechanism: 'tcp' })), { code: 'DETOUR_ERR_INTERCEPT_TCP_NEEDS_GLOBAL' });
+  assert.throws(() => state.addIntercept(alice, onDb('g', { headers: [], global: true })), { code: 'DETOUR_ERR_INTERCEPT_TCP_NEEDS_GLOBAL' });
+  assert.throws(() => state.addIntercept(alice, ask('t', { headers: [], global: true, mechanism: 'tcp' })), { code: 'DETOUR_ERR_INTERCEPT_MECHANISM_MISMATCH' });
+  const { intercept } = state.addIntercept(alice, onDb('t', { headers: [], global: true, mechanism: 'tcp' }));
+  assert.equal(intercept.mechanism, 'tcp');
+  assert.deepEqual(state.ruleSet('db').intercepts.map((i) => i.mechanism), ['tcp']);
+  // The usual global rules still hold on top.
+  assert.throws(() => state.addIntercept(bob, onDb('t2', { headers: [], global: true, mechanism: 'tcp' })), { code: 'DETOUR_ERR_INTERCEPT_GLOBAL_CONFLICT' });
 });

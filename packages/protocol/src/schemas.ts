@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AGENT_PROTOCOLS } from './wire.js';
 
 /**
  * The API's shapes, validated on both sides of every call. zod is this package's
@@ -23,6 +24,13 @@ export const PathMatcherSchema = z.strictObject({
 });
 export type PathMatcher = z.infer<typeof PathMatcherSchema>;
 
+/**
+ * How an intercept takes traffic: `http` decides per request (or per upgraded
+ * connection); `tcp` takes whole connections of a raw TCP port (global only).
+ */
+export const MechanismSchema = z.enum(['http', 'tcp']);
+export type Mechanism = z.infer<typeof MechanismSchema>;
+
 export const OnDisconnectSchema = z.enum(['fallback', 'fail']);
 export type OnDisconnect = z.infer<typeof OnDisconnectSchema>;
 
@@ -38,6 +46,8 @@ export const InterceptRequestSchema = z.strictObject({
   paths: z.array(PathMatcherSchema).max(32),
   global: z.boolean(),
   onDisconnect: OnDisconnectSchema,
+  /** Daemons from before raw TCP support send none: they mean `http`. */
+  mechanism: MechanismSchema.default('http'),
   /** The developer's local port; informational for `list`. */
   localPort: z.number().int().min(1).max(65535),
 });
@@ -64,14 +74,99 @@ export const InterceptSchema = z.strictObject({
 });
 export type Intercept = z.infer<typeof InterceptSchema>;
 
+/** A value safe to carry in a header and to compare byte for byte: 1–256 visible ASCII characters. */
+const HEADER_VALUE = z.string().min(1).max(256).regex(/^[\x21-\x7e]+$/, 'header values are 1–256 visible ASCII characters');
+
+/**
+ * A propagation probe in progress (`detour trace`). While one is listed in a rule
+ * set, agents capture its header and `traceparent` and report the requests they
+ * see; with none listed they do no extra work.
+ */
+export const ProbeSchema = z.strictObject({
+  id: ID,
+  /** Lower-case name of the header the probe value travels in. */
+  header: z.string().min(1).max(256).regex(HEADER_NAME),
+  value: HEADER_VALUE,
+  /** The trace id of the probe's W3C `traceparent` (32 lower-case hex digits). */
+  traceId: z.string().regex(/^[0-9a-f]{32}$/),
+  /** Epoch ms after which agents stop watching for it. */
+  until: z.number(),
+});
+export type Probe = z.infer<typeof ProbeSchema>;
+
 /** One NDJSON line of the agent watch stream: the whole rule set of a service. */
 export const RuleSetSchema = z.strictObject({
   service: z.string(),
-  /** Increases on every change of the service's intercepts (including online state). */
+  /** Increases on every change of the service's intercepts (including online state) and of its probes. */
   version: z.number().int(),
   intercepts: z.array(InterceptSchema),
+  /** Active propagation probes; absent when none runs. */
+  probes: z.array(ProbeSchema).max(16).optional(),
 });
 export type RuleSet = z.infer<typeof RuleSetSchema>;
+
+/** What `detour trace` asks the manager to do. Without `value`, the manager picks a unique one. */
+export const TraceRequestSchema = z.strictObject({
+  service: NAME,
+  /** Request path of the probe, query included. */
+  path: z.string().min(1).max(4096).regex(/^\/[\x21-\x7e]*$/, 'a path starts with "/" and has no spaces'),
+  header: z.string().min(1).max(256).regex(HEADER_NAME),
+  value: HEADER_VALUE.optional(),
+});
+export type TraceRequest = z.infer<typeof TraceRequestSchema>;
+
+/**
+ * How an agent tied a request to a probe: `header` — the probe value arrived;
+ * `traceparent` — the header is missing but the W3C trace id is the probe's;
+ * `none` — neither (a request the agent saw while the probe ran; the manager
+ * decides from its timing whether it was the probe's, see trace.ts).
+ */
+export const SightingEvidenceSchema = z.enum(['header', 'traceparent', 'none']);
+export type SightingEvidence = z.infer<typeof SightingEvidenceSchema>;
+
+/** One request an agent saw while a probe was active, sent when its exchange ended. */
+export const SightingSchema = z.strictObject({
+  agentId: ID,
+  service: z.string().min(1).max(63),
+  /** The request path without its query string. */
+  path: z.string().max(4096),
+  evidence: SightingEvidenceSchema,
+  /** Epoch ms (the agent's clock) when the head was parsed and when the response ended. */
+  startedAt: z.number(),
+  endedAt: z.number(),
+});
+export type Sighting = z.infer<typeof SightingSchema>;
+
+export const TraceHopSchema = z.strictObject({
+  service: z.string(),
+  agentId: z.string(),
+  path: z.string(),
+  /** Whether the probe's header arrived at this hop. */
+  headerSeen: z.boolean(),
+  evidence: SightingEvidenceSchema,
+  /** For a hop that lost the header: the service whose request reached it without the header, when known. */
+  droppedBy: z.string().optional(),
+  startedAt: z.number(),
+});
+export type TraceHop = z.infer<typeof TraceHopSchema>;
+
+/**
+ * A probe's outcome. `propagated`: every hop after the first kept the header;
+ * `dropped`: a hop lost it (the first such hop has `droppedBy`); `first-hop-only`:
+ * nothing was seen past the traced service, so whether it calls anything is unknown.
+ */
+export const TraceResultSchema = z.strictObject({
+  id: ID,
+  service: z.string(),
+  path: z.string(),
+  header: z.string(),
+  value: z.string(),
+  outcome: z.enum(['propagated', 'dropped', 'first-hop-only']),
+  /** HTTP status the probe request got from the traced service. */
+  probeStatus: z.number().int(),
+  hops: z.array(TraceHopSchema),
+});
+export type TraceResult = z.infer<typeof TraceResultSchema>;
 
 export const AgentAckSchema = z.strictObject({ version: z.number().int() });
 export type AgentAck = z.infer<typeof AgentAckSchema>;
@@ -109,6 +204,8 @@ export const AgentInfoSchema = z.strictObject({
   service: z.string(),
   /** The address callers reach the agent at, as the agent reported it. */
   listen: z.string(),
+  /** What the agent's port speaks (`--protocol`); the manager refuses intercepts that cannot work on it. */
+  protocol: z.enum(AGENT_PROTOCOLS),
   connectedAt: z.number(),
   ackedVersion: z.number().int(),
 });

@@ -40,4 +40,25 @@ export const API_PATHS = {
   /** Long-lived HTTP/2 stream of NDJSON {@link RuleSet} snapshots; query: service, agentId, listen. */
   agentWatch: `${API_PREFIX}/agents/watch`,
   agentAck: (agentId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/ack`,
+  /** `detour trace`: runs one propagation probe and answers with its {@link TraceResult}. */
+  traces: `${API_PREFIX}/traces`,
+  /** Where agents report what they saw while a probe was active (HTTP/2, on their session). */
+  traceSightings: (traceId: string) => `${API_PREFIX}/traces/${encodeURIComponent(traceId)}/sightings`,
 } as const;
+
+/**
+ * Set on a relay stream whose request reached the agent over HTTP/2 (h2c, gRPC,
+ * TLS with ALPN h2), value `h2`: the daemon then speaks HTTP/2 to the local app,
+ * so trailers, streaming and RST_STREAM keep their meaning end to end.
+ */
+export const RELAY_HEADER_UPSTREAM_PROTOCOL = 'detour-upstream-protocol';
+
+/**
+ * Relay shapes beyond a plain request (RFC 8441 / RFC 9113 §8.5), used on both legs:
+ * - an HTTP/1.1 Upgrade (WebSocket, …) travels as an extended CONNECT with
+ *   `:protocol` = the upgrade token; `:status 200` means the app switched protocols;
+ * - a raw TCP connection (global `--mechanism tcp` intercepts) travels as a plain
+ *   CONNECT whose `:authority` is `<service>:<port>`.
+ */
+export const AGENT_PROTOCOLS = ['http1', 'h2c', 'auto', 'tcp'] as const;
+export type AgentProtocol = (typeof AGENT_PROTOCOLS)[number];

@@ -2,10 +2,10 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { DETOUR_BIN, ECHO_APP, runCli, startProcess, stopProcess } from './processes.js';
+import { DETOUR_BIN, ECHO_APP, TCP_ECHO_APP, runCli, startProcess, stopProcess } from './processes.js';
 import type { CliResult } from './processes.js';
 
-const URL_LINE = /listening on (http:\/\/\S+)/;
+const URL_LINE = /listening on (https?:\/\/\S+)/;
 
 export interface Developer {
   name: string;
@@ -63,11 +63,18 @@ export class Environment {
     return (await readFile(this.tokenFile, 'utf8')).trim();
   }
 
-  /** Starts an app process; resolves with its URL. */
-  async app(name: string): Promise<{ url: string; child: ChildProcess }> {
-    const started = await startProcess([ECHO_APP, '--name', name], URL_LINE);
+  /** Starts an app process (the echo app, or `node ...command` when given); resolves with its URL. */
+  async app(name: string, command?: string[]): Promise<{ url: string; child: ChildProcess }> {
+    const started = await startProcess(command ?? [ECHO_APP, '--name', name], URL_LINE);
     this.#track(started.child);
     return { url: started.value, child: started.child };
+  }
+
+  /** Starts a raw TCP app that greets with its name, then echoes; resolves with its port. */
+  async tcpApp(name: string): Promise<{ port: number; child: ChildProcess }> {
+    const started = await startProcess([TCP_ECHO_APP, '--name', name], /listening on tcp:\/\/127\.0\.0\.1:(\d+)/);
+    this.#track(started.child);
+    return { port: Number(started.value), child: started.child };
   }
 
   async agent(service: string, appUrl: string, extraArgs: string[] = []): Promise<{ url: string; child: ChildProcess }> {

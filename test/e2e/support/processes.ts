@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 export const DETOUR_BIN = `${REPO_ROOT}packages/cli/bin/detour.js`;
 export const ECHO_APP = `${REPO_ROOT}test/e2e/support/echo-app.mjs`;
+export const TCP_ECHO_APP = `${REPO_ROOT}test/e2e/support/tcp-echo-app.mjs`;
 
 export interface Started {
   child: ChildProcess;
@@ -91,4 +92,20 @@ export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
   return Number(kb ?? 0) * 1024;
+}
+
+/**
+ * Runs `work` while sampling the RSS of `pids` every 50 ms. Resolves with its
+ * result and, per process, how far its RSS peaked above where it started (bytes).
+ */
+export async function rssGrowthDuring<T>(pids: number[], work: () => Promise<T>): Promise<{ result: T; growth: number[] }> {
+  const before = pids.map((pid) => rssBytes(pid));
+  const peaks = [...before];
+  const timer = setInterval(() => pids.forEach((pid, i) => (peaks[i] = Math.max(peaks[i]!, rssBytes(pid)))), 50);
+  try {
+    const result = await work();
+    return { result, growth: peaks.map((peak, i) => peak - before[i]!) };
+  } finally {
+    clearInterval(timer);
+  }
 }

@@ -1,6 +1,8 @@
-import { readTokenFile } from '@detour/core';
+import { readFile } from 'node:fs/promises';
+import { DetourError, readTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { startAgent } from '@detour/agent';
+import type { AgentProtocol } from '@detour/protocol';
 import type { Io } from '../io.js';
 import { printLine } from '../io.js';
 
@@ -13,10 +15,24 @@ export interface AgentCommandOptions {
   tokenFile: string;
   maxHeaderBytes?: number;
   headerTimeoutMs?: number;
+  protocol: AgentProtocol;
+  tlsCert?: string;
+  tlsKey?: string;
+  appCa?: string;
 }
 
 export async function agentCommand(options: AgentCommandOptions, io: Io, logger: Logger, signal: AbortSignal): Promise<number> {
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--tls-cert and --tls-key go together: give both (the service certificate and its key) or neither');
+  }
+  if (options.tlsCert !== undefined && options.protocol === 'tcp') {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--tls-cert needs an HTTP port (--protocol http1, h2c or auto), not --protocol tcp');
+  }
+  if (options.appCa !== undefined && !options.app.startsWith('https://')) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', `--app-ca verifies an https:// app, but --app is ${JSON.stringify(options.app)}`);
+  }
   const token = await readTokenFile(options.tokenFile);
+  const [tlsCert, tlsKey, appCa] = await Promise.all([pem('--tls-cert', options.tlsCert), pem('--tls-key', options.tlsKey), pem('--app-ca', options.appCa)]);
   const agent = await startAgent({
     service: options.service,
     listenHost: options.host,
@@ -25,11 +41,26 @@ export async function agentCommand(options: AgentCommandOptions, io: Io, logger:
     managerUrl: options.manager,
     token,
     logger,
+    protocol: options.protocol,
+    tlsCert,
+    tlsKey,
+    appCa,
     ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderBytes: options.maxHeaderBytes }),
     ...(options.headerTimeoutMs === undefined ? {} : { headerTimeoutMs: options.headerTimeoutMs }),
   });
-  printLine(io, `agent ${options.service} listening on http://${options.host.includes(':') ? `[${agent.address.host}]` : agent.address.host}:${agent.address.port}`);
+  const scheme = tlsCert === undefined ? 'http' : 'https';
+  printLine(io, `agent ${options.service} listening on ${scheme}://${options.host.includes(':') ? `[${agent.address.host}]` : agent.address.host}:${agent.address.port}`);
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
   await agent.close();
   return 0;
+}
+
+/** Reads a PEM file named by a flag; a missing or unreadable file is the user's mistake. */
+async function pem(flag: string, file: string | undefined): Promise<Buffer | undefined> {
+  if (file === undefined) return undefined;
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw new DetourError('DETOUR_ERR_CONFIG_INVALID', `${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
 }

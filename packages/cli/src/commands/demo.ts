@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { request } from 'undici';
 import { DEFAULT_HEADER_NAME } from '@detour/protocol';
 import { ProcessGroup, runToCompletion } from '../demo/process-group.js';
@@ -9,18 +10,23 @@ import type { Io } from '../io.js';
 import { printError, printLine } from '../io.js';
 
 const SAMPLE_SERVICE = fileURLToPath(new URL('../../../../../demo/sample-service.mjs', import.meta.url));
+/** The sample services carry the header with @detour/propagation, loaded as users load it (`--import`). */
+const PROPAGATION_PRELOAD = pathToFileURL(createRequire(import.meta.url).resolve('@detour/propagation/register.mjs')).href;
 const URL_LINE = /listening on (http:\/\/\S+)/;
 
 interface ChainLink {
   service: string;
   flavor: string;
+  headerArrived: boolean;
 }
 
-async function chainOf(url: string, headers: Record<string, string>): Promise<string> {
+async function chainOf(url: string, headers: Record<string, string>): Promise<ChainLink[]> {
   const response = await request(url, { headers });
-  const body = (await response.body.json()) as { chain: ChainLink[] };
-  return body.chain.map((link) => `${link.service} (${link.flavor})`).join(' → ');
+  return ((await response.body.json()) as { chain: ChainLink[] }).chain;
 }
+
+const describeChain = (chain: ChainLink[]) => chain.map((link) => `${link.service} (${link.flavor})`).join(' → ');
+const describeArrival = (chain: ChainLink[]) => chain.map((link) => `${link.service} ${link.headerArrived ? '✔' : '✘'}`).join(' → ');
 
 /**
  * `npm start`: a whole environment on 127.0.0.1 — manager, web → api → quote
@@ -41,7 +47,7 @@ export async function demoCommand(io: Io, binPath: string, signal: AbortSignal):
     const agentFor = async (service: string, appUrl: string) =>
       group.start(`agent ${service}`, node, [binPath, 'agent', '--service', service, '--listen', '0', '--app', appUrl, '--manager', managerUrl, '--token-file', tokenFile], URL_LINE, env);
     const app = (name: string, flavor: string, next?: string) =>
-      group.start(`${name} (${flavor})`, node, [SAMPLE_SERVICE, '--name', name, '--flavor', flavor, ...(next === undefined ? [] : ['--next', next])], URL_LINE, env);
+      group.start(`${name} (${flavor})`, node, ['--import', PROPAGATION_PRELOAD, SAMPLE_SERVICE, '--name', name, '--flavor', flavor, ...(next === undefined ? [] : ['--next', next])], URL_LINE, env);
 
     step('starting quote, api and web, each behind an agent');
     const quoteAgent = await agentFor('quote', await app('quote', 'cluster'));
@@ -58,17 +64,23 @@ export async function demoCommand(io: Io, binPath: string, signal: AbortSignal):
     const [headerName, headerValue] = intercepted.header.split('=') as [string, string];
 
     printLine(io);
-    printLine(io, 'detour demo is running. Everyone shares web → api → quote; you intercepted api.');
+    const mine = await chainOf(webAgent, { [headerName]: headerValue });
+    const trace = (await runToCompletion(node, [binPath, 'trace', 'web'], env)).split('\n')[0];
+    printLine(io, 'detour demo is running. Everyone shares web → api → quote; you intercepted api, in the middle.');
     printLine(io);
-    printLine(io, `  without the header:  ${await chainOf(webAgent, {})}`);
+    printLine(io, `  without the header:  ${describeChain(await chainOf(webAgent, {}))}`);
     printLine(io, `  with ${headerName}: ${headerValue}:`);
-    printLine(io, `                       ${await chainOf(webAgent, { [headerName]: headerValue })}`);
+    printLine(io, `                       ${describeChain(mine)}`);
+    printLine(io, `  header arrived at:   ${describeArrival(mine)}`);
+    printLine(io, '                       (no service forwards it by hand: @detour/propagation carries it, also out of your laptop api)');
+    printLine(io, `  detour trace web:    ${trace}`);
     printLine(io);
     printLine(io, 'Try it yourself:');
     printLine(io, `  curl -s ${webAgent}/                                  # everyone else's view`);
     printLine(io, `  curl -s -H '${DEFAULT_HEADER_NAME}: ${headerValue}' ${webAgent}/   # your view`);
     printLine(io, `  DETOUR_HOME=${env.DETOUR_HOME} ${binPath} status`);
     printLine(io, `  DETOUR_HOME=${env.DETOUR_HOME} ${binPath} list`);
+    printLine(io, `  DETOUR_HOME=${env.DETOUR_HOME} ${binPath} trace web             # which services pass the header on`);
     printLine(io);
     printLine(io, 'Press Ctrl-C to stop everything.');
     await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));

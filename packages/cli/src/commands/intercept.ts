@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import type { Intercept, OnDisconnect } from '@detour/protocol';
+import type { Intercept, Mechanism, OnDisconnect } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import { DaemonClient } from '../daemon-client.js';
 import { DAEMON_PATHS } from '../daemon-api.js';
@@ -21,6 +21,7 @@ export interface InterceptOptions {
   global: boolean;
   name?: string;
   onDisconnect: OnDisconnect;
+  mechanism: Mechanism;
   output: OutputFormat;
   command: string[];
 }
@@ -38,6 +39,9 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
   if (options.global && hasMatchers) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--global takes all traffic of the service; drop it, or drop the --http-header and path flags');
   }
+  if (options.mechanism === 'tcp' && !options.global) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--mechanism tcp tunnels whole connections of a raw TCP port, so it needs --global (and no --http-header or path flags)');
+  }
   const client = new DaemonClient(home);
   let intercept: Intercept;
   try {
@@ -51,6 +55,7 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
       paths: parsePathMatchers(options.httpPathEqual, options.httpPathPrefix, options.httpPathRegex),
       global: options.global,
       onDisconnect: options.onDisconnect,
+      mechanism: options.mechanism,
       localPort: options.port,
     };
     if (options.output === 'human') printProgress(io, `Intercepting ${options.service}: waiting for every agent to acknowledge …`);

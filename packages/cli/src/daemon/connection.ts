@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Intercept, ServiceList, SessionInfo } from '@detour/protocol';
+import type { Intercept, ServiceList, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
 import { Backoff, DetourError, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { ConnectionState, InterceptAsk, LocalIntercept } from '../daemon-api.js';
@@ -61,6 +61,11 @@ export class ManagerConnection {
   /** The manager's list of services, for `detour list`. */
   services(): Promise<ServiceList> {
     return this.#options.manager.services();
+  }
+
+  /** Runs a propagation probe, for `detour trace`; needs the token only, no session. */
+  trace(request: TraceRequest): Promise<TraceResult> {
+    return this.#options.manager.trace(request);
   }
 
   async addIntercept(ask: InterceptAsk): Promise<Intercept> {

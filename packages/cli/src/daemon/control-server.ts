@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { unlink } from 'node:fs/promises';
-import { InterceptRequestSchema } from '@detour/protocol';
+import { InterceptRequestSchema, TraceRequestSchema } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DAEMON_PATHS } from '../daemon-api.js';
@@ -69,6 +69,13 @@ export async function startControlServer(options: ControlServerOptions): Promise
       if (req.method === 'DELETE' && path.startsWith(`${DAEMON_PATHS.intercepts}/`)) {
         await connection.removeIntercept(decodeURIComponent(path.slice(DAEMON_PATHS.intercepts.length + 1)));
         return send(204);
+      }
+      if (req.method === 'POST' && path === DAEMON_PATHS.traces) {
+        const parsed = TraceRequestSchema.safeParse(await readBody(req));
+        if (!parsed.success) {
+          throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+        }
+        return send(200, await connection.trace(parsed.data));
       }
       if (req.method === 'POST' && path === DAEMON_PATHS.quit) {
         await connection.shutdown();

@@ -6,9 +6,9 @@ import type { Dispatcher } from 'undici';
 import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
-
-/** Connection-specific fields that HTTP/2 forbids (RFC 9113 §8.2.2). */
-const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te']);
+import { LocalHttp2Forwarder } from './local-h2.js';
+import { forwardTcp, forwardUpgrade } from './local-tunnel.js';
+import { localRequestFields, relayResponseFields, respondError } from './relay-fields.js';
 
 /**
  * Serves the relay streams that arrive over the tunnel: each goes to
@@ -16,12 +16,14 @@ const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connecti
  */
 export class LocalForwarder {
   readonly #pools = new Map<number, Pool>();
+  readonly #h2: LocalHttp2Forwarder;
   readonly #logger: Logger;
   readonly #portOf: (interceptId: string) => number | undefined;
 
   constructor(portOf: (interceptId: string) => number | undefined, logger: Logger) {
     this.#portOf = portOf;
     this.#logger = logger;
+    this.#h2 = new LocalHttp2Forwarder(logger);
   }
 
   handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
@@ -32,13 +34,18 @@ export class LocalForwarder {
       respondError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', `this developer no longer holds intercept ${interceptId}`), { [RELAY_HEADER_OFFLINE]: interceptId });
       return;
     }
-    const requestHeaders: Record<string, string | string[]> = {};
-    for (const name of Object.keys(headers)) {
-      if (name.startsWith(':') || name === RELAY_HEADER_INTERCEPT_ID || CONNECTION_SPECIFIC.has(name)) continue;
-      const value = headers[name];
-      if (value !== undefined) requestHeaders[name] = value;
+    // RFC 9113 §8.5 / RFC 8441: a CONNECT stream is a whole connection, not a request.
+    if (headers[':method'] === 'CONNECT') {
+      if (headers[':protocol'] === undefined) forwardTcp(stream, port, this.#logger);
+      else forwardUpgrade(stream, headers, port, this.#logger);
+      return;
     }
-    requestHeaders.host = String(headers[':authority'] ?? `127.0.0.1:${port}`);
+    // The caller spoke HTTP/2 (gRPC, h2c, TLS with ALPN h2): so does the hop to the local app.
+    if (LocalHttp2Forwarder.wants(headers)) {
+      this.#h2.handle(stream, headers, (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0, port);
+      return;
+    }
+    const requestHeaders = localRequestFields(headers, port);
     const hasBody = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) === 0;
     const abort = new AbortController();
     stream.once('close', () => abort.abort());
@@ -58,11 +65,7 @@ export class LocalForwarder {
           response.body.destroy();
           return;
         }
-        const out: OutgoingHttpHeaders = { ':status': response.statusCode };
-        for (const [name, value] of Object.entries(response.headers)) {
-          if (!CONNECTION_SPECIFIC.has(name) && value !== undefined) out[name] = value;
-        }
-        stream.respond(out, { waitForTrailers: true });
+        stream.respond(relayResponseFields(response.statusCode, response.headers), { waitForTrailers: true });
         stream.on('wantTrailers', () => {
           const trailers: OutgoingHttpHeaders = {};
           for (const [name, value] of Object.entries(response.trailers)) if (value !== undefined) trailers[name] = value;
@@ -83,11 +86,13 @@ export class LocalForwarder {
     const pool = this.#pools.get(port);
     this.#pools.delete(port);
     void pool?.close();
+    this.#h2.release(port);
   }
 
   async close(): Promise<void> {
     const pools = [...this.#pools.values()];
     this.#pools.clear();
+    this.#h2.close();
     await Promise.all(pools.map((pool) => pool.destroy()));
   }
 
@@ -100,15 +105,4 @@ export class LocalForwarder {
     }
     return pool;
   }
-}
-
-function respondError(stream: ServerHttp2Stream, error: DetourError, extra: OutgoingHttpHeaders = {}): void {
-  if (stream.destroyed) return;
-  if (stream.headersSent) {
-    stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-    return;
-  }
-  stream.respond({ ':status': error.status, 'content-type': 'application/json', ...extra });
-  stream.end(JSON.stringify(error.toBody()));
-  stream.resume();
 }

@@ -1,13 +1,18 @@
 import http2 from 'node:http2';
 import { once } from 'node:events';
+import type { Socket } from 'node:net';
 import { upgrade } from 'undici';
 import { API_PATHS, TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
 import type { Logger } from '@detour/core';
 import type { ManagerClient } from '../manager-client.js';
 import type { LocalForwarder } from './local-forwarder.js';
 
-/** Same windows as the manager's relay sessions, so a large body is not throttled by a 64 KiB default. */
-const TUNNEL_SETTINGS: http2.Settings = { initialWindowSize: 1024 * 1024, maxConcurrentStreams: 1000 };
+/**
+ * Same windows as the manager's relay sessions, so a large body is not throttled
+ * by a 64 KiB default; and RFC 8441 §3: the manager may relay upgraded
+ * connections (WebSocket, …) to us as extended CONNECT streams.
+ */
+const TUNNEL_SETTINGS: http2.Settings = { initialWindowSize: 1024 * 1024, maxConcurrentStreams: 1000, enableConnectProtocol: true };
 const TUNNEL_SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
 
 export interface TunnelOptions {
@@ -31,6 +36,8 @@ export async function openTunnel(
     protocol: TUNNEL_UPGRADE_TOKEN,
     headers: manager.authHeaders(sessionKey),
   });
+  // Many small HTTP/2 frames cross this socket; Nagle would hold each for an ACK.
+  (socket as Socket).setNoDelay(true);
   const server = http2.createServer({ settings: TUNNEL_SETTINGS });
   server.on('stream', (stream, headers, flags) => {
     stream.on('error', (err) => logger.debug({ err: err.message }, 'relay stream error'));

@@ -1,0 +1,73 @@
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE, RELAY_HEADER_UPSTREAM_PROTOCOL } from '@detour/protocol';
+import { forwardableHeaders, GRPC_STATUS, Http2SessionPool, Http2StreamBridge, respondLocalError } from '@detour/agent';
+import type { Logger } from '@detour/core';
+
+/** Relay fields that are ours, not the caller's: the local app never sees them. */
+const RELAY_OWNED = new Set([RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_UPSTREAM_PROTOCOL, RELAY_HEADER_OFFLINE]);
+
+/** Idle sessions to a local app are closed after this; a new stream reconnects. */
+const LOCAL_IDLE_TIMEOUT_MS = 30_000;
+
+/**
+ * Forwards relay streams whose caller spoke HTTP/2 (`detour-upstream-protocol: h2`:
+ * h2c, gRPC, TLS with ALPN h2) to 127.0.0.1:<localPort> over HTTP/2 with prior
+ * knowledge, so trailers, streaming both ways and RST_STREAM codes (gRPC
+ * status, cancellation, deadlines) reach the local app and come back intact.
+ */
+export class LocalHttp2Forwarder {
+  readonly #pools = new Map<number, Http2SessionPool>();
+  readonly #logger: Logger;
+
+  constructor(logger: Logger) {
+    this.#logger = logger;
+  }
+
+  /** Whether a relay stream is for this forwarder. */
+  static wants(headers: IncomingHttpHeaders): boolean {
+    return headers[RELAY_HEADER_UPSTREAM_PROTOCOL] === 'h2';
+  }
+
+  handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, port: number): void {
+    const unreachable = (reason: string) => {
+      this.#logger.warn({ port, reason }, 'local app unreachable over HTTP/2');
+      respondLocalError(stream, headers, {
+        status: 502,
+        code: 'DETOUR_ERR_LOCAL_APP_UNREACHABLE',
+        grpcStatus: GRPC_STATUS.UNAVAILABLE,
+        message: `nothing answered HTTP/2 on 127.0.0.1:${port} (${reason}); is your local app running, and does it speak h2c?`,
+        details: { port },
+      });
+    };
+    const out = forwardableHeaders(headers, RELAY_OWNED);
+    out[':scheme'] = 'http';
+    let up;
+    try {
+      up = this.#pool(port).request(out, { endStream: requestEnded, waitForTrailers: !requestEnded });
+    } catch (err) {
+      unreachable((err as Error).message);
+      return;
+    }
+    new Http2StreamBridge(stream, up, requestEnded, { onNoResponse: (code) => unreachable(code === undefined ? 'stream closed' : `HTTP/2 code ${code}`) });
+  }
+
+  /** Drops the sessions to a port no intercept uses any more. */
+  release(port: number): void {
+    this.#pools.get(port)?.close();
+    this.#pools.delete(port);
+  }
+
+  close(): void {
+    for (const pool of this.#pools.values()) pool.destroy();
+    this.#pools.clear();
+  }
+
+  #pool(port: number): Http2SessionPool {
+    let pool = this.#pools.get(port);
+    if (pool === undefined) {
+      pool = new Http2SessionPool({ origin: `http://127.0.0.1:${port}`, idleTimeoutMs: LOCAL_IDLE_TIMEOUT_MS });
+      this.#pools.set(port, pool);
+    }
+    return pool;
+  }
+}

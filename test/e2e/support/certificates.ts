@@ -1,0 +1,25 @@
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export interface TestCertificates {
+  /** PEM files: a throwaway CA, and a leaf for 127.0.0.1/localhost it signed. */
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+  ca: Buffer;
+}
+
+/** Makes a CA and a server certificate for 127.0.0.1 with openssl, valid for one day, in `dir`. */
+export async function makeCertificates(dir: string): Promise<TestCertificates> {
+  const path = (name: string) => join(dir, name);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await run('openssl', ['req', '-x509', ...ec, '-keyout', path('ca.key'), '-out', path('ca.crt'), '-subj', '/CN=detour test CA', '-days', '1']);
+  await run('openssl', ['req', ...ec, '-keyout', path('server.key'), '-out', path('server.csr'), '-subj', '/CN=127.0.0.1']);
+  await writeFile(path('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  await run('openssl', ['x509', '-req', '-in', path('server.csr'), '-CA', path('ca.crt'), '-CAkey', path('ca.key'), '-CAcreateserial', '-out', path('server.crt'), '-days', '1', '-extfile', path('san.ext')]);
+  return { caFile: path('ca.crt'), certFile: path('server.crt'), keyFile: path('server.key'), ca: await readFile(path('ca.crt')) };
+}
