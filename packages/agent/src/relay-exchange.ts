@@ -165,7 +165,10 @@ export class RelayExchange implements Exchange {
     }
     this.#done = true;
     if (this.#framing === 'chunked') this.#toClient(lastChunk(this.#trailers));
-    if (!stream.closed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+    // Only a request body still being sent needs a reset to stop; otherwise the
+    // stream closes by itself, and a needless RST_STREAM would ripple as a
+    // cancel through the manager to the daemon on every request.
+    if (!stream.closed && !stream.writableEnded) stream.close(http2.constants.NGHTTP2_NO_ERROR);
     this.#host.finish(!this.#close && this.#request.done);
   }
 

@@ -87,8 +87,11 @@ export function relayStream(stream: ServerHttp2Stream, headers: IncomingHttpHead
   stream.on('wantTrailers', () => stream.sendTrailers(trailers ?? {}));
 
   // A reset on either leg is passed on to the other, and to nothing else.
+  // A leg that closes before the other finished cancels it; a normal end on both
+  // sides needs no reset (one per request would cost every hop an RST frame).
   stream.on('close', () => {
-    if (!upstream.closed) upstream.close(stream.rstCode && stream.rstCode !== 0 ? stream.rstCode : NGHTTP2_CANCEL);
+    const reset = stream.rstCode !== undefined && stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR;
+    if (!upstream.closed && (reset || !upstream.readableEnded)) upstream.close(reset ? stream.rstCode : NGHTTP2_CANCEL);
   });
   upstream.on('close', () => {
     if (stream.closed) return;

@@ -48,7 +48,11 @@ export class LocalForwarder {
     const requestHeaders = localRequestFields(headers, port);
     const hasBody = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) === 0;
     const abort = new AbortController();
-    stream.once('close', () => abort.abort());
+    let answered = false;
+    // Cancel the app request only when the caller went away before the answer was complete.
+    stream.once('close', () => {
+      if (!answered) abort.abort();
+    });
     this.#pool(port)
       .request({
         method: String(headers[':method']) as Dispatcher.HttpMethod,
@@ -70,6 +74,9 @@ export class LocalForwarder {
           const trailers: OutgoingHttpHeaders = {};
           for (const [name, value] of Object.entries(response.trailers)) if (value !== undefined) trailers[name] = value;
           stream.sendTrailers(trailers);
+        });
+        response.body.once('end', () => {
+          answered = true;
         });
         response.body.pipe(stream);
         response.body.on('error', () => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR));
