@@ -18,6 +18,7 @@ import { compare } from './lib/compare.mjs';
 import { measureScaling } from './lib/scaling.mjs';
 import { measureActivation } from './lib/activation.mjs';
 import { measureStreaming } from './lib/streaming.mjs';
+import { measureH2c } from './lib/h2c.mjs';
 import { sampleRss } from './lib/rss.mjs';
 import { pathRatios } from './lib/stats.mjs';
 import { evaluateTargets } from './lib/targets.mjs';
@@ -85,7 +86,7 @@ function gitCommit() {
   }
 }
 
-const DETOUR_IDS = ['detour-unmatched', 'detour-matched', 'scaling', 'activation', 'streaming'];
+const DETOUR_IDS = ['detour-unmatched', 'detour-matched', 'scaling', 'activation', 'streaming', 'h2c'];
 
 /**
  * Starts the upstream, the routers and the detour stack that the selected paths
@@ -97,6 +98,7 @@ async function startServers({ flags, tools, server, workDir, state, skipped, wan
   if (detourMissing) skip(DETOUR_IDS, detourMissing);
   if (!tools.wrk) skip(['direct', 'nginx', 'haproxy', 'detour-unmatched', 'detour-matched', 'scaling'], `wrk: ${tools.missing.wrk}`);
   if (!tools.haproxy) skip(['haproxy'], `haproxy: ${tools.missing.haproxy}`);
+  if (!tools.h2load) skip(['h2c'], `h2load: ${tools.missing.h2load}`);
   if (!tools.nginx) {
     skip([...flags.paths, ...flags.phases], `nginx (the shared upstream): ${tools.missing.nginx}`);
     return { upstream: null, targets: [], stack: null };
@@ -190,6 +192,14 @@ async function measure(flags, state) {
       pids: { agent: stack.agent.proc.pid, daemon: stack.daemon.pid, manager: stack.manager.proc.pid }, log,
     }));
   }
+  let h2c = null;
+  if (detourPhase('h2c')) {
+    h2c = await phase(state, skipped, 'h2c', () => measureH2c({
+      h2loadPath: tools.h2load, startAgent, manager: stack.manager, daemon: stack.daemon, headerName: HEADER_NAME, headerValue: DEV_HEADER_VALUE,
+      server, loadCpus: layout.loadCpus, runs: flags.runs, durationS: flags.durationS, log,
+    }));
+    for (const [id, why] of Object.entries(h2c?.skipped ?? {})) skipped[id] = why;
+  }
 
   const result = {
     meta: {
@@ -212,6 +222,7 @@ async function measure(flags, state) {
     scaling,
     activation,
     streaming,
+    h2c: h2c?.paths ?? null,
   };
   result.targets = evaluateTargets(result);
   return result;

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 
 /** Every path and phase `--only` can select. */
 export const PATHS = ['direct', 'nginx', 'haproxy', 'detour-unmatched', 'detour-matched'];
-export const PHASES = ['scaling', 'activation', 'streaming'];
+export const PHASES = ['scaling', 'activation', 'streaming', 'h2c'];
 
 /** Full-run defaults; `--quick` swaps in QUICK. */
 const FULL = { runs: 3, durationS: 10, interceptCounts: [1, 100, 1000], fanoutAgents: 10, streamBytes: 1024 ** 3 };
@@ -19,7 +19,7 @@ export const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--duration S
   --runs N       interleaved runs per path, medians reported (default ${FULL.runs})
   --duration S   seconds per wrk run (default ${FULL.durationS})
   --only LIST    comma-separated subset of: ${[...PATHS, ...PHASES].join(', ')}
-  --no-install   do not apt-get missing nginx/haproxy/wrk; skip what needs them
+  --no-install   do not apt-get missing nginx/haproxy/wrk/h2load; skip what needs them
   --cpu-prof     run the agent under node --cpu-prof; the profile goes to bench/results/profiles/`;
 
 export class UsageError extends Error {}

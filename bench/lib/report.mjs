@@ -64,6 +64,15 @@ function targetsTable(targets) {
   };
 }
 
+/** The h2c phase: HTTP/2 with prior knowledge (gRPC's transport), timed with h2load. */
+function h2cTable(paths) {
+  return {
+    title: 'HTTP/2 cleartext (h2c, gRPC\'s transport): h2load, 8 connections × 16 streams (medians)',
+    headers: ['Path', 'req/s', '×direct', 'mean ms', 'errors'],
+    rows: Object.entries(paths).map(([id, p]) => [id, fmt.int(p.rps), p.rpsRatioDirect == null ? '—' : `${p.rpsRatioDirect.toFixed(2)}×`, p.meanMs == null ? '—' : p.meanMs.toFixed(2), String(p.errors)]),
+  };
+}
+
 /** The sections present in `result`, in reading order. */
 function sections(result) {
   const out = [];
@@ -72,6 +81,7 @@ function sections(result) {
   if (result.scaling?.counts) out.push(scalingTable(result.scaling));
   if (result.activation?.fanout) out.push(activationTable(result.activation));
   if (result.streaming?.streams) out.push(streamingTable(result.streaming));
+  if (result.h2c && Object.keys(result.h2c).length > 0) out.push(h2cTable(result.h2c));
   if (result.profile) {
     out.push({
       title: `Agent CPU profile, self time (${result.profile.file.split('/').pop()})`,

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
  */
 
 /** Program name → Debian package that ships it. */
-const PACKAGES = { nginx: 'nginx', haproxy: 'haproxy', wrk: 'wrk', taskset: 'util-linux' };
+const PACKAGES = { nginx: 'nginx', haproxy: 'haproxy', wrk: 'wrk', h2load: 'nghttp2-client', taskset: 'util-linux' };
 
 /** apt can take minutes on a cold cache; anything longer is a hung mirror. */
 const APT_TIMEOUT_MS = 8 * 60_000;
