@@ -26,7 +26,7 @@ test('malformed requests, oversized heads and slow heads get clear errors while 
   // non-HTTP bytes to the app, as the next test shows).
   const agent = await env.agent('api', app.url, ['--protocol', 'http1']);
   const alice = await env.developer('alice');
-  const [name, value] = (await alice.intercept('api')).header!.split('=') as [string, string];
+  const [name, value] = await alice.interceptHeader('api');
 
   // The good connection: opened first, used between every bad one.
   const good = new Client(agent.url);
@@ -39,19 +39,20 @@ test('malformed requests, oversized heads and slow heads get clear errors while 
   };
   await check();
 
-  const cases: Array<[string, string, RegExp]> = [
-    ['garbage request line', 'HELLO\r\n\r\n', /^HTTP\/1\.1 400 /],
-    ['smuggling: both Content-Length and Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', /^HTTP\/1\.1 400 /],
-    ['two different Content-Lengths', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!', /^HTTP\/1\.1 400 /],
-    ['obs-fold', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n', /^HTTP\/1\.1 400 /],
-    ['space before colon', 'GET / HTTP/1.1\r\nHost : a\r\n\r\n', /^HTTP\/1\.1 400 /],
-    ['bad chunk size', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', /^HTTP\/1\.1 400 /],
-    ['HTTP/2.0 request line on an HTTP/1 port', 'GET / HTTP/3.0\r\nHost: a\r\n\r\n', /^HTTP\/1\.1 (400|505) /],
+  // Every one of these must be judged by the agent itself: a 400 with its own JSON error, then close.
+  const cases: Array<[string, string]> = [
+    ['garbage request line', 'HELLO\r\n\r\n'],
+    ['smuggling: both Content-Length and Transfer-Encoding', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
+    ['two different Content-Lengths', 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!'],
+    ['obs-fold', 'GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n c\r\n\r\n'],
+    ['space before colon', 'GET / HTTP/1.1\r\nHost : a\r\n\r\n'],
+    ['bad chunk size', 'POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n'],
+    ['unsupported HTTP version', 'GET / HTTP/3.0\r\nHost: a\r\n\r\n'],
   ];
-  for (const [what, bytes, expected] of cases) {
+  for (const [what, bytes] of cases) {
     const answer = await raw(agent.url, bytes);
-    assert.match(answer, expected, what);
-    assert.match(answer, /"code":"DETOUR_ERR_AGENT_BAD_REQUEST"|"code":"DETOUR_ERR_/, `${what}: JSON body`);
+    assert.match(answer, /^HTTP\/1\.1 400 /, what);
+    assert.match(answer, /"code":"DETOUR_ERR_AGENT_BAD_REQUEST"/, `${what}: the agent's JSON error`);
     await check();
   }
 
