@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { once } from 'node:events';
+import type { ChildProcess } from 'node:child_process';
 import { DetourError, readTokenFile } from '@detour/core';
 import { DaemonClient } from '../daemon-client.js';
 import type { DaemonStatus } from '../daemon-api.js';
@@ -14,6 +15,19 @@ export interface ConnectOptions {
   tokenFile: string;
   name: string;
   timeoutMs: number;
+}
+
+/** How long a daemon that never connected gets to leave on SIGTERM before SIGKILL. */
+const DAEMON_STOP_GRACE_MS = 3_000;
+
+/** Stops a daemon that failed to connect, and waits until it is gone, so no stray daemon holds the socket. */
+async function stopDaemon(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, 'exit');
+  child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), DAEMON_STOP_GRACE_MS);
+  await exited;
+  clearTimeout(killer);
 }
 
 /** Messages the daemon sends its parent over IPC while `connect` waits. */
@@ -76,8 +90,7 @@ export async function connectCommand(options: ConnectOptions, io: Io, home: Deto
     }
     if (outcome.type === 'timeout') {
       const status = await currentStatus(client).catch(() => undefined);
-      child.kill('SIGTERM');
-      await sleep(50);
+      await stopDaemon(child);
       throw new DetourError(
         'DETOUR_ERR_CLI_DAEMON_FAILED',
         `could not connect to ${managerUrl.origin} within ${options.timeoutMs} ms: ${status?.connection.lastError ?? 'no answer'}; check --manager and that the manager runs`,
