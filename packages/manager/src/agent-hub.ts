@@ -68,7 +68,7 @@ export class AgentHub {
         timer = setTimeout(() => {
           const slow = this.#state.agentsOf(service).filter((a) => a.ackedVersion < version).map((a) => a.id);
           reject(
-            new DetourError('DETOUR_ERR_INTERCEPT_ACK_TIMEOUT', `agents of ${service} did not acknowledge the rule within ${timeoutMs} ms: ${slow.join(', ')}`, {
+            new DetourError('DETOUR_ERR_INTERCEPT_ACK_TIMEOUT', `agents of ${service} did not acknowledge the rule within ${timeoutMs} ms (${slow.join(', ')}); nothing was created: check those agents' logs and their link to the manager, then retry`, {
               details: { agents: slow },
             }),
           );
