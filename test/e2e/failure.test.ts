@@ -19,9 +19,9 @@ test('a daemon killed with -9: its requests fall back (or get 503 under fail) an
   const alice = await env.developer('alice');
   const bob = await env.developer('bob');
   const carol = await env.developer('carol');
-  const a = (await alice.intercept('api')).header!.split('=') as [string, string];
-  const b = (await bob.intercept('api')).header!.split('=') as [string, string];
-  const c = (await carol.intercept('api', ['--on-disconnect', 'fail'])).header!.split('=') as [string, string];
+  const a = await alice.interceptHeader('api');
+  const b = await bob.interceptHeader('api');
+  const c = await carol.interceptHeader('api', ['--on-disconnect', 'fail']);
   const agent = api.agentUrls[0]!;
   assert.equal((await appOf(agent, { [a[0]]: a[1] })).app, 'alice-laptop');
   assert.equal((await appOf(agent, { [c[0]]: c[1] })).app, 'carol-laptop');
@@ -67,7 +67,7 @@ test('the manager killed and restarted: unmatched traffic never fails and interc
   t.after(() => env.close());
   const api = await env.service('api');
   const alice = await env.developer('alice');
-  const [name, value] = (await alice.intercept('api')).header!.split('=') as [string, string];
+  const [name, value] = await alice.interceptHeader('api');
   const agent = api.agentUrls[0]!;
   const client = new Client(agent);
   t.after(() => client.close());

@@ -44,7 +44,7 @@ async function setup(t: { after: (fn: () => Promise<void>) => void }, agentArgs:
   const app = await env.app('api');
   const agent = await env.agent('api', app.url, agentArgs);
   const alice = await env.developer('alice');
-  const [name, value] = (await alice.intercept('api')).header!.split('=') as [string, string];
+  const [name, value] = await alice.interceptHeader('api');
   const port = Number(new URL(agent.url).port);
   const paths: Path[] = [
     { label: 'unmatched', line: '', headers: {}, app: 'api' },

@@ -56,8 +56,7 @@ test('replicas all route the same way as soon as intercept returns', async (t) =
   t.after(() => env.close());
   const api = await env.service('api', 3);
   const alice = await env.developer('alice');
-  const { header } = await alice.intercept('api');
-  const [name, value] = header!.split('=') as [string, string];
+  const [name, value] = await alice.interceptHeader('api');
   for (const url of api.agentUrls) {
     const response = await request(url, { headers: { [name]: value } });
     assert.equal(((await response.body.json()) as Echo).app, 'alice-laptop');

@@ -31,7 +31,7 @@ test('100 MB up and down through the tunnel with bounded agent and daemon memory
   t.after(() => env.close());
   const api = await env.service('api');
   const alice = await env.developer('alice');
-  const [name, value] = (await alice.intercept('api')).header!.split('=') as [string, string];
+  const [name, value] = await alice.interceptHeader('api');
   const agentPid = api.agents[0]!.pid!;
   const daemonPid = await alice.daemonPid();
   const { growth } = await rssGrowthDuring([agentPid, daemonPid], async () => {

@@ -101,8 +101,7 @@ test('TLS at the agent: ALPN h2 (gRPC) and http/1.1, re-encrypted to an https ap
     t.after(() => app.close());
     const agent = await env.agent('secure-web', app.url, [...tlsFlags, '--app-ca', certs.caFile]);
     const carol = await env.developer('carol');
-    const { header } = await carol.intercept('secure-web');
-    const [name, value] = header!.split('=') as [string, string];
+    const [name, value] = await carol.interceptHeader('secure-web');
 
     const [plain1, plain2, matched1] = await Promise.all([getHttp1(agent.url, certs.ca), getHttp2(agent.url, certs.ca), getHttp1(agent.url, certs.ca, { [name]: value })]);
     assert.deepEqual([plain1.alpn, plain1.body.app, plain1.body.protocol], ['http/1.1', 'secure-web', '1.1']);

@@ -63,8 +63,8 @@ test('WebSocket: matched upgrades of two developers and unmatched ones at once, 
   t.after(() => env.close());
   const api = await env.service('api');
   const [alice, bob] = await Promise.all([env.developer('alice'), env.developer('bob')]);
-  const aliceHeader = (await alice.intercept('api')).header!.split('=') as [string, string];
-  const bobHeader = (await bob.intercept('api')).header!.split('=') as [string, string];
+  const aliceHeader = await alice.interceptHeader('api');
+  const bobHeader = await bob.interceptHeader('api');
   const url = `${api.agentUrls[0]}/chat?room=1`;
 
   const [a, b, plain] = await Promise.all([
@@ -115,7 +115,7 @@ test('WebSocket: an upgrade the app declines reaches the client as the answer it
   t.after(() => env.close());
   const api = await env.service('api');
   const alice = await env.developer('alice');
-  const [name, value] = (await alice.intercept('api')).header!.split('=') as [string, string];
+  const [name, value] = await alice.interceptHeader('api');
   // No Sec-WebSocket-Key: the laptop's ws server refuses the handshake with a 400; no 101 may be invented.
   const socket = net.connect(Number(new URL(api.agentUrls[0]!).port), '127.0.0.1');
   socket.end(`GET /chat HTTP/1.1\r\nHost: api\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n${name}: ${value}\r\n\r\n`);
@@ -155,7 +155,7 @@ test(`WebSocket: ${STREAM_BYTES / 2 ** 20} MiB through a matched upgrade with bo
   t.after(() => env.close());
   const api = await env.service('api');
   const alice = await env.developer('alice');
-  const [name, value] = (await alice.intercept('api')).header!.split('=') as [string, string];
+  const [name, value] = await alice.interceptHeader('api');
   const agentPid = api.agents[0]!.pid!;
   const daemonPid = await alice.daemonPid();
   const { client, hello } = await Client.open(`${api.agentUrls[0]}/stream`, { [name]: value });

@@ -17,6 +17,8 @@ export interface Developer {
   cli(args: string[]): Promise<CliResult>;
   /** Runs `detour intercept … --output json` and returns the parsed intercept; throws with stderr on failure. */
   intercept(service: string, args?: string[]): Promise<{ id: string; name: string; header: string | null }>;
+  /** Intercepts by an exact header (the default `auto`) and returns the `[name, value]` a caller sends to reach it. */
+  interceptHeader(service: string, args?: string[]): Promise<[string, string]>;
   daemonPid(): Promise<number>;
 }
 
@@ -102,7 +104,7 @@ export class Environment {
     const cli = (args: string[]) => runCli(args, env);
     const connected = await cli(['connect', '--manager', this.managerUrl, '--token-file', this.tokenFile, '--name', name]);
     if (connected.code !== 0) throw new Error(`connect failed: ${connected.stderr}`);
-    return {
+    const developer: Developer = {
       name,
       env,
       home,
@@ -114,11 +116,18 @@ export class Environment {
         if (result.code !== 0) throw new Error(`intercept failed (${result.code}): ${result.stderr}`);
         return JSON.parse(result.stdout) as { id: string; name: string; header: string | null };
       },
+      interceptHeader: async (service, args = []) => {
+        const { header } = await developer.intercept(service, args);
+        if (header === null) throw new Error(`intercept ${service} ${args.join(' ')} matches no exact header`);
+        const at = header.indexOf('=');
+        return [header.slice(0, at), header.slice(at + 1)];
+      },
       daemonPid: async () => {
         const status = await cli(['status', '--output', 'json']);
         return (JSON.parse(status.stdout) as { daemon: { pid: number } }).daemon.pid;
       },
     };
+    return developer;
   }
 
   async close(): Promise<void> {
