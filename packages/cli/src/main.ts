@@ -6,19 +6,12 @@ import { pino } from 'pino';
 import { AGENT_PROTOCOLS, DEFAULT_HEADER_NAME } from '@detour/protocol';
 import { createLogger, isDetourError } from '@detour/core';
 import type { DetourError, Logger } from '@detour/core';
-import { agentCommand } from './commands/agent.js';
+// Commands are imported inside their actions, so each process loads only its own
+// command and that command's dependencies: the agent sits in front of every request
+// and its idle memory is a published target, it must not carry the manager, daemon,
+// demo or trace code (and zod, undici, … with them). Types cost nothing at run time.
 import type { AgentCommandOptions } from './commands/agent.js';
-import { connectCommand } from './commands/connect.js';
-import { daemonCommand } from './commands/daemon.js';
-import { demoCommand } from './commands/demo.js';
-import { interceptCommand } from './commands/intercept.js';
-import type { CommandOutcome } from './commands/intercept.js';
-import { leaveCommand } from './commands/leave.js';
-import { listCommand } from './commands/list.js';
-import { managerCommand } from './commands/manager.js';
-import { quitCommand } from './commands/quit.js';
-import { statusCommand } from './commands/status.js';
-import { traceCommand } from './commands/trace.js';
+import type { CommandOutcome, InterceptOptions } from './commands/intercept.js';
 import type { TraceCommandOptions } from './commands/trace.js';
 import { resolveHome, sanitizeName } from './home.js';
 import type { Io, OutputFormat } from './io.js';
@@ -89,6 +82,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--lease-ms <ms>', 'how long a silent developer keeps their intercepts', integer(1000, 86_400_000), CLI_DEFAULTS.leaseMs)
     .option('--no-global', 'refuse global intercepts')
     .action(async (o: { host: string; port: number; tokenFile: string; leaseMs: number; global: boolean }) => {
+      const { managerCommand } = await import('./commands/manager.js');
       done(await managerCommand(o, io, serverLogger('manager'), VERSION, signal));
     });
 
@@ -108,6 +102,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--app-ca <file>', "CA bundle (PEM) that verifies an https:// --app's certificate")
     .action(async (o: AgentCommandOptions) => {
+      const { agentCommand } = await import('./commands/agent.js');
       done(await agentCommand(o, io, serverLogger('agent'), signal));
     });
 
@@ -119,6 +114,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--name <name>', 'your name, shown to others and part of your header value', sanitizeName(userInfo().username))
     .option('--timeout-ms <ms>', 'how long to wait for the connection', integer(100, 600_000), CLI_DEFAULTS.connectTimeoutMs)
     .action(async (o: { manager: string; tokenFile: string; name: string; timeoutMs: number }) => {
+      const { connectCommand } = await import('./commands/connect.js');
       done(await connectCommand({ ...o, name: sanitizeName(o.name) }, io, home, BIN_PATH));
     });
 
@@ -129,6 +125,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .requiredOption('--token-file <file>')
     .requiredOption('--name <name>')
     .action(async (o: { manager: string; tokenFile: string; name: string }) => {
+      const { daemonCommand } = await import('./commands/daemon.js');
       const logger = createLogger('daemon', { level: logLevel, destination: pino.destination({ dest: home.logPath, mkdir: true, sync: false }) });
       done(await daemonCommand(o, home, logger, VERSION, signal));
     });
@@ -138,6 +135,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .description('show the daemon, manager, session, lease and your intercepts')
     .addOption(outputOption())
     .action(async (o: { output: OutputFormat }) => {
+      const { statusCommand } = await import('./commands/status.js');
       done(await statusCommand(o.output, io, home));
     });
 
@@ -146,6 +144,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .description('list services, their agents and every intercept on them')
     .addOption(outputOption())
     .action(async (o: { output: OutputFormat }) => {
+      const { listCommand } = await import('./commands/list.js');
       done(await listCommand(o.output, io, home));
     });
 
@@ -164,7 +163,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .addOption(new Option('--on-disconnect <policy>', 'what callers get while you are offline').choices(['fallback', 'fail']).default(CLI_DEFAULTS.onDisconnect))
     .addOption(new Option('--mechanism <kind>', 'http: per request; tcp: whole connections of a raw TCP port (with --global)').choices(['http', 'tcp']).default('http'))
     .addOption(outputOption())
-    .action(async (service: string, command: string[], o: Omit<Parameters<typeof interceptCommand>[0], 'service' | 'command'>) => {
+    .action(async (service: string, command: string[], o: Omit<InterceptOptions, 'service' | 'command'>) => {
+      const { interceptCommand } = await import('./commands/intercept.js');
       outcome = await interceptCommand({ ...o, service, command }, io, home);
     });
 
@@ -173,6 +173,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .description('end one of your intercepts')
     .argument('<name>', 'the intercept name')
     .action(async (name: string) => {
+      const { leaveCommand } = await import('./commands/leave.js');
       done(await leaveCommand(name, io, home));
     });
 
@@ -180,6 +181,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .command('quit')
     .description('end your intercepts and session, and stop the daemon')
     .action(async () => {
+      const { quitCommand } = await import('./commands/quit.js');
       done(await quitCommand(io, home));
     });
 
@@ -191,6 +193,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--header <spec>', `NAME=VALUE, or NAME for a fresh probe value (default: ${DEFAULT_HEADER_NAME} with a fresh probe value)`)
     .addOption(outputOption())
     .action(async (service: string, o: Omit<TraceCommandOptions, 'service'>) => {
+      const { traceCommand } = await import('./commands/trace.js');
       done(await traceCommand({ ...o, service }, io, home));
     });
 
@@ -198,6 +201,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .command('demo')
     .description('run a manager, three sample services with agents and a laptop intercept, all on 127.0.0.1')
     .action(async () => {
+      const { demoCommand } = await import('./commands/demo.js');
       done(await demoCommand(io, BIN_PATH, signal));
     });
 
