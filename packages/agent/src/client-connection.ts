@@ -1,17 +1,14 @@
 import type net from 'node:net';
-import { BODY_KIND, findHeadEnd, isDetourError, parseRequestHead, requestBodyKind } from '@detour/core';
+import { findHeadEnd, isDetourError, parseRequestHead } from '@detour/core';
 import type { RequestHead } from '@detour/core';
-import type { ErrorCode, Intercept } from '@detour/protocol';
-import { AppExchange } from './app-exchange.js';
+import type { ErrorCode } from '@detour/protocol';
 import { routeChannel } from './diagnostics.js';
 import type { RouteEvent, RouteKind } from './diagnostics.js';
 import type { AgentContext, Exchange, ExchangeHost } from './exchange.js';
+import { ForwardExchange } from './forward-exchange.js';
 import { errorResponse } from './local-response.js';
 import { offlineError } from './offline.js';
 import type { PendingSighting } from './probe-reporter.js';
-import { RelayExchange } from './relay-exchange.js';
-import { relayUpgradeHeaders } from './relay-headers.js';
-import { UpgradeRelayExchange } from './upgrade-relay-exchange.js';
 
 const BAD_REQUEST = 'DETOUR_ERR_AGENT_BAD_REQUEST';
 const CR = 0x0d;
@@ -205,8 +202,11 @@ export class ClientConnection implements ExchangeHost {
         const at = exchange.body(buf, this.#start, buf.length);
         if (this.#buf === buf) this.#consumeTo(at);
         if (this.#exchange === exchange) {
-          // The rest is the next pipelined request; stop reading once a head's worth waits.
+          // What is left is the next pipelined request, or a body the exchange cannot
+          // take yet (its tunnel is opening): stop reading once a head's worth waits,
+          // and read on once the exchange took it.
           if (this.#pendingBytes() > this.ctx.options.maxHeaderBytes) this.#pause(PAUSE_PIPELINE);
+          else this.#resume(PAUSE_PIPELINE);
           return;
         }
         continue;
@@ -258,20 +258,20 @@ export class ClientConnection implements ExchangeHost {
   }
 
   #dispatch(head: RequestHead, buf: Buffer, start: number): void {
-    const { router, link, options } = this.ctx;
+    const { router, link, options, app, tunnels } = this.ctx;
     // One field check per request while no trace runs (the hot path).
     if (router.probes !== undefined) this.#sighting = router.probes.observe(head);
     const intercept = router.match(head);
     let route: RouteKind = 'app';
     let exchange: Exchange | undefined;
     if (intercept === undefined) {
-      exchange = new AppExchange(this, head, buf, start);
+      exchange = new ForwardExchange(this, head, buf, start, app);
     } else if (intercept.online && link.ready) {
       route = 'intercept';
-      exchange = this.#relay(head, buf, start, intercept);
+      exchange = new ForwardExchange(this, head, buf, start, tunnels.destination(intercept));
     } else if (intercept.onDisconnect === 'fallback') {
       route = 'fallback';
-      exchange = new AppExchange(this, head, buf, start);
+      exchange = new ForwardExchange(this, head, buf, start, app);
     } else {
       route = 'offline';
     }
@@ -301,20 +301,6 @@ export class ClientConnection implements ExchangeHost {
     const sighting = this.#sighting;
     this.#sighting = undefined;
     sighting?.end();
-  }
-
-  /**
-   * A GET Upgrade without a body travels as an RFC 8441 extended CONNECT (whose
-   * WebSocket mapping is the GET of RFC 6455); any other request, including an
-   * upgrade we cannot map, is relayed as a request, which declines the upgrade.
-   */
-  #relay(head: RequestHead, buf: Buffer, start: number, intercept: Intercept): Exchange {
-    if (head.upgrade && head.method === 'GET' && requestBodyKind(head) === BODY_KIND.NONE) {
-      const { app } = this.ctx.options;
-      const headers = relayUpgradeHeaders(head, buf, start, intercept.id, `${app.host}:${app.port}`);
-      if (headers !== undefined) return new UpgradeRelayExchange(this, head, buf, start, intercept, headers);
-    }
-    return new RelayExchange(this, head, buf, start, intercept);
   }
 
   #pause(reason: number): void {

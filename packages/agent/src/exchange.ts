@@ -1,17 +1,20 @@
 import type net from 'node:net';
 import type { Logger } from '@detour/core';
 import type { ErrorCode } from '@detour/protocol';
+import type { Destination, TunnelPools } from './destinations.js';
 import type { ManagerLink } from './manager-link.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { Router } from './router.js';
-import type { UpstreamPool } from './upstream-pool.js';
 
 /** What every connection of one agent shares. */
 export interface AgentContext {
   readonly options: ResolvedAgentOptions;
   readonly logger: Logger;
   readonly router: Router;
-  readonly pool: UpstreamPool;
+  /** Where unmatched requests (and `fallback` ones) go. */
+  readonly app: Destination;
+  /** Where matched requests go: the developers' laptops. */
+  readonly tunnels: TunnelPools;
   readonly link: ManagerLink;
   /** Coarse clock (ms), advanced by the agent's sweep timer: timeouts need no timer per request. */
   readonly clock: { now: number };

@@ -35,6 +35,14 @@ export interface ManagerLinkOptions {
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
 /**
+ * Windows for what the manager sends us (developers' responses, on long-lived
+ * tunnel streams): node's 64 KiB defaults would stall a large body on every
+ * window update and let one stream's body starve the others.
+ */
+const LINK_SETTINGS: http2.Settings = { initialWindowSize: 1024 * 1024 };
+const LINK_SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
+
+/**
  * The agent's one HTTP/2 session to the manager: the watch stream of rule sets,
  * acks, and relay streams for matched requests. The agent always dials; on any
  * failure it keeps its last rules (unmatched traffic never depends on the
@@ -131,13 +139,19 @@ export class ManagerLink {
     this.#setState('connecting');
     // Nagle off: relayed requests are many small frames, and Nagle plus delayed
     // ACKs would add ~40 ms to each round trip.
-    const session = http2.connect(this.#options.managerUrl, { createConnection: (url) => net.connect({ host: url.hostname, port: Number(url.port), noDelay: true }) });
+    const session = http2.connect(this.#options.managerUrl, {
+      settings: LINK_SETTINGS,
+      createConnection: (url) => net.connect({ host: url.hostname, port: Number(url.port), noDelay: true }),
+    });
     this.#session = session;
     this.#pingSentAt = undefined;
     session.on('error', (err) => this.#down(session, { err: err.message }));
     session.on('goaway', (code) => this.#down(session, { goaway: code }));
     session.on('close', () => this.#down(session, {}));
-    session.once('connect', () => this.#watch(session));
+    session.once('connect', () => {
+      session.setLocalWindowSize(LINK_SESSION_WINDOW_BYTES);
+      this.#watch(session);
+    });
   }
 
   #watch(session: ClientHttp2Session): void {

@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { ClientConnection } from './client-connection.js';
 import { ConnectionDispatcher } from './connection-dispatcher.js';
+import { appDestination, TunnelPools } from './destinations.js';
 import type { AgentContext } from './exchange.js';
 import { Http2Gateway } from './h2-gateway.js';
 import { Http2SessionPool } from './h2-session-pool.js';
@@ -10,7 +11,6 @@ import { resolveOptions } from './options.js';
 import type { AgentOptions } from './options.js';
 import { ProbeReporter } from './probe-reporter.js';
 import { Router } from './router.js';
-import { UpstreamPool } from './upstream-pool.js';
 
 /** A running agent. `close()` drains gracefully, `destroy()` stops at once; both are idempotent. */
 export interface AgentHandle {
@@ -34,13 +34,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
   const options = resolveOptions(agentOptions);
   const logger = options.logger.child({ service: options.service, agentId: options.agentId });
   const router = new Router();
-  const pool = new UpstreamPool({
-    host: options.app.host,
-    port: options.app.port,
-    maxIdle: options.maxIdleUpstreamSockets,
-    idleTimeoutMs: options.upstreamIdleTimeoutMs,
-    tls: options.app.tls,
-  });
+  const app = appDestination(options);
   const h2Pool = new Http2SessionPool({
     origin: `${options.app.tls === undefined ? 'http' : 'https'}://${net.isIPv6(options.app.host) ? `[${options.app.host}]` : options.app.host}:${options.app.port}`,
     tls: options.app.tls,
@@ -79,6 +73,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     install(ruleSet) {
       try {
         router.install(ruleSet, probeReporter.watch(ruleSet.probes));
+        tunnels.retain(ruleSet.intercepts);
         return true;
       } catch (err) {
         logger.error({ err: (err as Error).message, version: ruleSet.version }, 'cannot compile the rule set; keeping the previous one');
@@ -86,7 +81,8 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
       }
     },
   });
-  const ctx: AgentContext = { options, logger, router, pool, link, clock };
+  const tunnels = new TunnelPools(link, options);
+  const ctx: AgentContext = { options, logger, router, app, tunnels, link, clock };
 
   const gateway = new Http2Gateway(ctx, h2Pool);
   const dispatcher = new ConnectionDispatcher({
@@ -107,7 +103,8 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
   const sweeper = setInterval(() => {
     const now = (clock.now = Date.now());
     for (const conn of connections) conn.sweep(now);
-    pool.sweep(now);
+    app.pool.sweep(now);
+    tunnels.sweep(now);
   }, sweepMs).unref();
 
   link.start();
@@ -128,7 +125,8 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
         await Promise.all([stopped, allClosed(), gateway.close(), link.close()]);
         clearInterval(sweeper);
         dispatcher.destroy();
-        pool.close();
+        app.pool.close();
+        tunnels.close();
         h2Pool.close();
         logger.info('agent closed');
       })();
@@ -140,7 +138,8 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
         for (const conn of connections) conn.socket.destroy();
         gateway.destroy();
         dispatcher.destroy();
-        pool.destroy();
+        app.pool.destroy();
+        tunnels.destroy();
         h2Pool.destroy();
         clearInterval(sweeper);
         await Promise.all([stopped, allClosed(), link.close()]);

@@ -1,22 +1,38 @@
-import net from 'node:net';
-import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type { DetourError } from '@detour/core';
+
+/** Why a connection that never opened was turned down (a tunnel the developer's side declined). */
+export interface Refusal {
+  /** The developer is not connected: the intercept's offline policy applies. */
+  readonly offline: boolean;
+  /** What the caller is told when no policy takes over. */
+  readonly error: DetourError;
+}
 
 /** The exchange that currently owns a pooled connection receives its events. */
 export interface UpstreamUser {
+  /** The connection opened end to end (at once for the app; when the developer's side accepts, for a tunnel). */
+  upstreamOpen(): void;
+  /** The connection was turned down before it opened; nothing was sent on it. */
+  upstreamRefused(refusal: Refusal): void;
   upstreamData(chunk: Buffer): void;
   upstreamDrain(): void;
-  /** The app ended its side (FIN): completes a close-delimited response. */
+  /** The far side ended (FIN): completes a close-delimited response. */
   upstreamEnd(): void;
   upstreamClose(error: Error | undefined): void;
 }
 
 /**
- * One TCP connection to the app. Listeners are attached once, for the life of
- * the socket, and dispatch to the current owner: attaching them per request
+ * One pooled connection: a TCP (or TLS) socket to the app, or a tunnel to a
+ * developer's laptop app (a CONNECT stream through the manager). Either way it
+ * carries HTTP/1.1 bytes. Listeners are attached once, for the life of the
+ * connection, and dispatch to the current owner: attaching them per request
  * would cost more than the request itself.
  */
 export class UpstreamConnection {
-  readonly socket: net.Socket;
+  readonly socket: Duplex;
+  /** False while a tunnel waits for the developer's side to accept it; nothing may be written until then. */
+  open = false;
   /** True once it has carried a complete exchange, i.e. when it is being reused (see the retry rule). */
   reused = false;
   user: UpstreamUser | undefined;
@@ -24,9 +40,16 @@ export class UpstreamConnection {
   #error: Error | undefined;
   readonly #pool: UpstreamPool;
 
-  constructor(socket: net.Socket, pool: UpstreamPool) {
+  constructor(socket: Duplex, pool: UpstreamPool) {
     this.socket = socket;
     this.#pool = pool;
+  }
+
+  /** The far side accepted: from now on its bytes are the owner's. */
+  opened(): void {
+    if (this.open || this.socket.destroyed) return;
+    this.open = true;
+    const socket = this.socket;
     socket.on('data', (chunk: Buffer) => {
       if (this.user !== undefined) this.user.upstreamData(chunk);
       // An idle connection has nothing to say; bytes now mean it is broken.
@@ -37,7 +60,7 @@ export class UpstreamConnection {
       if (this.user !== undefined) this.user.upstreamEnd();
       else socket.destroy();
     });
-    socket.on('error', (err) => {
+    socket.on('error', (err: Error) => {
       this.#error = err;
     });
     socket.on('close', () => {
@@ -46,21 +69,33 @@ export class UpstreamConnection {
       this.user = undefined;
       user?.upstreamClose(this.#error);
     });
+    this.user?.upstreamOpen();
+  }
+
+  /** The far side declined before opening: the connection is dropped and its owner told why. */
+  refused(refusal: Refusal): void {
+    if (this.open) return;
+    this.#pool.forget(this);
+    this.socket.destroy();
+    const user = this.user;
+    this.user = undefined;
+    user?.upstreamRefused(refusal);
   }
 }
 
 export interface UpstreamPoolOptions {
-  host: string;
-  port: number;
   maxIdle: number;
   idleTimeoutMs: number;
-  /** Re-encrypt towards an `https://` app, verifying its certificate (default CAs unless `ca`). */
-  tls?: { servername: string | undefined; ca: string | Buffer | undefined } | undefined;
+  /**
+   * Opens a new connection for `pool`; it calls `opened()` or `refused()` on it
+   * when the far side answers. Undefined when none can be opened right now.
+   */
+  dial(pool: UpstreamPool): UpstreamConnection | undefined;
 }
 
 /**
- * Keep-alive TCP connections to the app, most recently used first (a warm
- * connection is least likely to have been closed by the app's idle timer).
+ * Keep-alive connections to one destination, most recently used first (a warm
+ * connection is least likely to have been closed by the far side's idle timer).
  */
 export class UpstreamPool {
   readonly #options: UpstreamPoolOptions;
@@ -72,21 +107,17 @@ export class UpstreamPool {
     this.#options = options;
   }
 
-  /** An idle connection, or a new one (writes before it connects are queued by the socket). */
-  acquire(user: UpstreamUser): UpstreamConnection {
+  /** An idle connection, or a new one (its owner waits for `upstreamOpen` unless it is `open`); undefined when none can be opened. */
+  acquire(user: UpstreamUser): UpstreamConnection | undefined {
     const conn = this.#idle.pop() ?? this.connect();
-    conn.user = user;
+    if (conn !== undefined) conn.user = user;
     return conn;
   }
 
-  /** A new connection, for the one retry that must not land on another stale socket. */
-  connect(): UpstreamConnection {
-    const { host, port, tls: secure } = this.#options;
-    const socket = secure === undefined
-      ? net.connect({ host, port, noDelay: true })
-      : tls.connect({ host, port, servername: secure.servername, ca: secure.ca, ALPNProtocols: ['http/1.1'] }).setNoDelay(true);
-    const conn = new UpstreamConnection(socket, this);
-    this.#all.add(conn);
+  /** A new connection, for the one retry that must not land on another stale one. */
+  connect(): UpstreamConnection | undefined {
+    const conn = this.#options.dial(this);
+    if (conn !== undefined) this.#all.add(conn);
     return conn;
   }
 

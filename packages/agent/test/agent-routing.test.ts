@@ -1,28 +1,36 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import diagnostics from 'node:diagnostics_channel';
+import type http from 'node:http';
 import type http2 from 'node:http2';
 import type { RouteEvent } from '../src/index.js';
-import { FakeManager, RawClient, TOKEN, agentFor, echoHandler, field, intercept, json, startApp, until } from './helpers.js';
+import { FakeManager, RawClient, TOKEN, agentFor, echoHandler, field, intercept, json, spliceTo, startApp, until } from './helpers.js';
 
-// FakeManager stands in for packages/manager (being written in parallel); it follows the agent contract.
+// FakeManager stands in for the manager and the daemon together (spliceTo): it
+// follows the agent contract, with a real HTTP server as the developer's local app.
 
 async function setup(t: Parameters<typeof agentFor>[0]) {
   const app = await startApp(t, echoHandler('app'));
+  const seen: http.IncomingMessage[] = [];
+  const laptop = await startApp(t, (req, res) => {
+    seen.push(req);
+    const parts: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => parts.push(chunk));
+    req.on('end', () => {
+      res.writeHead(201, { 'content-type': 'text/plain', 'x-dev': 'alice' });
+      res.end(`dev:${String(req.url)}:${Buffer.concat(parts).toString()}`);
+    });
+  });
   const manager = await FakeManager.start(t);
   const relayed: http2.IncomingHttpHeaders[] = [];
+  const splice = spliceTo(laptop.port);
   manager.relay = (stream, headers) => {
     relayed.push(headers);
-    const parts: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => parts.push(chunk));
-    stream.on('end', () => {
-      stream.respond({ ':status': 201, 'content-type': 'text/plain', 'x-dev': 'alice' });
-      stream.end(`dev:${String(headers[':path'])}:${Buffer.concat(parts).toString()}`);
-    });
+    splice(stream, headers);
   };
   const agent = await agentFor(t, { appUrl: app.url, managerUrl: manager.url });
   await until(() => manager.acks.includes(1), 'the first rule set ack');
-  return { app, manager, agent, relayed };
+  return { app, laptop, seen, manager, agent, relayed };
 }
 
 test('watch subscribes with service, agent id, listen address and token; acks every rule set', async (t) => {
@@ -36,7 +44,7 @@ test('watch subscribes with service, agent id, listen address and token; acks ev
 });
 
 test('one keep-alive connection opened before the rule existed: each request routed on its own', async (t) => {
-  const { manager, agent, relayed } = await setup(t);
+  const { manager, agent, relayed, seen } = await setup(t);
   const client = await RawClient.connect(t, agent.address.port);
   client.send('GET /before HTTP/1.1\r\nHost: orders\r\nX-Telepresence-Id: alice\r\n\r\n');
   assert.equal(json(await client.response()).tag, 'app');
@@ -59,13 +67,17 @@ test('one keep-alive connection opened before the rule existed: each request rou
       assert.equal(json(res).tag, 'app');
     }
   }
-  const first = relayed[0]!;
-  assert.equal(first[':method'], 'POST');
-  assert.equal(first[':authority'], 'orders');
-  assert.equal(first[':scheme'], 'http');
-  assert.equal(first['detour-intercept-id'], 'i-alice');
-  assert.equal(first['x-telepresence-id'], 'alice');
-  assert.equal(first.authorization, undefined, 'the manager token never rides on relay streams');
+  // Both of alice's requests rode one tunnel, opened once and kept alive like a connection to the app.
+  assert.equal(relayed.length, 1);
+  const tunnel = relayed[0]!;
+  assert.equal(tunnel[':method'], 'CONNECT');
+  assert.equal(tunnel[':path'], undefined);
+  assert.equal(tunnel['detour-intercept-id'], 'i-alice');
+  assert.equal(tunnel.authorization, undefined, 'the manager token never rides on relay streams');
+  assert.equal(seen.length, 2);
+  assert.equal(seen[0]!.method, 'POST');
+  assert.equal(seen[0]!.headers.host, 'orders');
+  assert.equal(seen[0]!.headers['x-telepresence-id'], 'alice');
 });
 
 test('a header repeated several times matches if any value matches; path matchers see no query', async (t) => {
@@ -78,37 +90,54 @@ test('a header repeated several times matches if any value matches; path matcher
   assert.equal(json(await client.response()).tag, 'app');
 });
 
-test('relay: chunked request de-chunked upstream, trailers both ways, chunked response to 1.1 clients', async (t) => {
+test('matched: a chunked body with extensions and trailers reaches the local app as sent; its trailers and 100 Continue come back', async (t) => {
   const { manager, agent } = await setup(t);
-  manager.relay = (stream, headers) => {
+  const laptop = await startApp(t, (req, res) => {
     const parts: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => parts.push(chunk));
-    stream.on('end', () => {
-      stream.respond({ ':status': 200 }, { waitForTrailers: true });
-      stream.on('wantTrailers', () => stream.sendTrailers({ 'x-done': 'yes' }));
-      stream.write(`te=${String(headers.te)};`);
-      stream.end(Buffer.concat(parts));
+    req.on('data', (chunk: Buffer) => parts.push(chunk));
+    req.on('end', () => {
+      res.writeHead(200, { trailer: 'x-done' });
+      res.write(`trailer=${String(req.trailers['x-req-trailer'])};`);
+      res.addTrailers({ 'x-done': 'yes' });
+      res.end(Buffer.concat(parts));
     });
-  };
+  });
+  manager.relay = spliceTo(laptop.port);
   await manager.publish([intercept({ id: 'i1' })]);
   const client = await RawClient.connect(t, agent.address.port);
-  client.send('POST / HTTP/1.1\r\nHost: h\r\nX-Telepresence-Id: alice\r\nTE: trailers\r\nConnection: TE\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n');
-  client.send('2\r\nde\r\n0\r\nX-Req-Trailer: 1\r\n\r\n');
+  client.send('POST / HTTP/1.1\r\nHost: h\r\nX-Telepresence-Id: alice\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n');
+  // The local app itself answers 100 Continue (node does for Expect), through the tunnel.
+  assert.equal((await client.response()).status, 100);
+  client.send('3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nX-Req-Trailer: 1\r\n\r\n');
   const res = await client.response();
   assert.equal(field(res, 'transfer-encoding'), 'chunked');
-  assert.equal(res.body.toString(), 'te=trailers;abcde');
+  assert.equal(res.body.toString(), 'trailer=1;abcde');
   assert.deepEqual(res.trailers, [['x-done', 'yes']]);
   // The connection remains usable.
   client.send('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
   assert.equal(json(await client.response()).tag, 'app');
 });
 
-test('relay: a reset mid-response aborts only that client connection', async (t) => {
+test('matched: a body far larger than a head, sent while the tunnel opens, reaches the local app whole', async (t) => {
+  const { manager, agent } = await setup(t);
+  await manager.publish([intercept({ id: 'i1' })]);
+  const client = await RawClient.connect(t, agent.address.port);
+  const body = Buffer.alloc(1024 * 1024, 0x61);
+  client.send(`POST /big HTTP/1.1\r\nHost: h\r\nX-Telepresence-Id: alice\r\nContent-Length: ${body.length}\r\n\r\n`);
+  client.send(body);
+  const res = await client.response();
+  assert.equal(res.status, 201);
+  assert.equal(res.body.length, 'dev:/big:'.length + body.length);
+});
+
+test('matched: a tunnel reset mid-response aborts only that client connection', async (t) => {
   const { manager, agent } = await setup(t);
   manager.relay = (stream) => {
     stream.respond({ ':status': 200 });
-    // destroy() resets the stream (RST_STREAM INTERNAL_ERROR); close() would end it cleanly first.
-    stream.write('partial', () => stream.destroy(new Error('developer app crashed')));
+    stream.once('data', () => {
+      // destroy() resets the stream (RST_STREAM INTERNAL_ERROR), as a daemon whose local app crashed mid-answer.
+      stream.write('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial', () => stream.destroy(new Error('developer app crashed')));
+    });
   };
   await manager.publish([intercept({ id: 'i1' })]);
   const victim = await RawClient.connect(t, agent.address.port);
@@ -147,7 +176,7 @@ test('offline intercepts: fallback goes to the app, fail answers 503 with detail
   });
 });
 
-test('manager answers detour-offline: fallback retries against the app, fail passes the 503 on without the marker', async (t) => {
+test('a tunnel refused with detour-offline: fallback sends the request (body included) to the app, fail answers 503 without the marker', async (t) => {
   const { manager, agent } = await setup(t);
   manager.relay = (stream) => {
     stream.respond({ ':status': 503, 'detour-offline': '1', 'content-type': 'application/json' });
@@ -158,8 +187,10 @@ test('manager answers detour-offline: fallback retries against the app, fail pas
     intercept({ id: 'i-fail', onDisconnect: 'fail', headers: [{ name: 'x-telepresence-id', op: 'equals', value: 'carol' }] }),
   ]);
   const client = await RawClient.connect(t, agent.address.port);
-  client.send('GET /x HTTP/1.1\r\nHost: h\r\nX-Telepresence-Id: alice\r\n\r\n');
-  assert.equal(json(await client.response()).tag, 'app');
+  client.send('POST /x HTTP/1.1\r\nHost: h\r\nX-Telepresence-Id: alice\r\nContent-Length: 5\r\n\r\nhello');
+  const served = json(await client.response());
+  assert.equal(served.tag, 'app');
+  assert.equal(served.bytes, 5, 'the body waited at the agent until the tunnel answered, so the app gets all of it');
   client.send('GET /x HTTP/1.1\r\nHost: h\r\nX-Telepresence-Id: carol\r\n\r\n');
   const res = await client.response();
   assert.equal(res.status, 503);

@@ -171,6 +171,24 @@ export function intercept(overrides: Partial<Intercept> & { id: string }): Inter
 export type RelayHandler = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void;
 
 /**
+ * What the manager and the daemon do together with an agent's CONNECT stream:
+ * connect to the developer's local app on 127.0.0.1:`port`, answer 200, then
+ * splice bytes both ways (RFC 9113 §8.5).
+ */
+export function spliceTo(port: number): RelayHandler {
+  return (stream) => {
+    const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+    socket.once('error', () => stream.close(http2.constants.NGHTTP2_CONNECT_ERROR));
+    stream.once('close', () => socket.destroy());
+    socket.once('connect', () => {
+      stream.respond({ ':status': 200 });
+      stream.pipe(socket);
+      socket.pipe(stream);
+    });
+  };
+}
+
+/**
  * Stands in for the manager (packages/manager) while it is being written. It
  * follows the agent contract: the NDJSON watch with a bearer token, acks, and
  * relay streams on the same HTTP/2 session, which the token authenticated.
@@ -181,9 +199,10 @@ export class FakeManager {
   readonly acks: number[] = [];
   readonly watchers = new Set<http2.ServerHttp2Stream>();
   watchRequests: URLSearchParams[] = [];
+  /** Set by a test that relays; until then, as a manager with no developer connected. */
   relay: RelayHandler = (stream) => {
-    stream.respond({ ':status': 200, 'content-type': 'text/plain' });
-    stream.end('from the developer');
+    stream.respond({ ':status': 503, 'detour-offline': '1', 'content-type': 'application/json' });
+    stream.end(JSON.stringify({ error: { code: 'DETOUR_ERR_TUNNEL_OFFLINE', message: 'no developer connected' } }));
   };
   readonly #authenticated = new WeakSet<http2.ServerHttp2Session>();
   readonly sessions = new Set<http2.ServerHttp2Session>();

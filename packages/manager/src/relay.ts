@@ -40,28 +40,8 @@ export function relayStream(stream: ServerHttp2Stream, headers: IncomingHttpHead
     respondError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', message, { details: { intercept: interceptId } }), { [RELAY_HEADER_OFFLINE]: interceptId });
     return;
   }
-  // An upgrade arrives as an extended CONNECT (RFC 8441), which node lets us send
-  // on only once the daemon's SETTINGS said ENABLE_CONNECT_PROTOCOL (§3); on a
-  // tunnel that has just come up they may not have arrived yet.
-  if (headers[':protocol'] !== undefined && tunnel.remoteSettings.enableConnectProtocol !== true) {
-    const proceed = () => {
-      stream.off('close', proceed);
-      tunnel.off('remoteSettings', proceed);
-      tunnel.off('close', proceed);
-      if (stream.closed) return;
-      if (tunnel.destroyed || tunnel.remoteSettings.enableConnectProtocol === true) {
-        relayStream(stream, headers, endStream, state, tunnels, logger);
-        return;
-      }
-      respondError(stream, new DetourError('DETOUR_ERR_LOCAL_APP_UNREACHABLE', `the daemon of ${intercept.owner.name} does not accept upgraded connections; it needs a newer detour`));
-    };
-    stream.once('close', proceed);
-    tunnel.once('remoteSettings', proceed);
-    tunnel.once('close', proceed);
-    return;
-  }
-  // A CONNECT stream (an upgraded connection or a raw TCP one) is a byte tunnel:
-  // only DATA may follow its response HEADERS (RFC 9113 §8.5), so no trailers.
+  // A CONNECT stream (an agent's connection to the developer's local app) is a
+  // byte tunnel: only DATA may follow its response HEADERS (RFC 9113 §8.5), so no trailers.
   const isTunnel = headers[':method'] === 'CONNECT';
 
   let upstream: http2.ClientHttp2Stream;

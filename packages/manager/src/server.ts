@@ -147,9 +147,7 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     }
   });
 
-  // RFC 8441 §3: agents may relay an HTTP/1.1 Upgrade (WebSocket, …) as an
-  // extended CONNECT only to a peer that advertised SETTINGS_ENABLE_CONNECT_PROTOCOL.
-  const h2 = http2.createServer({ settings: { ...RELAY_HTTP2_SETTINGS, enableConnectProtocol: true } });
+  const h2 = http2.createServer({ settings: RELAY_HTTP2_SETTINGS });
   const agentSessions = new Set<http2.ServerHttp2Session>();
   h2.on('session', (session) => {
     agentSessions.add(session);

@@ -1,10 +1,9 @@
-import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { ServerHttp2Stream } from 'node:http2';
 import { DetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
-import { localRequestFields, relayResponseFields, respondError } from './relay-fields.js';
+import { respondError } from './relay-fields.js';
 
 const { NGHTTP2_CONNECT_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -31,11 +30,12 @@ function splice(stream: ServerHttp2Stream, socket: net.Socket): void {
 }
 
 /**
- * A raw TCP connection tunnelled whole (a plain CONNECT, global `--mechanism tcp`
- * intercept): connects to 127.0.0.1:<port>, answers 200 once connected, then
- * splices. allowHalfOpen: one side's FIN must not cut the other direction short.
+ * A connection tunnelled whole (a plain CONNECT): the agent's keep-alive
+ * connection for HTTP/1.1 requests, or a raw TCP intercept's connection.
+ * Connects to 127.0.0.1:<port>, answers 200 once connected, then splices.
+ * allowHalfOpen: one side's FIN must not cut the other direction short.
  */
-export function forwardTcp(stream: ServerHttp2Stream, port: number, logger: Logger): void {
+export function forwardConnection(stream: ServerHttp2Stream, port: number, logger: Logger): void {
   const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true });
   const early = (err: Error) => {
     logger.warn({ port, err: err.message }, 'local app unreachable');
@@ -49,53 +49,4 @@ export function forwardTcp(stream: ServerHttp2Stream, port: number, logger: Logg
     stream.respond({ ':status': 200 });
     splice(stream, socket);
   });
-}
-
-/**
- * An HTTP/1.1 Upgrade relayed as an extended CONNECT (RFC 8441): replays it to
- * the local app as a real Upgrade request. RFC 8441 §5 maps the extended
- * CONNECT of a WebSocket to the GET of RFC 6455 (the agent relays only GET
- * upgrades this way). `101` from the app becomes `:status 200` plus its fields
- * (e.g. `sec-websocket-accept`) and both directions are spliced; any other
- * answer is relayed as the plain response it is.
- */
-export function forwardUpgrade(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, port: number, logger: Logger): void {
-  const token = String(headers[':protocol']);
-  const request = http.request({
-    host: '127.0.0.1',
-    port,
-    method: 'GET',
-    path: String(headers[':path'] ?? '/'),
-    headers: { ...localRequestFields(headers, port), connection: 'upgrade', upgrade: token },
-    // One connection per upgrade: it leaves HTTP once switched, so it is never pooled.
-    agent: false,
-  });
-  stream.once('close', () => request.destroy());
-  request.on('upgrade', (response: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    if (stream.destroyed) {
-      socket.destroy();
-      return;
-    }
-    stream.respond(relayResponseFields(200, response.headers));
-    // Bytes the app sent right behind its 101 belong to the new protocol.
-    if (head.length > 0) stream.write(head);
-    splice(stream, socket);
-  });
-  request.on('response', (response: http.IncomingMessage) => {
-    if (stream.destroyed) {
-      response.destroy();
-      return;
-    }
-    stream.respond(relayResponseFields(response.statusCode ?? 502, response.headers));
-    response.pipe(stream);
-  });
-  request.on('error', (err) => {
-    if (stream.headersSent) {
-      if (!stream.closed) stream.close(NGHTTP2_CONNECT_ERROR);
-      return;
-    }
-    logger.warn({ port, err: err.message }, 'local app unreachable');
-    respondError(stream, unreachable(port, err));
-  });
-  request.end();
 }

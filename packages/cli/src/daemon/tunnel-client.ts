@@ -7,12 +7,8 @@ import type { Logger } from '@detour/core';
 import type { ManagerClient } from '../manager-client.js';
 import type { LocalForwarder } from './local-forwarder.js';
 
-/**
- * Same windows as the manager's relay sessions, so a large body is not throttled
- * by a 64 KiB default; and RFC 8441 §3: the manager may relay upgraded
- * connections (WebSocket, …) to us as extended CONNECT streams.
- */
-const TUNNEL_SETTINGS: http2.Settings = { initialWindowSize: 1024 * 1024, maxConcurrentStreams: 1000, enableConnectProtocol: true };
+/** Same windows as the manager's relay sessions, so a large body is not throttled by a 64 KiB default. */
+const TUNNEL_SETTINGS: http2.Settings = { initialWindowSize: 1024 * 1024, maxConcurrentStreams: 1000 };
 const TUNNEL_SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
 
 export interface TunnelOptions {
@@ -41,7 +37,7 @@ export async function openTunnel(
   const server = http2.createServer({ settings: TUNNEL_SETTINGS });
   server.on('stream', (stream, headers, flags) => {
     stream.on('error', (err) => logger.debug({ err: err.message }, 'relay stream error'));
-    forwarder.handle(stream, headers, flags);
+    forwarder.handle(stream, headers, (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0);
   });
   const sessionReady = once(server, 'session') as Promise<[http2.ServerHttp2Session]>;
   server.emit('connection', socket);

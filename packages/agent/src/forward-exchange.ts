@@ -1,9 +1,11 @@
 import { BODY_KIND, BodyFramer, FIELD_KIND, findHeadEnd, isDetourError, omitLines, parseResponseHead, requestBodyKind, responseBodyKind } from '@detour/core';
 import type { RequestHead } from '@detour/core';
+import type { Destination } from './destinations.js';
+import { LINK_DOWN } from './destinations.js';
 import type { Exchange, ExchangeHost } from './exchange.js';
-import type { UpstreamConnection, UpstreamUser } from './upstream-pool.js';
+import { offlineError } from './offline.js';
+import type { Refusal, UpstreamConnection, UpstreamUser } from './upstream-pool.js';
 
-const UPSTREAM = 'DETOUR_ERR_AGENT_UPSTREAM_UNREACHABLE';
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 /** Response body bytes copied next to a rewritten head rather than written separately. */
 const INLINE_BODY_BYTES = 16 * 1024;
@@ -23,13 +25,18 @@ const HOP_BY_HOP_BUT_UPGRADE = HOP_BY_HOP & ~(1 << FIELD_KIND.UPGRADE);
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /**
- * A request forwarded to the app over a pooled keep-alive connection. Heads
- * are parsed, bodies are forwarded as the raw bytes they arrived as (chunked
- * stays chunked), with backpressure both ways; nothing is buffered whole.
+ * A request forwarded over a pooled keep-alive connection: to the app, or
+ * through a tunnel to a developer's local app (the matched path is the same
+ * code over a different connection). Heads are parsed, bodies are forwarded
+ * as the raw bytes they arrived as (chunked stays chunked), with backpressure
+ * both ways; nothing is buffered whole.
  */
-export class AppExchange implements Exchange, UpstreamUser {
+export class ForwardExchange implements Exchange, UpstreamUser {
   readonly #host: ExchangeHost;
   readonly #head: RequestHead;
+  readonly #buf: Buffer;
+  readonly #start: number;
+  readonly #destination: Destination;
   readonly #headBytes: Buffer;
   readonly #request: BodyFramer;
   #upstream: UpstreamConnection | undefined;
@@ -46,9 +53,12 @@ export class AppExchange implements Exchange, UpstreamUser {
   #waitingClient = false;
   #done = false;
 
-  constructor(host: ExchangeHost, head: RequestHead, buf: Buffer, start: number) {
+  constructor(host: ExchangeHost, head: RequestHead, buf: Buffer, start: number, destination: Destination) {
     this.#host = host;
     this.#head = head;
+    this.#buf = buf;
+    this.#start = start;
+    this.#destination = destination;
     const hop = head.hopByHop;
     // The fast path: a head without hop-by-hop fields goes out as the very bytes that came in.
     this.#headBytes =
@@ -61,17 +71,14 @@ export class AppExchange implements Exchange, UpstreamUser {
   }
 
   start(): void {
-    const upstream = this.#host.ctx.pool.acquire(this);
-    this.#upstream = upstream;
-    this.#wasReused = upstream.reused;
-    if (this.#request.done) {
-      upstream.socket.write(this.#headBytes);
+    const upstream = this.#destination.pool.acquire(this);
+    if (upstream === undefined) {
+      this.upstreamRefused(LINK_DOWN);
       return;
     }
-    // Head and the first body bytes (usually read together) leave in one write.
-    upstream.socket.cork();
-    upstream.socket.write(this.#headBytes);
-    process.nextTick(uncork, upstream);
+    this.#upstream = upstream;
+    this.#wasReused = upstream.reused;
+    if (upstream.open) this.#sendHead(upstream);
   }
 
   body(buf: Buffer, start: number, end: number): number {
@@ -80,7 +87,8 @@ export class AppExchange implements Exchange, UpstreamUser {
       if (upstream !== undefined) this.#toUpstream(upstream, buf.subarray(start, end));
       return end;
     }
-    if (this.#request.done || this.#done) return start;
+    // Until a tunnel opens, the body stays with the client connection, so that a refusal can still send the request elsewhere.
+    if (this.#request.done || this.#done || upstream === undefined || !upstream.open) return start;
     let stop: number;
     try {
       stop = this.#request.consume(buf, start, end);
@@ -106,6 +114,32 @@ export class AppExchange implements Exchange, UpstreamUser {
 
   abort(): void {
     this.#abandon();
+  }
+
+  upstreamOpen(): void {
+    const upstream = this.#upstream;
+    if (this.#done || upstream === undefined) return;
+    this.#sendHead(upstream);
+    if (!this.#request.done) this.#host.pump();
+  }
+
+  /** Nothing was sent: a developer who is gone gets their intercept's offline policy; anything else is the caller's error. */
+  upstreamRefused(refusal: Refusal): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#upstream = undefined;
+    const intercept = this.#destination.intercept;
+    if (refusal.offline && intercept !== undefined) {
+      if (intercept.onDisconnect === 'fallback') {
+        this.#host.replace(new ForwardExchange(this.#host, this.#head, this.#buf, this.#start, this.#host.ctx.app));
+        return;
+      }
+      const { message, details } = offlineError(intercept, this.#host.ctx.options.service);
+      this.#host.fail(503, 'DETOUR_ERR_TUNNEL_OFFLINE', message, details);
+      return;
+    }
+    const { error } = refusal;
+    this.#host.fail(error.status, error.code, error.message, error.details);
   }
 
   upstreamDrain(): void {
@@ -161,18 +195,33 @@ export class AppExchange implements Exchange, UpstreamUser {
         this.#wasReused && !this.#retried && IDEMPOTENT.has(this.#head.method) && requestBodyKind(this.#head) === BODY_KIND.NONE;
       if (retryable) {
         this.#retried = true;
-        const upstream = this.#host.ctx.pool.connect();
+        const upstream = this.#destination.pool.connect();
+        if (upstream === undefined) {
+          this.upstreamRefused(LINK_DOWN);
+          return;
+        }
         upstream.user = this;
         this.#upstream = upstream;
-        upstream.socket.write(this.#headBytes);
+        if (upstream.open) this.#sendHead(upstream);
         return;
       }
       this.#done = true;
-      const { host, port } = this.#host.ctx.options.app;
-      this.#host.fail(502, UPSTREAM, `cannot reach the app at ${host}:${port}: ${error?.message ?? 'connection closed without a response'}`);
+      const { name, unreachable } = this.#destination;
+      this.#host.fail(502, unreachable, `cannot reach ${name}: ${error?.message ?? 'connection closed without a response'}`);
       return;
     }
     this.#upstreamFailed(error ?? new Error('the app closed the connection mid-response'));
+  }
+
+  #sendHead(upstream: UpstreamConnection): void {
+    if (this.#request.done) {
+      upstream.socket.write(this.#headBytes);
+      return;
+    }
+    // Head and the first body bytes (usually read together) leave in one write.
+    upstream.socket.cork();
+    upstream.socket.write(this.#headBytes);
+    process.nextTick(uncork, upstream);
   }
 
   #toUpstream(upstream: UpstreamConnection, bytes: Buffer): void {
@@ -198,7 +247,7 @@ export class AppExchange implements Exchange, UpstreamUser {
     }
     let start = 0;
     for (;;) {
-      const end = findHeadEnd(buf, start, this.#scanned, buf.length, UPSTREAM);
+      const end = findHeadEnd(buf, start, this.#scanned, buf.length, this.#destination.unreachable);
       if (end === -1) {
         if (buf.length - start > MAX_RESPONSE_HEAD_BYTES) throw new Error('response head too large');
         this.#pendingResponse = buf.subarray(start);
@@ -222,7 +271,7 @@ export class AppExchange implements Exchange, UpstreamUser {
         continue;
       }
       const kind = responseBodyKind(head, this.#head.method);
-      this.#response = new BodyFramer(kind, head.contentLength, { code: UPSTREAM });
+      this.#response = new BodyFramer(kind, head.contentLength, { code: this.#destination.unreachable });
       this.#reusable = head.keepAlive && kind !== BODY_KIND.CLOSE;
       // The client connection persists only if the client wants it, the body is
       // self-delimited, and the request was read to its end.
@@ -268,7 +317,7 @@ export class AppExchange implements Exchange, UpstreamUser {
     if (upstream !== undefined) {
       if (this.#reusable && this.#request.done) {
         if (this.#waitingClient) upstream.socket.resume();
-        this.#host.ctx.pool.release(upstream, this.#host.ctx.clock.now);
+        this.#destination.pool.release(upstream, this.#host.ctx.clock.now);
       } else {
         upstream.user = undefined;
         upstream.socket.destroy();
@@ -282,8 +331,8 @@ export class AppExchange implements Exchange, UpstreamUser {
     if (this.#done) return;
     this.#abandon();
     if (this.#response === undefined && !this.#upgraded) {
-      const { host, port } = this.#host.ctx.options.app;
-      this.#host.fail(502, UPSTREAM, `bad response from the app at ${host}:${port}: ${err.message}`);
+      const { name, unreachable } = this.#destination;
+      this.#host.fail(502, unreachable, `bad response from ${name}: ${err.message}`);
       return;
     }
     this.#host.abort(err);
