@@ -6,7 +6,7 @@ import { ErrorBodySchema, RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE } from
 import type { ErrorCode, Intercept } from '@detour/protocol';
 import type { ManagerLink } from './manager-link.js';
 import type { ResolvedAgentOptions } from './options.js';
-import { UpstreamConnection, UpstreamPool } from './upstream-pool.js';
+import { ReadBuffer, UpstreamConnection, UpstreamPool } from './upstream-pool.js';
 import type { Refusal } from './upstream-pool.js';
 
 /** Where an HTTP/1.1 exchange is forwarded: a pool of connections, and how to name it in errors. */
@@ -27,10 +27,28 @@ export function appDestination(options: ResolvedAgentOptions): Destination {
     maxIdle: options.maxIdleUpstreamSockets,
     idleTimeoutMs: options.upstreamIdleTimeoutMs,
     dial(owner) {
-      const socket =
-        secure === undefined
-          ? net.connect({ host, port, noDelay: true })
-          : tls.connect({ host, port, servername: secure.servername, ca: secure.ca, ALPNProtocols: ['http/1.1'] }).setNoDelay(true);
+      if (secure !== undefined) {
+        const socket = tls.connect({ host, port, servername: secure.servername, ca: secure.ca, ALPNProtocols: ['http/1.1'] }).setNoDelay(true);
+        const conn = new UpstreamConnection(socket, owner);
+        conn.opened();
+        return conn;
+      }
+      // Every response of unmatched traffic is read here: read into a reused
+      // buffer (onread) rather than a fresh one per read, pushed through a stream.
+      const reads = new ReadBuffer();
+      const socket = net.connect({
+        host,
+        port,
+        noDelay: true,
+        onread: {
+          buffer: reads.next,
+          // Backpressure pauses the socket explicitly (the exchange), so reading goes on here.
+          callback: (bytes: number, buf: Uint8Array) => {
+            if (conn.deliver((buf as Buffer).subarray(0, bytes))) reads.hold();
+            return true;
+          },
+        },
+      });
       const conn = new UpstreamConnection(socket, owner);
       // Writes before the TCP handshake completes are queued by the socket.
       conn.opened();

@@ -148,19 +148,21 @@ export class ForwardExchange implements Exchange, UpstreamUser {
     this.#host.resumeReading();
   }
 
-  upstreamData(chunk: Buffer): void {
+  upstreamData(chunk: Buffer): boolean {
     this.#responseBytes += chunk.length;
-    if (this.#done) return;
+    if (this.#done) return false;
     if (this.#upgraded) {
       this.#toClient(chunk);
-      return;
+    } else {
+      try {
+        if (this.#response === undefined) this.#head_(chunk);
+        else this.#forwardBody(chunk, 0, 0);
+      } catch (err) {
+        this.#upstreamFailed(err as Error);
+      }
     }
-    try {
-      if (this.#response === undefined) this.#head_(chunk);
-      else this.#forwardBody(chunk, 0, 0);
-    } catch (err) {
-      this.#upstreamFailed(err as Error);
-    }
+    // Anything not yet written out is queued by reference (a partial head is copied).
+    return this.#host.socket.writableLength > 0;
   }
 
   upstreamEnd(): void {
@@ -250,7 +252,7 @@ export class ForwardExchange implements Exchange, UpstreamUser {
       const end = findHeadEnd(buf, start, this.#scanned, buf.length, this.#destination.unreachable);
       if (end === -1) {
         if (buf.length - start > MAX_RESPONSE_HEAD_BYTES) throw new Error('response head too large');
-        this.#pendingResponse = buf.subarray(start);
+        this.#pendingResponse = Buffer.from(buf.subarray(start));
         this.#scanned = Math.max(0, this.#pendingResponse.length - 3);
         return;
       }

@@ -15,7 +15,8 @@ export interface UpstreamUser {
   upstreamOpen(): void;
   /** The connection was turned down before it opened; nothing was sent on it. */
   upstreamRefused(refusal: Refusal): void;
-  upstreamData(chunk: Buffer): void;
+  /** Bytes from the far side; returns true when the owner still holds `chunk` after the call (a write in progress). */
+  upstreamData(chunk: Buffer): boolean;
   upstreamDrain(): void;
   /** The far side ended (FIN): completes a close-delimited response. */
   upstreamEnd(): void;
@@ -50,11 +51,7 @@ export class UpstreamConnection {
     if (this.open || this.socket.destroyed) return;
     this.open = true;
     const socket = this.socket;
-    socket.on('data', (chunk: Buffer) => {
-      if (this.user !== undefined) this.user.upstreamData(chunk);
-      // An idle connection has nothing to say; bytes now mean it is broken.
-      else socket.destroy();
-    });
+    socket.on('data', (chunk: Buffer) => this.deliver(chunk));
     socket.on('drain', () => this.user?.upstreamDrain());
     socket.on('end', () => {
       if (this.user !== undefined) this.user.upstreamEnd();
@@ -70,6 +67,14 @@ export class UpstreamConnection {
       user?.upstreamClose(this.#error);
     });
     this.user?.upstreamOpen();
+  }
+
+  /** Hands bytes read to the owner; true when the owner still holds them after the call. */
+  deliver(chunk: Buffer): boolean {
+    if (this.user !== undefined) return this.user.upstreamData(chunk);
+    // An idle connection has nothing to say; bytes now mean it is broken.
+    this.socket.destroy();
+    return false;
   }
 
   /** The far side declined before opening: the connection is dropped and its owner told why. */
@@ -161,5 +166,32 @@ export class UpstreamPool {
   destroy(): void {
     this.close();
     for (const conn of this.#all) conn.socket.destroy();
+  }
+}
+
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * The read buffer of an app socket read with `onread`: node then reads into it
+ * directly, without a new buffer and a stream push per read. It is reused for
+ * the next read unless the bytes of the last one are still held (a write to a
+ * slow client in progress), in which case it is handed over and replaced.
+ */
+export class ReadBuffer {
+  #buf = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+  #held = false;
+
+  /** For `onread.buffer`: the buffer the next read goes into. */
+  readonly next = (): Buffer => {
+    if (this.#held) {
+      this.#buf = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+      this.#held = false;
+    }
+    return this.#buf;
+  };
+
+  /** The bytes just read are still in use: the next read needs a fresh buffer. */
+  hold(): void {
+    this.#held = true;
   }
 }
