@@ -157,8 +157,10 @@ function awaitAcceptance(stream: ClientHttp2Stream, conn: UpstreamConnection): v
       refusal.body.push(chunk);
       refusal.bytes += chunk.length;
     });
+    // Not 'close': our side of the stream is still open, and the refuser need not reset it.
+    stream.once('end', () => conn.refused(describeRefusal(refusal!)));
   });
-  // After a refusal's body, or when the stream dies unanswered (the link or the tunnel went down).
+  // A stream that dies unanswered: the link or the developer's tunnel went down.
   stream.once('close', () => conn.refused(refusal === undefined ? LINK_DOWN : describeRefusal(refusal)));
 }
 

@@ -181,6 +181,8 @@ test('a tunnel refused with detour-offline: fallback sends the request (body inc
   manager.relay = (stream) => {
     stream.respond({ ':status': 503, 'detour-offline': '1', 'content-type': 'application/json' });
     stream.end('{"error":{"code":"DETOUR_ERR_TUNNEL_OFFLINE","message":"offline"}}');
+    // As the manager does (relay.ts): keep reading what the agent sends, so no reset closes the stream for it.
+    stream.resume();
   };
   await manager.publish([
     intercept({ id: 'i-fb', onDisconnect: 'fallback' }),
