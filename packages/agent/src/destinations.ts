@@ -160,8 +160,10 @@ function awaitAcceptance(stream: ClientHttp2Stream, conn: UpstreamConnection): v
     // Not 'close': our side of the stream is still open, and the refuser need not reset it.
     stream.once('end', () => conn.refused(describeRefusal(refusal!)));
   });
-  // A stream that dies unanswered: the link or the developer's tunnel went down.
-  stream.once('close', () => conn.refused(refusal === undefined ? LINK_DOWN : describeRefusal(refusal)));
+  // A stream that dies unanswered (the link or the developer's tunnel went down), or mid-refusal.
+  stream.once('close', () => {
+    if (!stream.readableEnded) conn.refused(refusal === undefined ? LINK_DOWN : describeRefusal(refusal));
+  });
 }
 
 function describeRefusal({ status, offline, body }: { status: number; offline: boolean; body: Buffer[] }): Refusal {

@@ -72,13 +72,8 @@ export class ForwardExchange implements Exchange, UpstreamUser {
 
   start(): void {
     const upstream = this.#destination.pool.acquire(this);
-    if (upstream === undefined) {
-      this.upstreamRefused(LINK_DOWN);
-      return;
-    }
-    this.#upstream = upstream;
-    this.#wasReused = upstream.reused;
-    if (upstream.open) this.#sendHead(upstream);
+    this.#wasReused = upstream?.reused ?? false;
+    this.#use(upstream);
   }
 
   body(buf: Buffer, start: number, end: number): number {
@@ -98,7 +93,7 @@ export class ForwardExchange implements Exchange, UpstreamUser {
       else this.#host.abort(err as Error);
       return end;
     }
-    if (stop > start && upstream !== undefined) this.#toUpstream(upstream, buf.subarray(start, stop));
+    if (stop > start) this.#toUpstream(upstream, buf.subarray(start, stop));
     return stop;
   }
 
@@ -197,14 +192,7 @@ export class ForwardExchange implements Exchange, UpstreamUser {
         this.#wasReused && !this.#retried && IDEMPOTENT.has(this.#head.method) && requestBodyKind(this.#head) === BODY_KIND.NONE;
       if (retryable) {
         this.#retried = true;
-        const upstream = this.#destination.pool.connect();
-        if (upstream === undefined) {
-          this.upstreamRefused(LINK_DOWN);
-          return;
-        }
-        upstream.user = this;
-        this.#upstream = upstream;
-        if (upstream.open) this.#sendHead(upstream);
+        this.#use(this.#destination.pool.connect(this));
         return;
       }
       this.#done = true;
@@ -213,6 +201,16 @@ export class ForwardExchange implements Exchange, UpstreamUser {
       return;
     }
     this.#upstreamFailed(error ?? new Error('the app closed the connection mid-response'));
+  }
+
+  /** Takes a connection for this request: its head goes out now, or once a tunnel opens. */
+  #use(upstream: UpstreamConnection | undefined): void {
+    if (upstream === undefined) {
+      this.upstreamRefused(LINK_DOWN);
+      return;
+    }
+    this.#upstream = upstream;
+    if (upstream.open) this.#sendHead(upstream);
   }
 
   #sendHead(upstream: UpstreamConnection): void {

@@ -114,15 +114,18 @@ export class UpstreamPool {
 
   /** An idle connection, or a new one (its owner waits for `upstreamOpen` unless it is `open`); undefined when none can be opened. */
   acquire(user: UpstreamUser): UpstreamConnection | undefined {
-    const conn = this.#idle.pop() ?? this.connect();
-    if (conn !== undefined) conn.user = user;
+    const conn = this.#idle.pop();
+    if (conn === undefined) return this.connect(user);
+    conn.user = user;
     return conn;
   }
 
-  /** A new connection, for the one retry that must not land on another stale one. */
-  connect(): UpstreamConnection | undefined {
+  /** A new connection for `user`; directly, for the one retry that must not land on another stale one. */
+  connect(user: UpstreamUser): UpstreamConnection | undefined {
     const conn = this.#options.dial(this);
-    if (conn !== undefined) this.#all.add(conn);
+    if (conn === undefined) return undefined;
+    conn.user = user;
+    this.#all.add(conn);
     return conn;
   }
 
@@ -151,10 +154,6 @@ export class UpstreamPool {
     while (this.#idle.length > 0 && now - this.#idle[0]!.idleSince >= this.#options.idleTimeoutMs) {
       this.#idle.shift()!.socket.destroy();
     }
-  }
-
-  get idleCount(): number {
-    return this.#idle.length;
   }
 
   /** Closes idle connections now and every other one as it is released. */

@@ -54,11 +54,10 @@ export const API_PATHS = {
 export const RELAY_HEADER_UPSTREAM_PROTOCOL = 'detour-upstream-protocol';
 
 /**
- * Relay shapes beyond a plain request (RFC 8441 / RFC 9113 §8.5), used on both legs:
- * - an HTTP/1.1 Upgrade (WebSocket, …) travels as an extended CONNECT with
- *   `:protocol` = the upgrade token; `:status 200` means the app switched protocols;
- * - a raw TCP connection (global `--mechanism tcp` intercepts) travels as a plain
- *   CONNECT whose `:authority` is `<service>:<port>`.
+ * What an agent's port speaks (`--protocol`). On both relay legs a connection
+ * to the developer's local app is a plain CONNECT stream (RFC 9113 §8.5) whose
+ * `:authority` is `<service>:<port>`: the agent's kept-alive HTTP/1.1
+ * connections, and each connection of a raw TCP (`--mechanism tcp`) intercept.
  */
 export const AGENT_PROTOCOLS = ['http1', 'h2c', 'auto', 'tcp'] as const;
 export type AgentProtocol = (typeof AGENT_PROTOCOLS)[number];
