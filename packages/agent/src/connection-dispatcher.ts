@@ -1,5 +1,6 @@
-import net from 'node:net';
+import type net from 'node:net';
 import tls from 'node:tls';
+import { spliceToTarget } from '@detour/transport';
 import type { AgentContext } from './exchange.js';
 import type { Http2Gateway } from './h2-gateway.js';
 import { sniffProtocol } from './protocol-sniffer.js';
@@ -115,23 +116,8 @@ export class ConnectionDispatcher {
       { remote: socket.remoteAddress, app: `${app.host}:${app.port}` },
       'connection is neither HTTP/1.x nor HTTP/2; passing its bytes to the app untouched (not routed)',
     );
-    const upstream = app.tls === undefined
-      ? net.connect({ host: app.host, port: app.port, noDelay: true })
-      : tls.connect({ host: app.host, port: app.port, servername: app.tls.servername, ca: app.tls.ca }).setNoDelay(true);
     this.#own.add(socket);
-    // A clean close of one side ends the other once its buffered bytes are out; an error drops both.
-    socket.on('close', (hadError) => {
-      this.#own.delete(socket);
-      if (hadError) upstream.destroy();
-      else upstream.end();
-    });
-    upstream.on('close', (hadError) => {
-      if (hadError) socket.destroy();
-      else socket.end();
-    });
-    upstream.on('error', () => upstream.destroy());
-    socket.pipe(upstream);
-    upstream.pipe(socket);
-    socket.resume();
+    socket.once('close', () => this.#own.delete(socket));
+    spliceToTarget(socket, app, this.#options.ctx.logger);
   }
 }

@@ -1,9 +1,9 @@
 import net from 'node:net';
-import tls from 'node:tls';
 import type { ClientHttp2Stream, IncomingHttpHeaders } from 'node:http2';
 import { DetourError, errorFromBody } from '@detour/core';
 import { ErrorBodySchema, RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE } from '@detour/protocol';
 import type { ErrorCode, Intercept } from '@detour/protocol';
+import { dialSocket } from '@detour/transport';
 import type { ManagerLink } from './manager-link.js';
 import type { ResolvedAgentOptions } from './options.js';
 import { ReadBuffer, UpstreamConnection, UpstreamPool } from './upstream-pool.js';
@@ -28,7 +28,7 @@ export function appDestination(options: ResolvedAgentOptions): Destination {
     idleTimeoutMs: options.upstreamIdleTimeoutMs,
     dial(owner) {
       if (secure !== undefined) {
-        const socket = tls.connect({ host, port, servername: secure.servername, ca: secure.ca, ALPNProtocols: ['http/1.1'] }).setNoDelay(true);
+        const socket = dialSocket(options.app, { alpn: ['http/1.1'] });
         const conn = new UpstreamConnection(socket, owner);
         conn.opened();
         return conn;

@@ -7,16 +7,11 @@ import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE, RELAY_HEADER_UPSTREAM_
 import { routeChannel } from './diagnostics.js';
 import type { RouteEvent, RouteKind } from './diagnostics.js';
 import type { AgentContext } from './exchange.js';
-import { forwardableHeaders, Http2StreamBridge } from './h2-bridge.js';
-import { GRPC_STATUS, respondLocalError } from './h2-local-response.js';
-import type { Http2SessionPool } from './h2-session-pool.js';
+import { forwardableHeaders, GRPC_STATUS, Http2StreamBridge, RELAY_HTTP2_SETTINGS, respondLocalError, widenSessionWindow } from '@detour/transport';
+import type { Http2SessionPool } from '@detour/transport';
 import { offlineError } from './offline.js';
 
 const { NGHTTP2_FLAG_END_STREAM } = http2.constants;
-
-/** Same windows as the relay, so a large stream is not throttled by the 64 KiB default (RFC 9113 §6.9.2). */
-const CLIENT_SETTINGS: http2.Settings = { initialWindowSize: 1024 * 1024, maxConcurrentStreams: 1000 };
-const CLIENT_SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
 
 /** Names a caller must not smuggle towards the manager or the developer: the relay sets them itself. */
 const RELAY_OWNED = new Set([RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_UPSTREAM_PROTOCOL, RELAY_HEADER_OFFLINE]);
@@ -41,12 +36,12 @@ export class Http2Gateway {
     this.#ctx = ctx;
     this.#appPool = appPool;
     this.#appScheme = ctx.options.app.tls === undefined ? 'http' : 'https';
-    this.#server = http2.createServer({ settings: CLIENT_SETTINGS });
+    this.#server = http2.createServer({ settings: RELAY_HTTP2_SETTINGS });
     this.#server.on('session', (session) => {
       this.#sessions.add(session);
       session.once('close', () => this.#sessions.delete(session));
       session.on('error', (err) => ctx.logger.debug({ err: err.message }, 'client HTTP/2 session error'));
-      session.once('connect', () => session.setLocalWindowSize(CLIENT_SESSION_WINDOW_BYTES));
+      widenSessionWindow(session);
       // An idle client connection is closed as on HTTP/1.1; GOAWAY lets streams in flight finish.
       session.setTimeout(ctx.options.idleTimeoutMs, () => session.close());
     });

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from 'node:http';
+import { errorBody } from '@detour/core';
 import type { ErrorCode } from '@detour/protocol';
 
 /**
@@ -6,7 +7,7 @@ import type { ErrorCode } from '@detour/protocol';
  * detour component uses. `close` adds `Connection: close` (RFC 9112 §9.6).
  */
 export function errorResponse(status: number, code: ErrorCode, message: string, close: boolean, details?: Record<string, unknown>): Buffer {
-  const body = JSON.stringify({ error: { code, message, ...(details === undefined ? {} : { details }) } });
+  const body = JSON.stringify(errorBody(code, message, details));
   const head =
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
     `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +

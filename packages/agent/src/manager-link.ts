@@ -6,6 +6,7 @@ import { Backoff } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { API_PATHS, ErrorBodySchema, RuleSetSchema } from '@detour/protocol';
 import type { AgentProtocol, RuleSet } from '@detour/protocol';
+import { startKeepalive, widenSessionWindow } from '@detour/transport';
 
 /** Connectivity states (grpc-js `connectivity-state.ts`). `ready`: the watch stream delivered its first rule set. */
 export type LinkState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 'shutdown';
@@ -42,7 +43,6 @@ const MAX_LINE_BYTES = 16 * 1024 * 1024;
  * faster) and bounds what a stream to a slow client can hold here.
  */
 const LINK_SETTINGS: http2.Settings = { initialWindowSize: 256 * 1024 };
-const LINK_SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
 
 /**
  * The agent's one HTTP/2 session to the manager: the watch stream of rule sets,
@@ -57,8 +57,6 @@ export class ManagerLink {
   #state: LinkState = 'idle';
   #session: ClientHttp2Session | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
-  #pingTimer: NodeJS.Timeout | undefined;
-  #pingSentAt: number | undefined;
   #closed: Promise<void> | undefined;
 
   constructor(options: ManagerLinkOptions) {
@@ -78,7 +76,6 @@ export class ManagerLink {
 
   start(): void {
     if (this.#state !== 'idle') return;
-    this.#pingTimer = setInterval(() => this.#ping(), this.#options.pingIntervalMs).unref();
     this.#connect();
   }
 
@@ -113,7 +110,6 @@ export class ManagerLink {
     this.#closed ??= new Promise<void>((resolve) => {
       this.#setState('shutdown');
       clearTimeout(this.#reconnectTimer);
-      clearInterval(this.#pingTimer);
       const session = this.#session;
       this.#session = undefined;
       if (session === undefined || session.destroyed) {
@@ -146,12 +142,16 @@ export class ManagerLink {
       createConnection: (url) => net.connect({ host: url.hostname, port: Number(url.port), noDelay: true }),
     });
     this.#session = session;
-    this.#pingSentAt = undefined;
     session.on('error', (err) => this.#down(session, { err: err.message }));
     session.on('goaway', (code) => this.#down(session, { goaway: code }));
     session.on('close', () => this.#down(session, {}));
     session.once('connect', () => {
-      session.setLocalWindowSize(LINK_SESSION_WINDOW_BYTES);
+      widenSessionWindow(session);
+      startKeepalive(session, {
+        intervalMs: this.#options.pingIntervalMs,
+        timeoutMs: this.#options.pingTimeoutMs,
+        onTimeout: () => this.#down(session, { reason: `ping unanswered for ${this.#options.pingTimeoutMs} ms` }),
+      });
       this.#watch(session);
     });
   }
@@ -235,27 +235,6 @@ export class ManagerLink {
     stream.on('error', (err) => this.#log.warn({ err: err.message, version }, 'rule set ack failed'));
     stream.resume();
     stream.end(JSON.stringify({ version }));
-  }
-
-  /**
-   * Keepalive (grpc-js `transport.ts`): a ping every interval; one unanswered
-   * for longer than the timeout means the manager or the path to it is gone,
-   * even if TCP has not noticed.
-   */
-  #ping(): void {
-    const session = this.#session;
-    if (session === undefined || session.destroyed || this.#state !== 'ready') return;
-    const now = Date.now();
-    if (this.#pingSentAt !== undefined) {
-      if (now - this.#pingSentAt > this.#options.pingTimeoutMs) {
-        this.#down(session, { reason: `ping unanswered for ${this.#options.pingTimeoutMs} ms` });
-      }
-      return;
-    }
-    this.#pingSentAt = now;
-    session.ping((err) => {
-      if (this.#session === session && err === null) this.#pingSentAt = undefined;
-    });
   }
 
   /** Drops a failed session (once) and schedules the next attempt. */

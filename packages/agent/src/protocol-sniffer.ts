@@ -1,3 +1,5 @@
+import { TCHAR } from '@detour/core';
+
 /** The HTTP/2 client connection preface (RFC 9113 §3.4). */
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -6,17 +8,6 @@ export type SniffedProtocol = 'h2' | 'http1' | 'other';
 
 /** Longest method token we wait for before deciding a connection is not HTTP/1.x (the registered ones are shorter). */
 const MAX_METHOD_BYTES = 24;
-
-/** RFC 9110 §5.6.2 tchar. */
-function isTchar(byte: number): boolean {
-  return (
-    (byte >= 0x30 && byte <= 0x39) ||
-    (byte >= 0x41 && byte <= 0x5a) ||
-    (byte >= 0x61 && byte <= 0x7a) ||
-    // ! # $ % & ' * + - . ^ _ ` | ~
-    [0x21, 0x23, 0x24, 0x25, 0x26, 0x27, 0x2a, 0x2b, 0x2d, 0x2e, 0x5e, 0x5f, 0x60, 0x7c, 0x7e].includes(byte)
-  );
-}
 
 /**
  * Classifies a connection by its first bytes, as few as possible:
@@ -37,7 +28,7 @@ export function sniffProtocol(bytes: Buffer): SniffedProtocol | undefined {
   while (i + 1 < bytes.length && bytes[i] === 0x0d && bytes[i + 1] === 0x0a) i += 2;
   if (i + 1 === bytes.length && bytes[i] === 0x0d) return undefined;
   const methodStart = i;
-  while (i < bytes.length && isTchar(bytes[i]!)) {
+  while (i < bytes.length && TCHAR[bytes[i]!] === 1) {
     if (i - methodStart >= MAX_METHOD_BYTES) return 'other';
     i++;
   }

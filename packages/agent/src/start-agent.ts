@@ -5,7 +5,7 @@ import { ConnectionDispatcher } from './connection-dispatcher.js';
 import { appDestination, TunnelPools } from './destinations.js';
 import type { AgentContext } from './exchange.js';
 import { Http2Gateway } from './h2-gateway.js';
-import { Http2SessionPool } from './h2-session-pool.js';
+import { Http2SessionPool } from '@detour/transport';
 import { ManagerLink } from './manager-link.js';
 import { resolveOptions } from './options.js';
 import type { AgentOptions } from './options.js';

@@ -1,8 +1,9 @@
 import http2 from 'node:http2';
-import net from 'node:net';
+import type net from 'node:net';
 import type { ClientHttp2Stream } from 'node:http2';
 import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE } from '@detour/protocol';
 import type { Intercept } from '@detour/protocol';
+import { spliceToTarget } from '@detour/transport';
 import { routeChannel } from './diagnostics.js';
 import type { RouteEvent, RouteKind } from './diagnostics.js';
 import type { AgentContext } from './exchange.js';
@@ -24,7 +25,7 @@ export function handleTcpConnection(socket: net.Socket, ctx: AgentContext): void
   const intercept = ctx.router.tcpIntercept;
   if (intercept === undefined) {
     route(ctx, 'app', undefined);
-    spliceToApp(socket, ctx);
+    spliceToTarget(socket, ctx.options.app, ctx.logger);
     return;
   }
   if (intercept.online && ctx.link.ready) {
@@ -44,7 +45,7 @@ export function handleTcpConnection(socket: net.Socket, ctx: AgentContext): void
 function offline(socket: net.Socket, intercept: Intercept, ctx: AgentContext): void {
   if (intercept.onDisconnect === 'fallback') {
     route(ctx, 'fallback', intercept);
-    spliceToApp(socket, ctx);
+    spliceToTarget(socket, ctx.options.app, ctx.logger);
     return;
   }
   route(ctx, 'offline', intercept);
@@ -84,27 +85,6 @@ function relay(socket: net.Socket, stream: ClientHttp2Stream, intercept: Interce
   socket.once('close', (hadError) => {
     if (!stream.closed && (hadError || !stream.writableEnded)) stream.close(NGHTTP2_CONNECT_ERROR);
   });
-}
-
-/** Joins the client and a fresh connection to the app; each FIN and each error passes through. */
-function spliceToApp(socket: net.Socket, ctx: AgentContext): void {
-  const { host, port } = ctx.options.app;
-  const app = net.connect({ host, port, allowHalfOpen: true, noDelay: true });
-  app.on('error', (err) => {
-    ctx.logger.warn({ err: err.message, app: `${host}:${port}` }, 'cannot reach the app for a TCP connection');
-    socket.destroy();
-  });
-  // After a clean FIN each side closes by itself once its buffered bytes are out;
-  // an abrupt close is passed on as one.
-  socket.once('close', () => {
-    if (!app.writableEnded) app.destroy();
-  });
-  app.once('close', () => {
-    if (!socket.writableEnded) socket.destroy();
-  });
-  socket.pipe(app);
-  app.pipe(socket);
-  socket.resume();
 }
 
 function route(ctx: AgentContext, kind: RouteKind, intercept: Intercept | undefined): void {

@@ -1,8 +1,6 @@
 import type { HeaderMatcher, PathMatcher } from '@detour/protocol';
-import { DEFAULT_HEADER_NAME } from '@detour/protocol';
+import { DEFAULT_HEADER_NAME, HTTP_TOKEN } from '@detour/protocol';
 import { DetourError, validateMatchers } from '@detour/core';
-
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 /**
  * Parses one `--http-header` spec:
@@ -19,7 +17,7 @@ export function parseHeaderSpec(spec: string, autoValue: string): HeaderMatcher 
   const isRegex = spec[eq - 1] === '~';
   const name = spec.slice(0, isRegex ? eq - 1 : eq);
   const value = spec.slice(eq + 1);
-  if (!TOKEN.test(name)) {
+  if (!HTTP_TOKEN.test(name)) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --http-header ${JSON.stringify(spec)}: ${JSON.stringify(name)} is not a valid header name`);
   }
   const matcher: HeaderMatcher = { name: name.toLowerCase(), op: isRegex ? 'regex' : 'equals', value };

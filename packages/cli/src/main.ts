@@ -13,7 +13,7 @@ import type { DetourError, Logger } from '@detour/core';
 import type { AgentCommandOptions } from './commands/agent.js';
 import type { CommandOutcome, InterceptOptions } from './commands/intercept.js';
 import type { TraceCommandOptions } from './commands/trace.js';
-import { resolveHome, sanitizeName } from './home.js';
+import { resolveHome, sanitizeName } from '@detour/daemon/client';
 import type { Io, OutputFormat } from './io.js';
 import { printError } from './io.js';
 

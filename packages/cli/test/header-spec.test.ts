@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseHeaderSpec, parsePathMatchers } from '../src/header-spec.js';
-import { headerValueFor, sanitizeName } from '../src/home.js';
+import { headerValueFor, sanitizeName } from '@detour/daemon/client';
 import { describeMatchers } from '../src/format.js';
 
 test('header specs: exact, regex and auto', () => {

@@ -23,14 +23,13 @@ export class DetourError extends Error {
   }
 
   toBody(): ErrorBody {
-    return {
-      error: {
-        code: this.code,
-        message: this.message,
-        ...(this.details === undefined ? {} : { details: this.details }),
-      },
-    };
+    return errorBody(this.code, this.message, this.details);
   }
+}
+
+/** The JSON error body every detour component answers with (`{ error: { code, message, details? } }`). */
+export function errorBody(code: ErrorCode, message: string, details?: Record<string, unknown>): ErrorBody {
+  return { error: { code, message, ...(details === undefined ? {} : { details }) } };
 }
 
 /** Rebuilds the error an API answered with, so that it can cross the daemon and reach the CLI intact. */

@@ -1,4 +1,4 @@
-export { DetourError, errorFromBody, isDetourError } from './errors.js';
+export { DetourError, errorBody, errorFromBody, isDetourError } from './errors.js';
 export { createLogger, REDACTED_PATHS } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { Backoff } from './backoff.js';
@@ -13,6 +13,7 @@ export type { ResponseHead, BodyKind } from './http1/response-head.js';
 export { BodyFramer } from './http1/body-framer.js';
 export type { BodyFramerOptions } from './http1/body-framer.js';
 export { findHeadEnd } from './http1/field-lines.js';
+export { TCHAR } from './http1/chars.js';
 export { FIELD_KIND, FieldNameSet } from './http1/field-names.js';
 export type { FieldKind } from './http1/field-names.js';
 export { omitLines, serializeHead, listFields } from './http1/serialize.js';

@@ -3,27 +3,17 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from
 import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
+import { respondStreamError } from '@detour/transport';
 import type { ManagerState } from './state.js';
 import type { Tunnels } from './tunnels.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL } = http2.constants;
 
 /** Copies the string-keyed headers of a received HEADERS frame; node adds symbol keys we must not forward. */
 function copyHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
   const copy: OutgoingHttpHeaders = {};
   for (const name of Object.keys(headers)) copy[name] = headers[name];
   return copy;
-}
-
-function respondError(stream: ServerHttp2Stream, error: DetourError, extra: OutgoingHttpHeaders = {}): void {
-  if (stream.destroyed || stream.headersSent) {
-    stream.close(NGHTTP2_INTERNAL_ERROR);
-    return;
-  }
-  stream.respond({ ':status': error.status, 'content-type': 'application/json', ...extra });
-  stream.end(JSON.stringify(error.toBody()));
-  // The caller may still be sending a body nobody will read.
-  stream.resume();
 }
 
 /**
@@ -37,7 +27,7 @@ export function relayStream(stream: ServerHttp2Stream, headers: IncomingHttpHead
   const tunnel = intercept === undefined ? undefined : tunnels.get(intercept.owner.sessionId);
   if (intercept === undefined || tunnel === undefined || tunnel.destroyed) {
     const message = intercept === undefined ? `intercept ${interceptId} no longer exists` : `intercept ${intercept.name} on ${intercept.service} is offline: its developer ${intercept.owner.name} is not connected`;
-    respondError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', message, { details: { intercept: interceptId } }), { [RELAY_HEADER_OFFLINE]: interceptId });
+    respondStreamError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', message, { details: { intercept: interceptId } }), { [RELAY_HEADER_OFFLINE]: interceptId });
     return;
   }
   // A CONNECT stream (an agent's connection to the developer's local app) is a
@@ -49,7 +39,7 @@ export function relayStream(stream: ServerHttp2Stream, headers: IncomingHttpHead
     upstream = tunnel.request(copyHeaders(headers), { endStream });
   } catch (err) {
     logger.warn({ interceptId, err: (err as Error).message }, 'could not open a stream on the tunnel');
-    respondError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', `the tunnel of ${intercept.owner.name} is closing`), { [RELAY_HEADER_OFFLINE]: interceptId });
+    respondStreamError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', `the tunnel of ${intercept.owner.name} is closing`), { [RELAY_HEADER_OFFLINE]: interceptId });
     return;
   }
   if (!endStream) stream.pipe(upstream);
@@ -76,7 +66,7 @@ export function relayStream(stream: ServerHttp2Stream, headers: IncomingHttpHead
   upstream.on('close', () => {
     if (stream.closed) return;
     if (!stream.headersSent) {
-      respondError(stream, new DetourError('DETOUR_ERR_LOCAL_APP_UNREACHABLE', `the tunnel of ${intercept.owner.name} closed the stream before answering`));
+      respondStreamError(stream, new DetourError('DETOUR_ERR_LOCAL_APP_UNREACHABLE', `the tunnel of ${intercept.owner.name} closed the stream before answering`));
     } else if (upstream.rstCode !== undefined && upstream.rstCode !== 0) {
       stream.close(upstream.rstCode);
     }

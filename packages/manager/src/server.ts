@@ -14,7 +14,8 @@ import type { ApiContext, ApiExchange } from './api.js';
 import { checkBearer } from './auth.js';
 import { relayStream } from './relay.js';
 import { ManagerState } from './state.js';
-import { RELAY_HTTP2_SETTINGS, RELAY_SESSION_WINDOW_BYTES, Tunnels } from './tunnels.js';
+import { RELAY_HTTP2_SETTINGS, widenSessionWindow } from '@detour/transport';
+import { Tunnels } from './tunnels.js';
 import { TraceBook } from './trace.js';
 
 export interface ManagerOptions {
@@ -152,7 +153,7 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
   h2.on('session', (session) => {
     agentSessions.add(session);
     session.once('close', () => agentSessions.delete(session));
-    session.on('connect', () => session.setLocalWindowSize(RELAY_SESSION_WINDOW_BYTES));
+    widenSessionWindow(session);
     session.on('error', (err) => logger.debug({ err: err.message }, 'agent session error'));
   });
   h2.on('stream', (stream, headers, flags) => {

@@ -1,13 +1,7 @@
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Logger } from '@detour/core';
-
-/** HTTP/2 settings for tunnel and relay sessions: windows large enough that one stream of a large body is not throttled by a 64 KiB default window on loopback or LAN RTTs. */
-export const RELAY_HTTP2_SETTINGS: http2.Settings = {
-  initialWindowSize: 1024 * 1024,
-  maxConcurrentStreams: 1000,
-};
-export const RELAY_SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
+import { RELAY_HTTP2_SETTINGS, startKeepalive, widenSessionWindow } from '@detour/transport';
 
 export interface TunnelOptions {
   pingIntervalMs: number;
@@ -43,24 +37,17 @@ export class Tunnels {
       createConnection: () => socket,
       settings: RELAY_HTTP2_SETTINGS,
     });
-    session.on('connect', () => session.setLocalWindowSize(RELAY_SESSION_WINDOW_BYTES));
+    widenSessionWindow(session);
     session.on('error', (err) => logger.warn({ sessionId, err: err.message }, 'tunnel error'));
-    let lastPongAt = Date.now();
-    const pinger = setInterval(() => {
-      if (Date.now() - lastPongAt > pingTimeoutMs) {
+    startKeepalive(session, {
+      intervalMs: pingIntervalMs,
+      timeoutMs: pingTimeoutMs,
+      onTimeout: () => {
         logger.warn({ sessionId, pingTimeoutMs }, 'tunnel ping timed out; closing it');
         session.destroy();
-        return;
-      }
-      if (!session.destroyed) {
-        session.ping((err) => {
-          if (err === null) lastPongAt = Date.now();
-        });
-      }
-    }, pingIntervalMs);
-    pinger.unref();
+      },
+    });
     session.once('close', () => {
-      clearInterval(pinger);
       if (this.#sessions.get(sessionId) === session) {
         this.#sessions.delete(sessionId);
         logger.info({ sessionId }, 'tunnel down');

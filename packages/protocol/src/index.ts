@@ -8,6 +8,7 @@ export {
   TUNNEL_UPGRADE_TOKEN,
   RELAY_HEADER_UPSTREAM_PROTOCOL,
   AGENT_PROTOCOLS,
+  HTTP_TOKEN,
 } from './wire.js';
 export type { AgentProtocol } from './wire.js';
 export { ERROR_CODES } from './errors.js';

@@ -6,7 +6,8 @@ import { AGENT_PROTOCOLS } from './wire.js';
  * one runtime dependency: the schemas *are* the wire contract, so they live with it.
  */
 
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/; // RFC 9110 §5.6.2 token, lower-cased
+/** RFC 9110 §5.6.2 token (`HTTP_TOKEN` in wire.ts) in lower case: rule sets carry names as agents look them up. */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
 export const HeaderMatcherSchema = z.strictObject({
   /** Lower-case header name. */

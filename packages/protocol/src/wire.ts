@@ -61,3 +61,6 @@ export const RELAY_HEADER_UPSTREAM_PROTOCOL = 'detour-upstream-protocol';
  */
 export const AGENT_PROTOCOLS = ['http1', 'h2c', 'auto', 'tcp'] as const;
 export type AgentProtocol = (typeof AGENT_PROTOCOLS)[number];
+
+/** RFC 9110 §5.6.2 `token`: a method, a field name, a coding name. */
+export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

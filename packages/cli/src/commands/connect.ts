@@ -3,10 +3,8 @@ import { resolve } from 'node:path';
 import { once } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
 import { DetourError, readTokenFile } from '@detour/core';
-import { DaemonClient } from '../daemon-client.js';
-import type { DaemonStatus } from '../daemon-api.js';
-import { DAEMON_PATHS } from '../daemon-api.js';
-import type { DetourHome } from '../home.js';
+import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
+import type { DaemonStatus, DetourHome } from '@detour/daemon/client';
 import type { Io } from '../io.js';
 import { printLine, printProgress } from '../io.js';
 

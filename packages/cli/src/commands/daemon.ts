@@ -1,7 +1,7 @@
 import { DetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
-import { runDaemon } from '../daemon/run-daemon.js';
-import type { DetourHome } from '../home.js';
+import { runDaemon } from '@detour/daemon';
+import type { DetourHome } from '@detour/daemon/client';
 import type { DaemonStartMessage } from './connect.js';
 
 export interface DaemonCommandOptions {

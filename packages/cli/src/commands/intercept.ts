@@ -2,12 +2,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import type { Intercept, Mechanism, OnDisconnect } from '@detour/protocol';
 import { DetourError } from '@detour/core';
-import { DaemonClient } from '../daemon-client.js';
-import { DAEMON_PATHS } from '../daemon-api.js';
-import type { DaemonStatus, InterceptAsk } from '../daemon-api.js';
+import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
+import type { DaemonStatus, DetourHome, InterceptAsk } from '@detour/daemon/client';
 import { describeMatchers, headerToSend } from '../format.js';
 import { parseHeaderSpec, parsePathMatchers } from '../header-spec.js';
-import type { DetourHome } from '../home.js';
 import type { Io, OutputFormat } from '../io.js';
 import { printError, printJson, printLine, printProgress } from '../io.js';
 

@@ -1,6 +1,5 @@
-import { DaemonClient } from '../daemon-client.js';
-import { DAEMON_PATHS } from '../daemon-api.js';
-import type { DetourHome } from '../home.js';
+import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
+import type { DetourHome } from '@detour/daemon/client';
 import type { Io } from '../io.js';
 import { printLine } from '../io.js';
 

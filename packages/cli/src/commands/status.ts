@@ -1,9 +1,7 @@
 import { DetourError } from '@detour/core';
-import { DaemonClient } from '../daemon-client.js';
-import { DAEMON_PATHS } from '../daemon-api.js';
-import type { DaemonStatus } from '../daemon-api.js';
+import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
+import type { DaemonStatus, DetourHome } from '@detour/daemon/client';
 import { describeMatchers, describeState } from '../format.js';
-import type { DetourHome } from '../home.js';
 import type { Io, OutputFormat } from '../io.js';
 import { formatTable, printJson, printLine } from '../io.js';
 

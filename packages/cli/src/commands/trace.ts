@@ -1,9 +1,8 @@
 import type { TraceRequest, TraceResult } from '@detour/protocol';
-import { DEFAULT_HEADER_NAME } from '@detour/protocol';
+import { DEFAULT_HEADER_NAME, HTTP_TOKEN } from '@detour/protocol';
 import { DetourError } from '@detour/core';
-import { DaemonClient } from '../daemon-client.js';
-import { DAEMON_PATHS } from '../daemon-api.js';
-import type { DetourHome } from '../home.js';
+import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
+import type { DetourHome } from '@detour/daemon/client';
 import type { Io, OutputFormat } from '../io.js';
 import { printJson, printLine, printProgress } from '../io.js';
 
@@ -15,7 +14,6 @@ export interface TraceCommandOptions {
   output: OutputFormat;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/; // RFC 9110 §5.6.2
 const VALUE = /^[\x21-\x7e]{1,256}$/;
 
 /** Parses `--header`: `NAME=VALUE` sends that value (e.g. your own, to trace through your intercept), `NAME` a fresh probe value. */
@@ -23,7 +21,7 @@ export function parseTraceHeader(spec: string | undefined): Pick<TraceRequest, '
   if (spec === undefined) return { header: DEFAULT_HEADER_NAME };
   const eq = spec.indexOf('=');
   const name = eq === -1 ? spec : spec.slice(0, eq);
-  if (!TOKEN.test(name)) throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --header ${JSON.stringify(spec)}: use NAME=VALUE or NAME, where NAME is a header name`);
+  if (!HTTP_TOKEN.test(name)) throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --header ${JSON.stringify(spec)}: use NAME=VALUE or NAME, where NAME is a header name`);
   if (eq === -1) return { header: name.toLowerCase() };
   const value = spec.slice(eq + 1);
   if (!VALUE.test(value)) throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --header ${JSON.stringify(spec)}: the value must be 1–256 visible ASCII characters`);

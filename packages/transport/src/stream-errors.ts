@@ -1,4 +1,7 @@
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import http2 from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { errorBody } from '@detour/core';
+import type { DetourError } from '@detour/core';
 import type { ErrorCode } from '@detour/protocol';
 
 /** gRPC status codes used by detour's own answers (grpc `doc/statuscodes.md`). */
@@ -43,10 +46,27 @@ export function respondLocalError(stream: ServerHttp2Stream, requestHeaders: Inc
       { endStream: true },
     );
   } else {
-    const body = JSON.stringify({ error: { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) } });
+    const body = JSON.stringify(errorBody(error.code, error.message, error.details));
     stream.respond({ ':status': error.status, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     stream.end(body);
   }
+  // The caller may still be sending a body nobody will read.
+  stream.resume();
+}
+
+/**
+ * Answers a relay stream (manager, daemon) with a detour error as JSON, `extra`
+ * fields included (e.g. `detour-offline`), or resets it when a response has
+ * already begun: a half-sent answer must not look complete.
+ */
+export function respondStreamError(stream: ServerHttp2Stream, error: DetourError, extra: OutgoingHttpHeaders = {}): void {
+  if (stream.destroyed) return;
+  if (stream.headersSent) {
+    stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  stream.respond({ ':status': error.status, 'content-type': 'application/json', ...extra });
+  stream.end(JSON.stringify(error.toBody()));
   // The caller may still be sending a body nobody will read.
   stream.resume();
 }

@@ -4,7 +4,7 @@ import { DetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { LocalHttp2Forwarder } from './local-h2.js';
 import { forwardConnection } from './local-tunnel.js';
-import { respondError } from './relay-fields.js';
+import { respondStreamError } from '@detour/transport';
 
 /**
  * Serves the streams that arrive over the tunnel, each for one intercept's
@@ -28,7 +28,7 @@ export class LocalForwarder {
     const port = this.#portOf(interceptId);
     if (port === undefined) {
       // The developer left this intercept a moment ago; the agent falls back.
-      respondError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', `this developer no longer holds intercept ${interceptId}`), { [RELAY_HEADER_OFFLINE]: interceptId });
+      respondStreamError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', `this developer no longer holds intercept ${interceptId}`), { [RELAY_HEADER_OFFLINE]: interceptId });
       return;
     }
     if (headers[':method'] === 'CONNECT' && headers[':protocol'] === undefined) {
@@ -40,7 +40,7 @@ export class LocalForwarder {
       return;
     }
     // Only an agent of another detour version sends anything else.
-    respondError(stream, new DetourError('DETOUR_ERR_LOCAL_APP_UNREACHABLE', `the agent relayed a ${String(headers[':method'])} stream this daemon does not take; run the same detour version on both sides`));
+    respondStreamError(stream, new DetourError('DETOUR_ERR_LOCAL_APP_UNREACHABLE', `the agent relayed a ${String(headers[':method'])} stream this daemon does not take; run the same detour version on both sides`));
   }
 
   /** Drops the HTTP/2 sessions to a port no intercept uses any more. */

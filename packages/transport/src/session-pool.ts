@@ -1,12 +1,8 @@
 import http2 from 'node:http2';
-import net from 'node:net';
-import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { ClientHttp2Session, ClientHttp2Stream, ClientSessionRequestOptions, OutgoingHttpHeaders } from 'node:http2';
-
-/** Larger windows than the 64 KiB default, as on the relay, so one large gRPC stream is not throttled. */
-const STREAM_WINDOW_BYTES = 1024 * 1024;
-const SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
+import { STREAM_WINDOW_BYTES, widenSessionWindow } from './http2-windows.js';
+import { dialSocket } from './splice.js';
 
 export interface Http2SessionPoolOptions {
   /** `http://host:port` (h2c with prior knowledge, RFC 9113 §3.3) or `https://host:port` (ALPN h2). */
@@ -64,9 +60,9 @@ export class Http2SessionPool {
   /** Nagle off: streams are many small frames, and Nagle with delayed ACKs would add ~40 ms to a round trip. */
   #socket(url: URL): Duplex {
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    if (url.protocol === 'http:') return net.connect({ host, port: Number(url.port || 80), noDelay: true });
+    if (url.protocol === 'http:') return dialSocket({ host, port: Number(url.port || 80), tls: undefined });
     // RFC 9113 §3.2: h2 over TLS is negotiated with ALPN.
-    return tls.connect({ host, port: Number(url.port || 443), ALPNProtocols: ['h2'], ...this.#options.tls }).setNoDelay(true);
+    return dialSocket({ host, port: Number(url.port || 443), tls: this.#options.tls }, { alpn: ['h2'] });
   }
 
   #connect(): PooledSession {
@@ -84,7 +80,7 @@ export class Http2SessionPool {
     session.on('error', forget);
     session.on('goaway', forget);
     session.on('close', forget);
-    session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW_BYTES));
+    widenSessionWindow(session);
     session.setTimeout(this.#options.idleTimeoutMs, () => {
       if (pooled.active === 0) {
         forget();

@@ -4,12 +4,9 @@ import type { Socket } from 'node:net';
 import { upgrade } from 'undici';
 import { API_PATHS, TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
 import type { Logger } from '@detour/core';
-import type { ManagerClient } from '../manager-client.js';
+import type { ManagerClient } from './manager-client.js';
+import { RELAY_HTTP2_SETTINGS, startKeepalive, widenSessionWindow } from '@detour/transport';
 import type { LocalForwarder } from './local-forwarder.js';
-
-/** Same windows as the manager's relay sessions, so a large body is not throttled by a 64 KiB default. */
-const TUNNEL_SETTINGS: http2.Settings = { initialWindowSize: 1024 * 1024, maxConcurrentStreams: 1000 };
-const TUNNEL_SESSION_WINDOW_BYTES = 16 * 1024 * 1024;
 
 export interface TunnelOptions {
   pingIntervalMs: number;
@@ -34,7 +31,7 @@ export async function openTunnel(
   });
   // Many small HTTP/2 frames cross this socket; Nagle would hold each for an ACK.
   (socket as Socket).setNoDelay(true);
-  const server = http2.createServer({ settings: TUNNEL_SETTINGS });
+  const server = http2.createServer({ settings: RELAY_HTTP2_SETTINGS });
   server.on('stream', (stream, headers, flags) => {
     stream.on('error', (err) => logger.debug({ err: err.message }, 'relay stream error'));
     forwarder.handle(stream, headers, (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0);
@@ -43,23 +40,20 @@ export async function openTunnel(
   server.emit('connection', socket);
   const [session] = await sessionReady;
   session.on('error', (err) => logger.warn({ err: err.message }, 'tunnel error'));
-  session.on('connect', () => session.setLocalWindowSize(TUNNEL_SESSION_WINDOW_BYTES));
+  widenSessionWindow(session);
   const closed = new Promise<void>((resolve) => {
     if (session.destroyed) resolve();
     else session.once('close', () => resolve());
   });
   // The manager pings too; this side needs its own ping to notice a manager
   // that vanished without closing the socket (a partition, a frozen VM).
-  let lastPongAt = Date.now();
-  const pinger = setInterval(() => {
-    if (Date.now() - lastPongAt > options.pingTimeoutMs) {
+  startKeepalive(session, {
+    intervalMs: options.pingIntervalMs,
+    timeoutMs: options.pingTimeoutMs,
+    onTimeout: () => {
       logger.warn('tunnel ping timed out; reconnecting');
       session.destroy();
-      return;
-    }
-    if (!session.destroyed) session.ping((err) => err === null && (lastPongAt = Date.now()));
-  }, options.pingIntervalMs);
-  pinger.unref();
-  void closed.then(() => clearInterval(pinger));
+    },
+  });
   return { closed, destroy: () => session.destroy() };
 }

@@ -5,8 +5,8 @@ import { unlink } from 'node:fs/promises';
 import { InterceptRequestSchema, TraceRequestSchema } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
-import { DAEMON_PATHS } from '../daemon-api.js';
-import type { DaemonStatus } from '../daemon-api.js';
+import { DAEMON_PATHS } from './daemon-api.js';
+import type { DaemonStatus } from './daemon-api.js';
 import type { ManagerConnection } from './connection.js';
 
 const InterceptAskSchema = InterceptRequestSchema.omit({ id: true });

@@ -1,31 +1,12 @@
-import http2 from 'node:http2';
 import net from 'node:net';
 import type { ServerHttp2Stream } from 'node:http2';
 import { DetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
-import { respondError } from './relay-fields.js';
-
-const { NGHTTP2_CONNECT_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
+import { respondStreamError, spliceStream } from '@detour/transport';
 
 function unreachable(port: number, err: Error & { code?: string }): DetourError {
   return new DetourError('DETOUR_ERR_LOCAL_APP_UNREACHABLE', `nothing answered on 127.0.0.1:${port} (${err.code ?? err.message}); is your local app running?`, {
     details: { port },
-  });
-}
-
-/**
- * Joins a CONNECT stream and a local socket byte for byte, with backpressure
- * both ways (pipe). RFC 9113 §8.5: END_STREAM is the FIN of each direction, and
- * a TCP error on one side resets the stream (CONNECT_ERROR) and vice versa.
- */
-function splice(stream: ServerHttp2Stream, socket: net.Socket): void {
-  stream.pipe(socket);
-  socket.pipe(stream);
-  socket.on('error', () => {
-    if (!stream.closed) stream.close(NGHTTP2_CONNECT_ERROR);
-  });
-  stream.on('close', () => {
-    if (stream.rstCode !== undefined && stream.rstCode !== NGHTTP2_NO_ERROR) socket.destroy();
   });
 }
 
@@ -39,7 +20,7 @@ export function forwardConnection(stream: ServerHttp2Stream, port: number, logge
   const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true });
   const early = (err: Error) => {
     logger.warn({ port, err: err.message }, 'local app unreachable');
-    respondError(stream, unreachable(port, err));
+    respondStreamError(stream, unreachable(port, err));
   };
   socket.once('error', early);
   stream.once('close', () => socket.destroy());
@@ -47,6 +28,6 @@ export function forwardConnection(stream: ServerHttp2Stream, port: number, logge
     socket.off('error', early);
     if (stream.destroyed) return;
     stream.respond({ ':status': 200 });
-    splice(stream, socket);
+    spliceStream(stream, socket);
   });
 }

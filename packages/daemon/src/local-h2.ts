@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE, RELAY_HEADER_UPSTREAM_PROTOCOL } from '@detour/protocol';
-import { forwardableHeaders, GRPC_STATUS, Http2SessionPool, Http2StreamBridge, respondLocalError } from '@detour/agent';
+import { forwardableHeaders, GRPC_STATUS, Http2SessionPool, Http2StreamBridge, respondLocalError } from '@detour/transport';
 import type { Logger } from '@detour/core';
 
 /** Relay fields that are ours, not the caller's: the local app never sees them. */

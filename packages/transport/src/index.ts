@@ -1,0 +1,11 @@
+export { RELAY_HTTP2_SETTINGS, SESSION_WINDOW_BYTES, STREAM_WINDOW_BYTES, widenSessionWindow } from './http2-windows.js';
+export { startKeepalive } from './keepalive.js';
+export type { KeepaliveOptions } from './keepalive.js';
+export { forwardableHeaders, Http2StreamBridge, resetStream } from './stream-bridge.js';
+export type { Http2BridgeOptions } from './stream-bridge.js';
+export { Http2SessionPool } from './session-pool.js';
+export type { Http2SessionPoolOptions } from './session-pool.js';
+export { GRPC_STATUS, isGrpcRequest, percentEncodeGrpcMessage, respondLocalError, respondStreamError } from './stream-errors.js';
+export type { LocalError } from './stream-errors.js';
+export { dialSocket, spliceStream, spliceToTarget } from './splice.js';
+export type { SocketTarget } from './splice.js';
