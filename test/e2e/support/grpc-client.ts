@@ -74,7 +74,7 @@ export class EchoClient {
 }
 
 /** A call's end is read from its 'status' event; its 'error' event must not crash the test process. */
-function quiet<T extends NodeJS.EventEmitter>(call: T): T {
+export function quiet<T extends NodeJS.EventEmitter>(call: T): T {
   call.on('error', () => undefined);
   return call;
 }
