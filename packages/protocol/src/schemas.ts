@@ -36,7 +36,8 @@ export const OnDisconnectSchema = z.enum(['fallback', 'fail']);
 export type OnDisconnect = z.infer<typeof OnDisconnectSchema>;
 
 const ID = z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, 'ids are letters, digits, ".", "_" and "-"');
-const NAME = z.string().min(1).max(63).regex(/^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/, 'names are lower-case letters, digits, ".", "_" and "-"');
+const NAME_PATTERN = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/;
+const NAME = z.string().min(1).max(63).regex(NAME_PATTERN, 'names are lower-case letters, digits, ".", "_" and "-"');
 
 /** What a daemon asks the manager to create. The daemon picks the id so that it can re-assert the same intercept after a manager restart. */
 export const InterceptRequestSchema = z.strictObject({
@@ -168,6 +169,21 @@ export const TraceResultSchema = z.strictObject({
   hops: z.array(TraceHopSchema),
 });
 export type TraceResult = z.infer<typeof TraceResultSchema>;
+
+/**
+ * The query of `GET /v1/agents/watch`. Unknown keys are ignored rather than
+ * refused, so that a newer agent can add one without being locked out. `service`
+ * has the shape of a name but no length cap: the watch never had one (intercepts
+ * cap names at 63). Agents from before `--protocol` existed send none: they spoke HTTP/1.1 only.
+ */
+export const AgentWatchQuerySchema = z.object({
+  service: z.string().regex(NAME_PATTERN, 'names are lower-case letters, digits, ".", "_" and "-"'),
+  agentId: ID,
+  /** The address callers reach the agent at; informational, and where `detour trace` sends its probe. */
+  listen: z.string().default(''),
+  protocol: z.enum(AGENT_PROTOCOLS).default('http1'),
+});
+export type AgentWatchQuery = z.infer<typeof AgentWatchQuerySchema>;
 
 export const AgentAckSchema = z.strictObject({ version: z.number().int() });
 export type AgentAck = z.infer<typeof AgentAckSchema>;

@@ -37,7 +37,7 @@ export const API_PATHS = {
   services: `${API_PREFIX}/services`,
   intercepts: `${API_PREFIX}/intercepts`,
   intercept: (id: string) => `${API_PREFIX}/intercepts/${encodeURIComponent(id)}`,
-  /** Long-lived HTTP/2 stream of NDJSON {@link RuleSet} snapshots; query: service, agentId, listen. */
+  /** Long-lived HTTP/2 stream of NDJSON {@link RuleSet} snapshots; query: `AgentWatchQuerySchema` (service, agentId, listen, protocol). */
   agentWatch: `${API_PREFIX}/agents/watch`,
   agentAck: (agentId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/ack`,
   /** `detour trace`: runs one propagation probe and answers with its {@link TraceResult}. */
