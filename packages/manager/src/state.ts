@@ -231,8 +231,8 @@ export class ManagerState {
     return { intercept: { ...intercept }, created: true };
   }
 
-  /** Removes one of the session's own intercepts. */
-  removeIntercept(sessionId: string, interceptId: string): Intercept {
+  /** Returns an intercept after checking that the session owns it. */
+  ownIntercept(sessionId: string, interceptId: string): Intercept {
     const intercept = this.#intercepts.get(interceptId);
     if (intercept === undefined) {
       throw new DetourError('DETOUR_ERR_INTERCEPT_NOT_FOUND', `no intercept ${interceptId}`);
@@ -242,6 +242,12 @@ export class ManagerState {
         details: { owner: intercept.owner.name },
       });
     }
+    return { ...intercept };
+  }
+
+  /** Removes one of the session's own intercepts. */
+  removeIntercept(sessionId: string, interceptId: string): Intercept {
+    const intercept = this.ownIntercept(sessionId, interceptId);
     this.#intercepts.delete(interceptId);
     this.#bump(new Set([intercept.service]));
     return intercept;

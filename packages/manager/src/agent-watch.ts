@@ -1,0 +1,79 @@
+import type { Http2Session, ServerHttp2Stream } from 'node:http2';
+import { AGENT_PROTOCOLS, AgentWatchQuerySchema } from '@detour/protocol';
+import { DetourError } from '@detour/core';
+import type { Logger } from '@detour/core';
+import type { AgentHub } from './agent-hub.js';
+import type { ManagerState } from './state.js';
+
+/** What the manager knows about one agent's HTTP/2 session. */
+interface AgentSession {
+  /** Set once a watch stream with the right token was accepted on the session; relay streams on it need no token of their own. */
+  watched: boolean;
+}
+
+/**
+ * The agents' HTTP/2 sessions and their watch streams: `GET /v1/agents/watch`
+ * answers with an NDJSON stream of the service's rule sets (one line per
+ * version, pushed by the {@link AgentHub}) for as long as the agent stays.
+ */
+export class AgentWatch {
+  readonly #hub: AgentHub;
+  readonly #state: ManagerState;
+  readonly #logger: Logger;
+  readonly #sessions = new Map<Http2Session, AgentSession>();
+
+  constructor(options: { hub: AgentHub; state: ManagerState; logger: Logger }) {
+    this.#hub = options.hub;
+    this.#state = options.state;
+    this.#logger = options.logger;
+  }
+
+  /** Starts tracking a new HTTP/2 session, until it closes. */
+  track(session: Http2Session): void {
+    this.#sessions.set(session, { watched: false });
+    session.once('close', () => this.#sessions.delete(session));
+  }
+
+  /** Whether an accepted watch stream authenticated this session. */
+  watched(session: Http2Session | undefined): boolean {
+    return session !== undefined && this.#sessions.get(session)?.watched === true;
+  }
+
+  /**
+   * Accepts a watch stream whose token the gate has checked. Runs synchronously
+   * from the stream's HEADERS: the streams an agent opens after its watch are
+   * dispatched after this returns (RFC 9113 §5.1.1: stream ids increase), so
+   * they find the session authenticated.
+   */
+  open(stream: ServerHttp2Stream, searchParams: URLSearchParams): void {
+    const parsed = AgentWatchQuerySchema.safeParse(firstOfEach(searchParams));
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(query)'}: ${issue.message}`);
+      throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', `watch needs ?service=<name>&agentId=<id>[&protocol=${AGENT_PROTOCOLS.join('|')}]`, { details: { problems } });
+    }
+    const { service, agentId, listen, protocol } = parsed.data;
+    const session = stream.session === undefined ? undefined : this.#sessions.get(stream.session);
+    if (session !== undefined) session.watched = true;
+    stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
+    this.#state.addAgent({ id: agentId, service, listen, protocol });
+    this.#logger.info({ agentId, service, listen, protocol }, 'agent connected');
+    const sink = { write: (line: string) => void (stream.writable && stream.write(line)) };
+    this.#hub.attach(agentId, service, sink);
+    stream.resume();
+    stream.on('close', () => {
+      this.#hub.detach(agentId, sink);
+      this.#logger.info({ agentId, service }, 'agent disconnected');
+    });
+  }
+
+  destroyAll(): void {
+    for (const session of this.#sessions.keys()) session.destroy();
+  }
+}
+
+/** `URLSearchParams.get` semantics for every key: a repeated key counts by its first value. */
+function firstOfEach(searchParams: URLSearchParams): Record<string, string> {
+  const query: Record<string, string> = {};
+  for (const [key, value] of searchParams) query[key] ??= value;
+  return query;
+}

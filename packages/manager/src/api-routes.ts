@@ -1,0 +1,207 @@
+import type { z } from 'zod';
+import { AgentAckSchema, InterceptRequestSchema, SessionCreateSchema, SightingSchema, TraceRequestSchema } from '@detour/protocol';
+import type { ManagerInfo } from '@detour/protocol';
+import { DetourError } from '@detour/core';
+import type { Logger } from '@detour/core';
+import type { AgentHub } from './agent-hub.js';
+import type { AgentWatch } from './agent-watch.js';
+import type { ApiExchange } from './api-exchange.js';
+import type { Grants, RouteAuth } from './route-auth.js';
+import type { ManagerState } from './state.js';
+import { runTrace } from './trace.js';
+import type { TraceBook } from './trace.js';
+import type { Tunnels } from './tunnels.js';
+
+/** What the route handlers work on. */
+export interface ApiContext {
+  state: ManagerState;
+  hub: AgentHub;
+  tunnels: Tunnels;
+  watches: AgentWatch;
+  logger: Logger;
+  version: string;
+  ackTimeoutMs: number;
+  traces: TraceBook;
+}
+
+/** A handler's view of its call: what the route's auth level proved, and its path segments (decoded on use). */
+export type RouteRequest<A extends RouteAuth> = Grants[A] & { param(name: string): string };
+
+export interface ApiRoute<A extends RouteAuth = RouteAuth> {
+  method: string;
+  /** Matched against the path after `/v1`; its named groups are the route's params (`sessionId`, `interceptId` are what the gate reads). */
+  pattern: RegExp;
+  /** What the caller must prove; route-auth.ts checks it before `handler` runs. */
+  auth: A;
+  // Method syntax on purpose: a route of one level is then usable where any route is (parameters are checked bivariantly).
+  handler(context: ApiContext, exchange: ApiExchange, request: RouteRequest<A>): Promise<void>;
+}
+
+/** Ties a handler's request type to the route's declared auth level. */
+const route = <A extends RouteAuth>(definition: ApiRoute<A>): ApiRoute => definition;
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+async function readJson<T>(exchange: ApiExchange, schema: z.ZodType<T>): Promise<T> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of exchange.body) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) throw new DetourError('DETOUR_ERR_API_BODY_TOO_LARGE', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+  } catch {
+    throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', 'request body is not valid JSON');
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`);
+    throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', `invalid request body: ${problems.join('; ')}`, { details: { problems } });
+  }
+  return parsed.data;
+}
+
+/** Pushes a change to the agents and waits until every agent of each service has it live. */
+async function publish(context: ApiContext, services: Set<string>): Promise<void> {
+  context.hub.push(services);
+  await Promise.all([...services].map((service) => context.hub.waitForAcks(service, context.state.ruleSet(service).version, context.ackTimeoutMs)));
+}
+
+export function notFound(exchange: Pick<ApiExchange, 'method' | 'url'>): DetourError {
+  return new DetourError('DETOUR_ERR_API_NOT_FOUND', `no endpoint ${exchange.method} ${exchange.url.pathname}`);
+}
+
+/** Every endpoint of the JSON API and what it needs from its caller (docs/architecture.md lists them). */
+export const API_ROUTES: readonly ApiRoute[] = [
+  route({
+    method: 'GET',
+    pattern: /^\/info$/,
+    auth: 'token',
+    handler: async (context, exchange) => {
+      const info: ManagerInfo = { version: context.version, leaseMs: context.state.leaseMs, globalAllowed: context.state.globalAllowed };
+      exchange.send(200, info);
+    },
+  }),
+  route({
+    method: 'POST',
+    pattern: /^\/sessions$/,
+    auth: 'token',
+    handler: async (context, exchange) => {
+      const request = await readJson(exchange, SessionCreateSchema);
+      const { session, key, changed } = context.state.createSession(request);
+      context.hub.push(changed);
+      context.logger.info({ sessionId: session.id, name: session.name }, 'session opened');
+      exchange.send(201, { session, key });
+    },
+  }),
+  route({
+    method: 'GET',
+    pattern: /^\/sessions\/(?<sessionId>[^/]+)$/,
+    auth: 'session',
+    handler: async (_context, exchange, { session }) => {
+      exchange.send(200, session);
+    },
+  }),
+  route({
+    method: 'POST',
+    pattern: /^\/sessions\/(?<sessionId>[^/]+)\/heartbeat$/,
+    auth: 'session',
+    handler: async (context, exchange, { session }) => {
+      exchange.send(200, context.state.heartbeat(session.id));
+    },
+  }),
+  route({
+    method: 'DELETE',
+    pattern: /^\/sessions\/(?<sessionId>[^/]+)$/,
+    auth: 'session',
+    handler: async (context, exchange, { session }) => {
+      const changed = context.state.endSession(session.id);
+      context.tunnels.drop(session.id);
+      context.logger.info({ sessionId: session.id }, 'session closed');
+      await publish(context, changed);
+      exchange.send(204);
+    },
+  }),
+  route({
+    method: 'GET',
+    pattern: /^\/services$/,
+    auth: 'token',
+    handler: async (context, exchange) => {
+      exchange.send(200, { services: context.state.services() });
+    },
+  }),
+  route({
+    method: 'POST',
+    pattern: /^\/intercepts$/,
+    auth: 'caller-session',
+    handler: async (context, exchange, { session }) => {
+      const request = await readJson(exchange, InterceptRequestSchema);
+      const { intercept, created } = context.state.addIntercept(session.id, request);
+      if (created) {
+        try {
+          await publish(context, new Set([intercept.service]));
+        } catch (err) {
+          // Nothing is created half-way: an intercept some agent may not route is withdrawn.
+          context.hub.push(context.state.rollbackIntercept(intercept.id));
+          throw err;
+        }
+        context.logger.info({ interceptId: intercept.id, service: intercept.service, owner: intercept.owner.name }, 'intercept created');
+      }
+      exchange.send(created ? 201 : 200, context.state.getIntercept(intercept.id) ?? intercept);
+    },
+  }),
+  route({
+    method: 'DELETE',
+    pattern: /^\/intercepts\/(?<interceptId>[^/]+)$/,
+    auth: 'intercept-owner',
+    handler: async (context, exchange, { session, intercept }) => {
+      context.state.removeIntercept(session.id, intercept.id);
+      context.logger.info({ interceptId: intercept.id, service: intercept.service }, 'intercept removed');
+      await publish(context, new Set([intercept.service]));
+      exchange.send(204);
+    },
+  }),
+  route({
+    method: 'GET',
+    pattern: /^\/agents\/watch$/,
+    auth: 'token',
+    handler: async (context, exchange) => {
+      // HTTP/2 only: the watch stream is what authenticates an agent's session for its relay streams.
+      if (exchange.h2Stream === undefined) throw notFound(exchange);
+      context.watches.open(exchange.h2Stream, exchange.url.searchParams);
+    },
+  }),
+  route({
+    method: 'POST',
+    pattern: /^\/agents\/(?<agentId>[^/]+)\/ack$/,
+    auth: 'token',
+    handler: async (context, exchange, request) => {
+      const agentId = request.param('agentId');
+      const { version } = await readJson(exchange, AgentAckSchema);
+      if (!context.hub.acknowledge(agentId, version)) {
+        throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no agent ${agentId} is watching`);
+      }
+      exchange.send(204);
+    },
+  }),
+  route({
+    method: 'POST',
+    pattern: /^\/traces$/,
+    auth: 'token',
+    handler: async (context, exchange) => {
+      exchange.send(200, await runTrace(context, await readJson(exchange, TraceRequestSchema)));
+    },
+  }),
+  route({
+    method: 'POST',
+    pattern: /^\/traces\/(?<traceId>[^/]+)\/sightings$/,
+    auth: 'token',
+    handler: async (context, exchange, request) => {
+      context.traces.record(request.param('traceId'), await readJson(exchange, SightingSchema));
+      exchange.send(204);
+    },
+  }),
+];

@@ -1,0 +1,24 @@
+import type { Logger } from '@detour/core';
+import type { AgentHub } from './agent-hub.js';
+import type { ManagerState } from './state.js';
+import type { Tunnels } from './tunnels.js';
+
+/**
+ * Ends the sessions whose lease ran out (no heartbeat within `leaseMs`), drops
+ * their tunnels and pushes the rule sets that lost their intercepts. The check
+ * runs four times per lease, so a session outlives its lease by at most a
+ * quarter of it (and by at most 1 s).
+ */
+export function startLeaseExpiry(options: { state: ManagerState; hub: AgentHub; tunnels: Tunnels; logger: Logger }): { stop(): void } {
+  const { state, hub, tunnels, logger } = options;
+  const timer = setInterval(() => {
+    const { expired, changed } = state.expireSessions();
+    for (const session of expired) {
+      tunnels.drop(session.id);
+      logger.info({ sessionId: session.id, name: session.name }, 'session lease expired; its intercepts were removed');
+    }
+    hub.push(changed);
+  }, Math.max(50, Math.min(1000, Math.floor(state.leaseMs / 4))));
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
