@@ -25,7 +25,7 @@ export class DaemonClient {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ECONNREFUSED') {
-        throw new DetourError('DETOUR_ERR_CLI_NOT_CONNECTED', `not connected: no daemon runs for ${this.#home.dir}; run \`detour connect --manager URL --token-file FILE\` first`);
+        throw new DetourError('DETOUR_ERR_CLI_NOT_CONNECTED', `not connected: no daemon runs for ${this.#home.dir}; run \`detour connect --manager URL --token-file FILE\` first`, { cause: err });
       }
       throw err;
     }

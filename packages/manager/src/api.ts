@@ -9,7 +9,7 @@ import {
   TraceRequestSchema,
 } from '@detour/protocol';
 import type { ManagerInfo } from '@detour/protocol';
-import { DetourError } from '@detour/core';
+import { DetourError, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { AgentHub } from './agent-hub.js';
 import type { ManagerState } from './state.js';
@@ -49,8 +49,8 @@ async function readJson<T>(exchange: ApiExchange, schema: z.ZodType<T>): Promise
   let value: unknown;
   try {
     value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', 'request body is not valid JSON');
+  } catch (err) {
+    throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', 'request body is not valid JSON', { cause: err });
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
@@ -200,7 +200,7 @@ export async function handleApi(context: ApiContext, exchange: ApiExchange): Pro
 }
 
 export function sendError(logger: Logger, exchange: Pick<ApiExchange, 'send'>, err: unknown): void {
-  if (err instanceof DetourError) {
+  if (isDetourError(err)) {
     exchange.send(err.status, err.toBody());
     return;
   }

@@ -6,7 +6,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { AGENT_PROTOCOLS, API_PATHS, RELAY_HEADER_INTERCEPT_ID, SESSION_KEY_HEADER, TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
 import type { AgentProtocol } from '@detour/protocol';
-import { DetourError } from '@detour/core';
+import { DetourError, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { AgentHub } from './agent-hub.js';
 import { handleApi, sendError } from './api.js';
@@ -128,7 +128,7 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
   });
   h1.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
     const refuse = (err: unknown) => {
-      const error = err instanceof DetourError ? err : new DetourError('DETOUR_ERR_INTERNAL_BUG', 'tunnel setup failed');
+      const error = isDetourError(err) ? err : new DetourError('DETOUR_ERR_INTERNAL_BUG', 'tunnel setup failed', { cause: err });
       const body = JSON.stringify(error.toBody());
       socket.end(`HTTP/1.1 ${error.status} ${http.STATUS_CODES[error.status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
     };
