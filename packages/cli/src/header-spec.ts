@@ -2,14 +2,18 @@ import type { HeaderMatcher, PathMatcher } from '@detour/protocol';
 import { DEFAULT_HEADER_NAME, HTTP_TOKEN } from '@detour/protocol';
 import { DetourError, validateMatchers } from '@detour/core';
 
+/** The `--http-header auto` spec, before the daemon has said this developer's header value. */
+export const AUTO_HEADER = 'auto';
+
 /**
  * Parses one `--http-header` spec:
  *   `NAME=VALUE`  exact value (name case-insensitive, value case-sensitive)
  *   `NAME~=REGEX` RE2 regex that must match the whole value
- *   `auto`        the default header with this developer's own value
+ *   `auto`        the default header with this developer's own value (autoHeaderMatcher)
+ * It needs no daemon, so a mistyped flag is reported before anything is contacted.
  */
-export function parseHeaderSpec(spec: string, autoValue: string): HeaderMatcher {
-  if (spec === 'auto') return { name: DEFAULT_HEADER_NAME, op: 'equals', value: autoValue };
+export function parseHeaderSpec(spec: string): HeaderMatcher | typeof AUTO_HEADER {
+  if (spec === AUTO_HEADER) return AUTO_HEADER;
   const eq = spec.indexOf('=');
   if (eq <= 0) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --http-header ${JSON.stringify(spec)}: use NAME=VALUE, NAME~=REGEX or auto`);
@@ -21,8 +25,14 @@ export function parseHeaderSpec(spec: string, autoValue: string): HeaderMatcher 
     throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --http-header ${JSON.stringify(spec)}: ${JSON.stringify(name)} is not a valid header name`);
   }
   const matcher: HeaderMatcher = { name: name.toLowerCase(), op: isRegex ? 'regex' : 'equals', value };
-  if (isRegex) validateOrUsage(() => validateMatchers({ headers: [matcher], paths: [] }));
+  // A regex RE2 cannot compile throws DETOUR_ERR_INTERCEPT_INVALID_MATCHER: the user's to fix, so exit 2.
+  if (isRegex) validateMatchers({ headers: [matcher], paths: [] });
   return matcher;
+}
+
+/** `--http-header auto`: the default header with the value the daemon holds for this developer. */
+export function autoHeaderMatcher(value: string): HeaderMatcher {
+  return { name: DEFAULT_HEADER_NAME, op: 'equals', value };
 }
 
 export function parsePathMatchers(equal: string[], prefix: string[], regex: string[]): PathMatcher[] {
@@ -36,15 +46,6 @@ export function parsePathMatchers(equal: string[], prefix: string[], regex: stri
       throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad path ${JSON.stringify(m.value)}: a path starts with "/"`);
     }
   }
-  validateOrUsage(() => validateMatchers({ headers: [], paths: matchers }));
+  validateMatchers({ headers: [], paths: matchers });
   return matchers;
-}
-
-/** A bad regex is the user's mistake: report it as such (exit 2), not as an API error. */
-function validateOrUsage(check: () => void): void {
-  try {
-    check();
-  } catch (err) {
-    throw new DetourError('DETOUR_ERR_CLI_USAGE', (err as Error).message);
-  }
 }

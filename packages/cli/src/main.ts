@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { inspect } from 'node:util';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { AGENT_PROTOCOLS, DEFAULT_HEADER_NAME } from '@detour/protocol';
-import { createLogger, isDetourError } from '@detour/core';
-import type { DetourError, Logger } from '@detour/core';
+import { createLogger, isUserError } from '@detour/core';
+import type { Logger } from '@detour/core';
 // Commands are imported inside their actions, so each process loads only its own
 // command and that command's dependencies: the agent sits in front of every request
 // and its idle memory is a published target, it must not carry the manager, daemon,
@@ -48,9 +49,41 @@ function outputOption(): Option {
   return new Option('-o, --output <format>', 'output format').choices(['human', 'json']).default('human');
 }
 
+/** Messages may quote a child's stderr or add a suggestion on a line of its own; the one line stays one line. */
+function oneLine(text: string): string {
+  return text.trim().replace(/\s*\n\s*/g, ' ');
+}
+
+/** Commander's own width when the text does not go to a terminal. */
+const HELP_COLUMNS = 80;
+
+function terminalColumns(stream: Io['out']): number {
+  const tty = stream as { isTTY?: boolean; columns?: number };
+  return tty.isTTY === true && tty.columns !== undefined ? tty.columns : HELP_COLUMNS;
+}
+
+/** Exit codes main returns; a command run by `intercept -- CMD` passes its own through instead. */
+export const EXIT_CODES = { ok: 0, bug: 1, userError: 2 } as const;
+
+/**
+ * Ends a failed command the way wrangler's `handle-errors.ts` does: a code the user can fix
+ * (ERROR_CODES[code].userError) prints its message on one line, since it already says what
+ * was wrong and what to do; anything else is a bug in detour and prints the stack with every
+ * `cause` (util.inspect follows the chain and shows `code` and `details`).
+ */
+function reportFailure(io: Io, err: unknown): number {
+  if (isUserError(err)) {
+    printError(io, `detour: ${oneLine(err.message)}`);
+    return EXIT_CODES.userError;
+  }
+  printError(io, `detour: internal error, please report it with the text below:\n${inspect(err, { depth: 6 })}`);
+  return EXIT_CODES.bug;
+}
+
 /**
  * Runs the CLI. Returns how the process should end; only the bin calls
- * process.exit. A user's mistake prints one line and exits 2; a bug prints its stack.
+ * process.exit. A user's mistake prints one line and exits 2; a bug prints its stack and exits 1.
+ * Everything is written to `io`, so tests run it in-process and read what a terminal would show.
  */
 export async function main(argv: string[], io: Io, signal: AbortSignal): Promise<CommandOutcome> {
   const home = resolveHome(io.env[ENVIRONMENT.home]);
@@ -70,7 +103,9 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .configureOutput({
       writeOut: (text) => io.out.write(text),
       writeErr: (text) => io.err.write(text),
-      outputError: (text, write) => write(text.split('\n')[0] + '\n'),
+      // Help wraps to the terminal the text goes to (80 columns off a terminal), not to whatever process.stdout is.
+      getOutHelpWidth: () => terminalColumns(io.out),
+      getErrHelpWidth: () => terminalColumns(io.err),
     });
 
   program
@@ -205,19 +240,22 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
       done(await demoCommand(io, BIN_PATH, signal));
     });
 
+  // Commander's mistakes read like detour's: one line, with its "Did you mean …?" or else where to look for the usage.
+  for (const command of [program, ...program.commands]) {
+    const usage = `(see \`${command === program ? 'detour' : `detour ${command.name()}`} --help\`)`;
+    command.configureOutput({
+      outputError: (text, write) => write(`detour: ${oneLine(text.replace(/^error: /, ''))}${text.includes('Did you mean') ? '' : ` ${usage}`}\n`),
+    });
+  }
+
   try {
     await program.parseAsync(argv, { from: 'user' });
     return outcome;
   } catch (err) {
     if (err instanceof CommanderError) {
-      // --help and --version end here too, successfully.
-      return { code: err.exitCode === 0 ? 0 : 2 };
+      // Commander has printed its one line already (configureOutput above); --help and --version end here too, successfully.
+      return { code: err.exitCode === 0 ? EXIT_CODES.ok : EXIT_CODES.userError };
     }
-    if (isDetourError(err)) {
-      printError(io, `detour: ${(err as DetourError).message}`);
-      return { code: 2 };
-    }
-    printError(io, `detour: internal error (please report it):\n${(err as Error).stack ?? String(err)}`);
-    return { code: 1 };
+    return { code: reportFailure(io, err) };
   }
 }

@@ -1,20 +1,22 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseHeaderSpec, parsePathMatchers } from '../src/header-spec.js';
+import { autoHeaderMatcher, parseHeaderSpec, parsePathMatchers } from '../src/header-spec.js';
 import { headerValueFor, sanitizeName } from '@detour/daemon/client';
 import { describeMatchers } from '../src/format.js';
 
 test('header specs: exact, regex and auto', () => {
-  assert.deepEqual(parseHeaderSpec('X-Dev=Alice=1', 'me-1'), { name: 'x-dev', op: 'equals', value: 'Alice=1' });
-  assert.deepEqual(parseHeaderSpec('x-dev~=a.*', 'me-1'), { name: 'x-dev', op: 'regex', value: 'a.*' });
-  assert.deepEqual(parseHeaderSpec('auto', 'me-1'), { name: 'x-telepresence-id', op: 'equals', value: 'me-1' });
-  assert.deepEqual(parseHeaderSpec('x-empty=', 'me-1'), { name: 'x-empty', op: 'equals', value: '' });
+  assert.deepEqual(parseHeaderSpec('X-Dev=Alice=1'), { name: 'x-dev', op: 'equals', value: 'Alice=1' });
+  assert.deepEqual(parseHeaderSpec('x-dev~=a.*'), { name: 'x-dev', op: 'regex', value: 'a.*' });
+  assert.equal(parseHeaderSpec('auto'), 'auto');
+  assert.deepEqual(autoHeaderMatcher('me-1'), { name: 'x-telepresence-id', op: 'equals', value: 'me-1' });
+  assert.deepEqual(parseHeaderSpec('x-empty='), { name: 'x-empty', op: 'equals', value: '' });
 });
 
-test('bad header specs are usage errors', () => {
-  for (const spec of ['novalue', '=v', 'bad name=v', 'x~=(']) {
-    assert.throws(() => parseHeaderSpec(spec, 'me'), { code: 'DETOUR_ERR_CLI_USAGE' }, spec);
+test('bad header specs are usage errors, a bad regex an invalid matcher', () => {
+  for (const spec of ['novalue', '=v', 'bad name=v']) {
+    assert.throws(() => parseHeaderSpec(spec), { code: 'DETOUR_ERR_CLI_USAGE' }, spec);
   }
+  assert.throws(() => parseHeaderSpec('x~=('), { code: 'DETOUR_ERR_INTERCEPT_INVALID_MATCHER' });
 });
 
 test('paths must start with / unless they are regexes', () => {

@@ -32,13 +32,31 @@ export function errorBody(code: ErrorCode, message: string, details?: Record<str
   return { error: { code, message, ...(details === undefined ? {} : { details }) } };
 }
 
-/** Rebuilds the error an API answered with, so that it can cross the daemon and reach the CLI intact. */
+/**
+ * Rebuilds the error an API answered with, so that it can cross the daemon and reach the CLI intact.
+ * A code this build does not know means the peer is another version of detour, or not detour at all:
+ * nothing the user typed, so it becomes DETOUR_ERR_INTERNAL_BUG, with the peer's code kept in the
+ * message and in `details.peerCode` for the report.
+ */
 export function errorFromBody(body: ErrorBody): DetourError {
-  const code = (body.error.code in ERROR_CODES ? body.error.code : 'DETOUR_ERR_API_BAD_REQUEST') as ErrorCode;
-  return new DetourError(code, body.error.message, body.error.details === undefined ? {} : { details: body.error.details });
+  const { code, message, details } = body.error;
+  if (!isErrorCode(code)) {
+    return new DetourError('DETOUR_ERR_INTERNAL_BUG', `the peer answered with an error code this detour does not know, ${code}: ${message}`, {
+      details: { ...details, peerCode: code, peerMessage: message },
+    });
+  }
+  return new DetourError(code, message, details === undefined ? {} : { details });
+}
+
+function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_CODES, code);
 }
 
 export function isDetourError(err: unknown): err is DetourError {
-  const code: unknown = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
-  return typeof code === 'string' && code in ERROR_CODES;
+  return err instanceof Error && isErrorCode((err as Error & { code?: unknown }).code);
+}
+
+/** A DetourError the user can fix (ERROR_CODES[code].userError): the CLI prints its message on one line and exits 2. */
+export function isUserError(err: unknown): err is DetourError {
+  return isDetourError(err) && ERROR_CODES[err.code].userError;
 }

@@ -1,4 +1,4 @@
-export { DetourError, errorBody, errorFromBody, isDetourError } from './errors.js';
+export { DetourError, errorBody, errorFromBody, isDetourError, isUserError } from './errors.js';
 export { createLogger, REDACTED_PATHS } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { Backoff } from './backoff.js';

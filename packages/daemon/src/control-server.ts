@@ -3,7 +3,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { unlink } from 'node:fs/promises';
 import { InterceptRequestSchema, TraceRequestSchema } from '@detour/protocol';
-import { DetourError } from '@detour/core';
+import { DetourError, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DAEMON_PATHS } from './daemon-api.js';
 import type { DaemonStatus } from './daemon-api.js';
@@ -42,8 +42,8 @@ async function readBody(req: http.IncomingMessage): Promise<unknown> {
   }
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', 'request body is not valid JSON');
+  } catch (err) {
+    throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', 'request body is not valid JSON', { cause: err });
   }
 }
 
@@ -86,7 +86,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
       throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no endpoint ${req.method} ${path}`);
     };
     handle().catch((err: unknown) => {
-      if (err instanceof DetourError) return send(err.status, err.toBody());
+      if (isDetourError(err)) return send(err.status, err.toBody());
       logger.error({ err }, 'control request failed');
       return send(500, { error: { code: 'DETOUR_ERR_INTERNAL_BUG', message: (err as Error).message } });
     });

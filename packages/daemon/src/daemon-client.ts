@@ -25,20 +25,31 @@ export class DaemonClient {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ECONNREFUSED') {
-        throw new DetourError('DETOUR_ERR_CLI_NOT_CONNECTED', `not connected: no daemon runs for ${this.#home.dir}; run \`detour connect --manager URL --token-file FILE\` first`);
+        throw new DetourError('DETOUR_ERR_CLI_NOT_CONNECTED', `not connected: no daemon runs for ${this.#home.dir}; run \`detour connect --manager URL --token-file FILE\` first`, { cause: err });
       }
       throw err;
     }
     const text = await response.body.text();
+    const answer = parseBody(text, response.statusCode);
     if (response.statusCode >= 400) {
-      const parsed = ErrorBodySchema.safeParse(JSON.parse(text || '{}'));
+      const parsed = ErrorBodySchema.safeParse(answer);
       if (parsed.success) throw errorFromBody(parsed.data);
       throw new DetourError('DETOUR_ERR_INTERNAL_BUG', `daemon answered ${response.statusCode}`);
     }
-    return (text === '' ? undefined : JSON.parse(text)) as T;
+    return answer as T;
   }
 
   close(): Promise<void> {
     return this.#client.close();
+  }
+}
+
+/** The daemon always answers JSON (or nothing); anything else is a bug on one side, reported with the parse error as its cause. */
+function parseBody(text: string, status: number): unknown {
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new DetourError('DETOUR_ERR_INTERNAL_BUG', `daemon answered ${status} with a body that is not JSON`, { cause: err });
   }
 }

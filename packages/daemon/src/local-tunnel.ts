@@ -6,6 +6,7 @@ import { respondStreamError, spliceStream } from '@detour/transport';
 
 function unreachable(port: number, err: Error & { code?: string }): DetourError {
   return new DetourError('DETOUR_ERR_LOCAL_APP_UNREACHABLE', `nothing answered on 127.0.0.1:${port} (${err.code ?? err.message}); is your local app running?`, {
+    cause: err,
     details: { port },
   });
 }

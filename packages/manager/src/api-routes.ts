@@ -53,8 +53,8 @@ async function readJson<T>(exchange: ApiExchange, schema: z.ZodType<T>): Promise
   let value: unknown;
   try {
     value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', 'request body is not valid JSON');
+  } catch (err) {
+    throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', 'request body is not valid JSON', { cause: err });
   }
   const parsed = schema.safeParse(value);
   if (!parsed.success) {

@@ -39,7 +39,7 @@ export function relayStream(stream: ServerHttp2Stream, headers: IncomingHttpHead
     upstream = tunnel.request(copyHeaders(headers), { endStream });
   } catch (err) {
     logger.warn({ interceptId, err: (err as Error).message }, 'could not open a stream on the tunnel');
-    respondStreamError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', `the tunnel of ${intercept.owner.name} is closing`), { [RELAY_HEADER_OFFLINE]: interceptId });
+    respondStreamError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', `the tunnel of ${intercept.owner.name} is closing`, { cause: err }), { [RELAY_HEADER_OFFLINE]: interceptId });
     return;
   }
   if (!endStream) stream.pipe(upstream);

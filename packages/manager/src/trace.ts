@@ -136,7 +136,7 @@ function sendProbe(listen: string, path: string, headers: Record<string, string>
     const fail = (err: Error) =>
       reject(
         signal.aborted
-          ? new DetourError('DETOUR_ERR_TRACE_TIMEOUT', `the probe to ${listen}${path} got no complete answer within the deadline`)
+          ? new DetourError('DETOUR_ERR_TRACE_TIMEOUT', `the probe to ${listen}${path} got no complete answer within the deadline`, { cause: err })
           : new DetourError('DETOUR_ERR_TRACE_AGENT_UNREACHABLE', `cannot send the probe to the agent at ${listen}: ${err.message}`, { cause: err }),
       );
     const req = http.request(`http://${listen}${path}`, { method: 'GET', headers: { ...headers, 'user-agent': 'detour-trace' }, agent: false, signal }, (res) => {

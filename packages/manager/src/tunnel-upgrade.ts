@@ -33,7 +33,7 @@ export function createTunnelUpgrade(options: { gate: AuthGate; state: ManagerSta
 }
 
 function refuse(socket: Socket, err: unknown): void {
-  const error = isDetourError(err) ? err : new DetourError('DETOUR_ERR_INTERNAL_BUG', 'tunnel setup failed');
+  const error = isDetourError(err) ? err : new DetourError('DETOUR_ERR_INTERNAL_BUG', 'tunnel setup failed', { cause: err });
   const body = JSON.stringify(error.toBody());
   socket.end(`HTTP/1.1 ${error.status} ${http.STATUS_CODES[error.status] ?? ''}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }

@@ -10,7 +10,9 @@ export const ERROR_CODES = Object.freeze({
 
 export type PropagationErrorCode = (typeof ERROR_CODES)[keyof typeof ERROR_CODES];
 
-/** The one error type this package creates. */
+const CODES: ReadonlySet<string> = new Set(Object.values(ERROR_CODES));
+
+/** The one error type this package creates. Callers branch on `code` (isPropagationError), not on `instanceof`. */
 export class PropagationError extends Error {
   readonly code: PropagationErrorCode;
 
@@ -19,4 +21,10 @@ export class PropagationError extends Error {
     this.name = 'PropagationError';
     this.code = code;
   }
+}
+
+/** True for an error carrying one of ERROR_CODES, whichever copy of this package made it. */
+export function isPropagationError(err: unknown): err is PropagationError {
+  const code: unknown = err instanceof Error ? (err as Error & { code?: unknown }).code : undefined;
+  return typeof code === 'string' && CODES.has(code);
 }

@@ -2,7 +2,7 @@ export { register, type Propagation } from './register.js';
 export { currentHeaders, currentValue, stats, withHeaders, withValue } from './carry-api.js';
 export { createEgressPolicy, type EgressPolicy } from './egress-policy.js';
 export { ENVIRONMENT_VARIABLES } from './env-options.js';
-export { ERROR_CODES, PropagationError, type PropagationErrorCode } from './errors.js';
+export { ERROR_CODES, PropagationError, isPropagationError, type PropagationErrorCode } from './errors.js';
 export type { Logger } from './logger.js';
 export type { PropagationConfig, PropagationOptions, SelfTestMode } from './options.js';
 export type { SelfTestResult } from './self-test.js';

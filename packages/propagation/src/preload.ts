@@ -3,7 +3,7 @@
  * Settings come from DETOUR_* environment variables (env-options.ts).
  */
 import { debugFromEnv, optionsFromEnv } from './env-options.js';
-import { PropagationError } from './errors.js';
+import { isPropagationError } from './errors.js';
 import { preloadLogger } from './preload-logger.js';
 import { register } from './register.js';
 
@@ -23,7 +23,7 @@ try {
     process.exit(1);
   });
 } catch (err) {
-  const message = err instanceof PropagationError ? err.message : `unexpected error: ${String(err)}`;
+  const message = isPropagationError(err) ? err.message : `unexpected error: ${String(err)}`;
   if (options.selfTest === 'strict') {
     process.stderr.write(`detour propagation: ${message}\n`);
     process.exit(2);

@@ -7,7 +7,7 @@ import { Metadata } from '@grpc/grpc-js';
 import { getCarried, withCarried } from '../src/carried-headers.js';
 import { createEgressPolicy } from '../src/egress-policy.js';
 import { optionsFromEnv } from '../src/env-options.js';
-import { ERROR_CODES, PropagationError } from '../src/errors.js';
+import { ERROR_CODES, isPropagationError } from '../src/errors.js';
 import { hostsOfGrpcTarget } from '../src/grpc-target.js';
 import { HeaderPropagator } from '../src/header-propagator.js';
 import { normalizeHeaderValue } from '../src/header-value.js';
@@ -61,7 +61,7 @@ test('settings: every problem is reported at once with a stable code', () => {
   assert.throws(
     () => resolveConfig({ headers: ['Bad Header', 'baggage'], baggageKey: 'a b', allowHosts: ['http://x'], selfTest: 'loud' as 'off', extra: 1 } as never),
     (err: unknown) => {
-      assert.ok(err instanceof PropagationError);
+      assert.ok(isPropagationError(err));
       assert.equal(err.code, ERROR_CODES.CONFIG);
       for (const part of ['unknown option "extra"', '"bad header" is not usable', '"baggage" is carried by OpenTelemetry',
         'baggageKey', 'allowHosts: "http://x"', 'selfTest']) {

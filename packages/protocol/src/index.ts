@@ -12,7 +12,7 @@ export {
 } from './wire.js';
 export type { AgentProtocol } from './wire.js';
 export { ERROR_CODES } from './errors.js';
-export type { ErrorCode } from './errors.js';
+export type { ErrorCode, ErrorCodeInfo } from './errors.js';
 export {
   HeaderMatcherSchema,
   PathMatcherSchema,

@@ -61,6 +61,6 @@ async function pem(flag: string, file: string | undefined): Promise<Buffer | und
   try {
     return await readFile(file);
   } catch (err) {
-    throw new DetourError('DETOUR_ERR_CONFIG_INVALID', `${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new DetourError('DETOUR_ERR_CONFIG_INVALID', `${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
 }

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { once } from 'node:events';
 import type { ChildProcess } from 'node:child_process';
-import { DetourError, readTokenFile } from '@detour/core';
+import { DetourError, isDetourError, readTokenFile } from '@detour/core';
+import type { ErrorCode } from '@detour/protocol';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome } from '@detour/daemon/client';
 import type { Io } from '../io.js';
@@ -28,14 +29,17 @@ async function stopDaemon(child: ChildProcess): Promise<void> {
   clearTimeout(killer);
 }
 
-/** Messages the daemon sends its parent over IPC while `connect` waits. */
-export type DaemonStartMessage = { type: 'ready' } | { type: 'failed'; message: string };
+/**
+ * Messages the daemon sends its parent over IPC while `connect` waits. A failure carries its
+ * code, so that `connect` exits 2 for a wrong token and 1 for a bug in the daemon.
+ */
+export type DaemonStartMessage = { type: 'ready' } | { type: 'failed'; code: ErrorCode; message: string };
 
 async function currentStatus(client: DaemonClient): Promise<DaemonStatus | undefined> {
   try {
     return await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
   } catch (err) {
-    if (err instanceof DetourError && err.code === 'DETOUR_ERR_CLI_NOT_CONNECTED') return undefined;
+    if (isDetourError(err) && err.code === 'DETOUR_ERR_CLI_NOT_CONNECTED') return undefined;
     throw err;
   }
 }
@@ -45,12 +49,11 @@ export async function connectCommand(options: ConnectOptions, io: Io, home: Deto
   try {
     managerUrl = new URL(options.manager);
     if (managerUrl.protocol !== 'http:') throw new Error('not http');
-  } catch {
-    throw new DetourError('DETOUR_ERR_CLI_USAGE', `--manager ${JSON.stringify(options.manager)} is not an http:// URL`);
+  } catch (err) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', `--manager ${JSON.stringify(options.manager)} is not an http:// URL`, { cause: err });
   }
-  await readTokenFile(options.tokenFile).catch((err: DetourError) => {
-    throw new DetourError('DETOUR_ERR_CLI_USAGE', err.message);
-  });
+  // Read here too, so that a missing token file is reported before a daemon is spawned.
+  await readTokenFile(options.tokenFile);
   const client = new DaemonClient(home);
   try {
     const existing = await currentStatus(client);
@@ -94,7 +97,7 @@ export async function connectCommand(options: ConnectOptions, io: Io, home: Deto
         `could not connect to ${managerUrl.origin} within ${options.timeoutMs} ms: ${status?.connection.lastError ?? 'no answer'}; check --manager and that the manager runs`,
       );
     }
-    if (outcome.type === 'failed') throw new DetourError('DETOUR_ERR_CLI_DAEMON_FAILED', `connect failed: ${outcome.message}`);
+    if (outcome.type === 'failed') throw new DetourError(outcome.code, `connect failed: ${outcome.message}`);
     throw new DetourError('DETOUR_ERR_CLI_DAEMON_FAILED', `the daemon exited (code ${outcome.code}) before connecting; see ${home.logPath}`);
   } finally {
     await client.close();

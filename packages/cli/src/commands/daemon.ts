@@ -1,4 +1,4 @@
-import { DetourError } from '@detour/core';
+import { isDetourError, isUserError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { runDaemon } from '@detour/daemon';
 import type { DetourHome } from '@detour/daemon/client';
@@ -19,9 +19,9 @@ export async function daemonCommand(options: DaemonCommandOptions, home: DetourH
     await runDaemon({ managerUrl: options.manager, tokenFile: options.tokenFile, name: options.name, home, version, logger, onReady: () => tell({ type: 'ready' }) }, signal);
     return 0;
   } catch (err) {
-    const message = err instanceof DetourError ? err.message : String(err);
     logger.error({ err }, 'daemon failed');
-    tell({ type: 'failed', message });
+    if (isUserError(err)) tell({ type: 'failed', code: err.code, message: err.message });
+    else tell({ type: 'failed', code: 'DETOUR_ERR_INTERNAL_BUG', message: `${isDetourError(err) ? err.message : String(err)} (a bug: the stack is in ${home.logPath})` });
     return 2;
   }
 }

@@ -5,7 +5,7 @@ import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome, InterceptAsk } from '@detour/daemon/client';
 import { describeMatchers, headerToSend } from '../format.js';
-import { parseHeaderSpec, parsePathMatchers } from '../header-spec.js';
+import { AUTO_HEADER, autoHeaderMatcher, parseHeaderSpec, parsePathMatchers } from '../header-spec.js';
 import type { Io, OutputFormat } from '../io.js';
 import { printError, printJson, printLine, printProgress } from '../io.js';
 
@@ -40,17 +40,18 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
   if (options.mechanism === 'tcp' && !options.global) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--mechanism tcp tunnels whole connections of a raw TCP port, so it needs --global (and no --http-header or path flags)');
   }
+  // With no matcher at all the intercept is personal: a shared environment must never be taken over by accident.
+  const headers = (options.global || hasMatchers ? options.httpHeader : [AUTO_HEADER]).map(parseHeaderSpec);
+  const paths = parsePathMatchers(options.httpPathEqual, options.httpPathPrefix, options.httpPathRegex);
   const client = new DaemonClient(home);
   let intercept: Intercept;
   try {
     const status = await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
-    // With no matcher at all the intercept is personal: a shared environment must never be taken over by accident.
-    const specs = options.global || hasMatchers ? options.httpHeader : ['auto'];
     const ask: InterceptAsk = {
       name: options.name ?? options.service,
       service: options.service,
-      headers: specs.map((spec) => parseHeaderSpec(spec, status.header.value)),
-      paths: parsePathMatchers(options.httpPathEqual, options.httpPathPrefix, options.httpPathRegex),
+      headers: headers.map((matcher) => (matcher === AUTO_HEADER ? autoHeaderMatcher(status.header.value) : matcher)),
+      paths,
       global: options.global,
       onDisconnect: options.onDisconnect,
       mechanism: options.mechanism,
@@ -92,7 +93,7 @@ async function runWhileIntercepting(command: string[], intercept: Intercept, hea
     const [code, signal] = (await Promise.race([
       once(child, 'exit'),
       once(child, 'error').then(([err]) => {
-        throw new DetourError('DETOUR_ERR_CLI_USAGE', `cannot run ${command[0]}: ${(err as Error).message}`);
+        throw new DetourError('DETOUR_ERR_CLI_USAGE', `cannot run ${command[0]}: ${(err as Error).message}`, { cause: err });
       }),
     ])) as [number | null, NodeJS.Signals | null];
     outcome = signal === null ? { code: code ?? 1 } : { code: 128, signal };

@@ -1,4 +1,4 @@
-import { DetourError } from '@detour/core';
+import { isDetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome } from '@detour/daemon/client';
 import { describeMatchers, describeState } from '../format.js';
@@ -11,7 +11,7 @@ export async function statusCommand(output: OutputFormat, io: Io, home: DetourHo
   try {
     status = await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
   } catch (err) {
-    if (!(err instanceof DetourError) || err.code !== 'DETOUR_ERR_CLI_NOT_CONNECTED') throw err;
+    if (!isDetourError(err) || err.code !== 'DETOUR_ERR_CLI_NOT_CONNECTED') throw err;
     if (output === 'json') printJson(io, { daemon: null, home: home.dir });
     else printLine(io, `Daemon      : not running (home ${home.dir}); run \`detour connect --manager URL --token-file FILE\``);
     return 0;

@@ -1,0 +1,162 @@
+// The CLI in-process, the way wrangler tests its own: main(argv) with captured
+// stdout and stderr, against real servers on 127.0.0.1 and a real daemon process.
+// A user's mistake must end in exactly one line on stderr and exit code 2; a bug
+// in exit code 1 with its stack. Help text is compared with snapshot files.
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { createLogger } from '@detour/core';
+import { startManager } from '@detour/manager';
+import { resolveHome } from '@detour/daemon/client';
+import { main } from '../src/main.js';
+
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer | string, _encoding: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function run(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const out = new Capture();
+  const err = new Capture();
+  const outcome = await main(argv, { out, err, env }, new AbortController().signal);
+  return { code: outcome.code, stdout: out.text, stderr: err.text };
+}
+
+async function tempDir(t: TestContext): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'detour-cli-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Exit 2, nothing on stdout, and exactly one line on stderr that says what was wrong. */
+function assertUserMistake(result: Run, says: RegExp): void {
+  assert.equal(result.code, 2, result.stderr);
+  assert.equal(result.stdout, '');
+  assert.match(result.stderr, /^detour: [^\n]+\n$/, 'exactly one line');
+  assert.match(result.stderr, says);
+}
+
+// Snapshots live next to the sources (tests run from dist/test). After a deliberate
+// change to the help, rewrite them with DETOUR_UPDATE_SNAPSHOTS=1.
+const SNAPSHOTS = new URL('../../test/snapshots/', import.meta.url);
+const UPDATE_SNAPSHOTS = process.env['DETOUR_UPDATE_SNAPSHOTS'] === '1';
+
+async function assertSnapshot(name: string, actual: string): Promise<void> {
+  const file = new URL(name, SNAPSHOTS);
+  if (UPDATE_SNAPSHOTS) await writeFile(file, actual);
+  assert.equal(actual, await readFile(file, 'utf8'), `${name} changed; if on purpose, rerun with DETOUR_UPDATE_SNAPSHOTS=1`);
+}
+
+test('--help prints the commands on stdout and exits 0', async () => {
+  const result = await run(['--help']);
+  assert.equal(result.code, 0);
+  assert.equal(result.stderr, '');
+  await assertSnapshot('help.txt', result.stdout);
+});
+
+test('intercept --help prints its flags on stdout and exits 0', async () => {
+  const result = await run(['intercept', '--help']);
+  assert.equal(result.code, 0);
+  assert.equal(result.stderr, '');
+  await assertSnapshot('help-intercept.txt', result.stdout);
+});
+
+test('command-line mistakes: one line on stderr, exit 2, nothing started', async (t) => {
+  const env = { DETOUR_HOME: await tempDir(t) };
+  const cases: Array<[string[], RegExp]> = [
+    [['kubectl'], /^detour: unknown command 'kubectl' \(see `detour --help`\)$/m],
+    [['intercep', 'api'], /unknown command 'intercep' \(Did you mean intercept\?\)$/m],
+    [['list', '--colour'], /unknown option '--colour' \(see `detour list --help`\)$/m],
+    [['intercept', 'api'], /required option '--port <port>' not specified/],
+    [['intercept', 'api', '--port', 'http'], /argument 'http' is invalid\. expected a whole number from 1 to 65535/],
+    [['intercept', 'api', '--port', '0'], /expected a whole number from 1 to 65535/],
+    [['manager', '--token-file', 'token', '--port', '70000'], /expected a whole number from 0 to 65535/],
+    [['intercept', 'api', '--port', '8080', '--http-header', 'x-dev'], /bad --http-header "x-dev": use NAME=VALUE, NAME~=REGEX or auto/],
+    [['intercept', 'api', '--port', '8080', '--http-header', 'bad name=1'], /"bad name" is not a valid header name/],
+    [['intercept', 'api', '--port', '8080', '--http-header', 'x-dev~=('], /invalid header x-dev regex "\(": .*missing closing \)/],
+    [['intercept', 'api', '--port', '8080', '--http-path-regex', '/a['], /invalid path regex "\/a\["/],
+    [['intercept', 'api', '--port', '8080', '--http-path-prefix', 'api'], /bad path "api": a path starts with "\/"/],
+    [['intercept', 'api', '--port', '8080', '--global', '--http-header', 'x=1'], /--global takes all traffic of the service/],
+    [['intercept', 'api', '--port', '8080', '--on-disconnect', 'retry'], /argument 'retry' is invalid\. Allowed choices are fallback, fail/],
+    [['trace', 'api', '--path', 'no-slash'], /bad --path "no-slash": a path starts with "\/"/],
+    [['connect', '--manager', 'ftp://x', '--token-file', 't'], /--manager "ftp:\/\/x" is not an http:\/\/ URL/],
+    [['connect', '--manager', 'http://127.0.0.1:1', '--token-file', join(env.DETOUR_HOME, 'absent')], /cannot read token file .*absent: ENOENT/],
+  ];
+  for (const [argv, says] of cases) {
+    await t.test(argv.join(' '), async () => assertUserMistake(await run(argv, env), says));
+  }
+});
+
+test('no daemon: a command that needs one says to run detour connect', async (t) => {
+  const home = await tempDir(t);
+  for (const argv of [['list'], ['leave', 'api'], ['intercept', 'api', '--port', '8080']]) {
+    assertUserMistake(await run(argv, { DETOUR_HOME: home }), /^detour: not connected: no daemon runs for .*; run `detour connect --manager URL --token-file FILE` first\n$/);
+  }
+});
+
+test('connect with a wrong token, against a real manager: one line and exit 2', async (t) => {
+  const dir = await tempDir(t);
+  const manager = await startManager({
+    host: '127.0.0.1',
+    port: 0,
+    token: 'the-real-token-of-this-manager',
+    leaseMs: 15_000,
+    globalAllowed: true,
+    logger: createLogger('manager', { level: 'silent' }),
+    version: 'test',
+  });
+  t.after(() => manager.close());
+  const wrong = join(dir, 'wrong-token');
+  await writeFile(wrong, 'not-the-token-of-this-manager\n');
+  // connect spawns a real daemon (the bin); it meets the 401 and reports the code back over IPC.
+  const result = await run(['connect', '--manager', manager.url, '--token-file', wrong, '--name', 'eve'], { DETOUR_HOME: join(dir, 'home') });
+  assertUserMistake(result, /^detour: connect failed: the bearer token is wrong/);
+});
+
+/**
+ * Stands in for a daemon of another detour version, which cannot exist in this repository:
+ * a real HTTP server on the home's socket that answers every request with `status` and `body`.
+ */
+async function foreignDaemon(t: TestContext, status: number, body: string): Promise<string> {
+  const dir = await tempDir(t);
+  const server = http.createServer((_req, res) => res.writeHead(status, { 'content-type': 'application/json' }).end(body));
+  server.listen(resolveHome(dir).socketPath);
+  await once(server, 'listening');
+  t.after(() => new Promise((resolve) => server.close(resolve)));
+  return dir;
+}
+
+test('a bug (an error code this CLI does not know) prints the stack and exits 1', async (t) => {
+  const home = await foreignDaemon(t, 500, JSON.stringify({ error: { code: 'DETOUR_ERR_FROM_THE_FUTURE', message: 'new in v9' } }));
+  const result = await run(['list'], { DETOUR_HOME: home });
+  assert.equal(result.code, 1);
+  assert.equal(result.stdout, '');
+  assert.match(result.stderr, /^detour: internal error, please report it/);
+  assert.match(result.stderr, /DetourError: the peer answered with an error code this detour does not know, DETOUR_ERR_FROM_THE_FUTURE: new in v9/);
+  assert.match(result.stderr, /\n {4}at .+\n/, 'a stack frame');
+  assert.match(result.stderr, /code: 'DETOUR_ERR_INTERNAL_BUG'/);
+  assert.match(result.stderr, /peerCode: 'DETOUR_ERR_FROM_THE_FUTURE'/);
+});
+
+test('a bug prints the cause it wraps, and exits 1', async (t) => {
+  const home = await foreignDaemon(t, 200, '{"services": [');
+  const result = await run(['list'], { DETOUR_HOME: home });
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /DetourError: daemon answered 200 with a body that is not JSON/);
+  assert.match(result.stderr, /\[cause\]: SyntaxError: /);
+});
