@@ -11,7 +11,7 @@ import { ensureTools } from './lib/tools.mjs';
 import { stopAll } from './lib/procs.mjs';
 import { closeProbes } from './lib/http.mjs';
 import { cpuLayout, pinSelf, makeWorkDir, versionOf } from './lib/setup.mjs';
-import { startUpstream, startNginxRouter, startHaproxy } from './lib/servers.mjs';
+import { startUpstream, startNginxRouter, startHaproxy, startGoRouter } from './lib/servers.mjs';
 import { SMALL_BODY } from './lib/configs.mjs';
 import { detourUnavailable, startDetourStack, startAgent, apiClient, DEV_HEADER_VALUE, HEADER_NAME } from './lib/detour.mjs';
 import { compare } from './lib/compare.mjs';
@@ -19,6 +19,7 @@ import { measureScaling } from './lib/scaling.mjs';
 import { measureActivation } from './lib/activation.mjs';
 import { measureStreaming } from './lib/streaming.mjs';
 import { measureH2c } from './lib/h2c.mjs';
+import { measureTwoCpus, twoCpuLayout } from './lib/two-cpus.mjs';
 import { sampleRss } from './lib/rss.mjs';
 import { pathRatios } from './lib/stats.mjs';
 import { evaluateTargets } from './lib/targets.mjs';
@@ -96,8 +97,9 @@ const DETOUR_IDS = ['detour-unmatched', 'detour-matched', 'scaling', 'activation
 async function startServers({ flags, tools, server, workDir, state, skipped, wants, skip }) {
   const detourMissing = detourUnavailable();
   if (detourMissing) skip(DETOUR_IDS, detourMissing);
-  if (!tools.wrk) skip(['direct', 'nginx', 'haproxy', 'detour-unmatched', 'detour-matched', 'scaling'], `wrk: ${tools.missing.wrk}`);
+  if (!tools.wrk) skip([...PATHS, 'scaling', 'two-cpus'], `wrk: ${tools.missing.wrk}`);
   if (!tools.haproxy) skip(['haproxy'], `haproxy: ${tools.missing.haproxy}`);
+  if (!tools.go) skip(['go-httputil'], `go: ${tools.missing.go}`);
   if (!tools.h2load) skip(['h2c'], `h2load: ${tools.missing.h2load}`);
   if (!tools.nginx) {
     skip([...flags.paths, ...flags.phases], `nginx (the shared upstream): ${tools.missing.nginx}`);
@@ -119,8 +121,16 @@ async function startServers({ flags, tools, server, workDir, state, skipped, wan
     const haproxy = await phase(state, skipped, 'haproxy', () => startHaproxy(router));
     if (haproxy) targets.push({ id: 'haproxy', url: haproxy.url, headers: {}, servedBy: 'app' });
   }
+  if (wants('go-httputil') && !skipped['go-httputil']) {
+    const go = await phase(state, skipped, 'go-httputil', () => startGoRouter(router));
+    if (go) {
+      log(`go-httputil built in ${(go.buildMs / 1e3).toFixed(1)} s`);
+      targets.push({ id: 'go-httputil', url: go.url, headers: {}, servedBy: 'app' });
+    }
+  }
   let stack = null;
-  if (DETOUR_IDS.some((id) => wants(id) && !skipped[id])) {
+  // The two-CPU phase runs without detour too (its agent row is then missing), so it only adds to the reasons to start it.
+  if (DETOUR_IDS.some((id) => wants(id) && !skipped[id]) || (wants('two-cpus') && !detourMissing)) {
     const profileDir = flags.cpuProf ? PROFILE_DIR : undefined;
     if (profileDir) await mkdir(profileDir, { recursive: true });
     stack = await phase(state, skipped, 'detour', () => startDetourStack({ workDir, service: SERVICE, upstream, profileDir, ...server }));
@@ -140,8 +150,11 @@ async function measure(flags, state) {
   const wants = (id) => flags.paths.includes(id) || flags.phases.includes(id);
   const skip = (ids, why) => { for (const id of ids.filter(wants)) skipped[id] = why; };
 
-  const tools = ensureTools({ install: flags.install, log });
-  for (const [name, why] of Object.entries(tools.missing)) log(`${name}: ${why}`);
+  // golang-go is a few hundred MB: only a full run that times go-httputil installs it; --quick uses it when present.
+  const goWanted = wants('go-httputil');
+  const notInstalled = !goWanted ? { go: 'not needed by this run' } : flags.quick ? { go: '--quick does not install golang-go (a full run does); go-httputil is skipped' } : {};
+  const tools = ensureTools({ install: flags.install, notInstalled, log });
+  for (const [name, why] of Object.entries(tools.missing)) if (name !== 'go' || goWanted) log(`${name}: ${why}`);
   const layout = cpuLayout(tools.taskset);
   if (layout.loadCpus && pinSelf(tools.taskset, layout.loadCpus)) log(`pinning: servers on CPU ${layout.serverCpus}, wrk and probes on CPU ${layout.loadCpus}`);
   else log(`not pinning (${layout.why ?? 'taskset -p failed'}): figures are noisier`);
@@ -154,7 +167,8 @@ async function measure(flags, state) {
   let agentMemory = null;
   if (targets.length > 0 && tools.wrk) {
     log(`comparing ${targets.map((t) => t.id).join(', ')}: ${flags.runs} run(s) × ${flags.durationS} s`);
-    const rss = stack ? sampleRss({ agent: stack.agent.proc.pid }) : null;
+    // Only while the agent is timed: the two-CPU phase alone starts it too, and an idle agent's RSS would pass for a result.
+    const rss = stack && targets.some((t) => t.id.startsWith('detour-')) ? sampleRss({ agent: stack.agent.proc.pid }) : null;
     const compared = await phase(state, skipped, 'comparison', () => compare({
       targets, runs: flags.runs, durationS: flags.durationS, wrkPath: tools.wrk, wrkCpus: layout.loadCpus, tasksetPath: tools.taskset,
       expectBytes: { small: Buffer.byteLength(SMALL_BODY), '1m': 1 << 20 }, log,
@@ -195,10 +209,22 @@ async function measure(flags, state) {
   let h2c = null;
   if (detourPhase('h2c')) {
     h2c = await phase(state, skipped, 'h2c', () => measureH2c({
-      h2loadPath: tools.h2load, startAgent, manager: stack.manager, daemon: stack.daemon, headerName: HEADER_NAME, headerValue: DEV_HEADER_VALUE,
-      server, loadCpus: layout.loadCpus, runs: flags.runs, durationS: flags.durationS, log,
+      tools, workDir: state.work.dir, startAgent, manager: stack.manager, daemon: stack.daemon, headerName: HEADER_NAME, headerValue: DEV_HEADER_VALUE,
+      server, loadCpus: layout.loadCpus, runs: flags.runs, durationS: flags.phaseDurationS, log,
     }));
     for (const [id, why] of Object.entries(h2c?.skipped ?? {})) skipped[id] = why;
+  }
+  let twoCpus = null;
+  const twoCpuWhy = twoCpuLayout(layout).why;
+  if (wants('two-cpus') && twoCpuWhy) skipped['two-cpus'] = twoCpuWhy;
+  // A layout variant of routers the comparison already starts: --quick skips it to stay within CI's time.
+  else if (wants('two-cpus') && flags.quick && !flags.onlyGiven) skipped['two-cpus'] = '--quick skips it (a full run or --only two-cpus measures it)';
+  if (wants('two-cpus') && upstream && !skipped['two-cpus']) {
+    twoCpus = await phase(state, skipped, 'two-cpus', () => measureTwoCpus({
+      layout, tools, workDir: state.work.dir, upstream, headerValue: DEV_HEADER_VALUE, startAgent, manager: stack?.manager ?? null,
+      runs: flags.runs, durationS: flags.phaseDurationS, expectBytes: { small: Buffer.byteLength(SMALL_BODY) }, log,
+    }));
+    for (const [id, why] of Object.entries(twoCpus?.skipped ?? {})) skipped[`two-cpus ${id}`] = why;
   }
 
   const result = {
@@ -208,7 +234,7 @@ async function measure(flags, state) {
       // os.cpus(), not availableParallelism(): the latter sees only the CPU this process is pinned to.
       cpus: cpus().length,
       node: process.versions.node,
-      tools: [versionOf(tools.nginx, ['-v']), versionOf(tools.haproxy, ['-v']), versionOf(tools.wrk, ['-v'])].filter(Boolean).map((v) => v.replace(/ - https:.*| Copyright.*/, '')).join(', '),
+      tools: [versionOf(tools.nginx, ['-v']), versionOf(tools.haproxy, ['-v']), versionOf(tools.wrk, ['-v']), versionOf(tools.h2load, ['--version']), versionOf(tools.go, ['version'])].filter(Boolean).map((v) => v.replace(/ - https:.*| Copyright.*/, '')).join(', '),
       commit: gitCommit(),
       quick: flags.quick,
       runs: flags.runs,
@@ -222,7 +248,8 @@ async function measure(flags, state) {
     scaling,
     activation,
     streaming,
-    h2c: h2c?.paths ?? null,
+    h2c: h2c ? { paths: h2c.paths, ratios: h2c.ratios } : null,
+    twoCpus,
   };
   result.targets = evaluateTargets(result);
   return result;

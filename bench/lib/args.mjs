@@ -6,20 +6,25 @@ import { parseArgs } from 'node:util';
  */
 
 /** Every path and phase `--only` can select. */
-export const PATHS = ['direct', 'nginx', 'haproxy', 'detour-unmatched', 'detour-matched'];
-export const PHASES = ['scaling', 'activation', 'streaming', 'h2c'];
+export const PATHS = ['direct', 'nginx', 'haproxy', 'go-httputil', 'detour-unmatched', 'detour-matched'];
+export const PHASES = ['scaling', 'activation', 'streaming', 'h2c', 'two-cpus'];
 
-/** Full-run defaults; `--quick` swaps in QUICK. */
-const FULL = { runs: 3, durationS: 10, interceptCounts: [1, 100, 1000], fanoutAgents: 10, streamBytes: 1024 ** 3 };
+/**
+ * Full-run defaults; `--quick` swaps in QUICK. `phaseDurationS` is the run
+ * length of the h2c and two-CPU phases, which time many paths: in --quick
+ * they are a 1 s smoke, in a full run as long as the comparison's runs.
+ */
+const FULL = { runs: 3, durationS: 10, phaseDurationS: null, interceptCounts: [1, 100, 1000], fanoutAgents: 10, streamBytes: 1024 ** 3 };
 /** Quick: proves every part starts and the report renders, well under CI's 2-minute budget. */
-const QUICK = { runs: 1, durationS: 2, interceptCounts: [1, 10], fanoutAgents: 3, streamBytes: 16 * 1024 ** 2 };
+const QUICK = { runs: 1, durationS: 2, phaseDurationS: 1, interceptCounts: [1, 10], fanoutAgents: 3, streamBytes: 16 * 1024 ** 2 };
 
 export const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--duration S] [--only LIST] [--no-install] [--cpu-prof]
-  --quick        CI smoke: 1 run of 2 s, 1 and 10 intercepts, 3 fan-out agents, 16 MiB streams; no thresholds
+  --quick        CI smoke: 1 run of 2 s (1 s for h2c and two-cpus), 1 and 10 intercepts, 3 fan-out agents,
+                 16 MiB streams; no thresholds; uses Go for go-httputil only if it is installed
   --runs N       interleaved runs per path, medians reported (default ${FULL.runs})
   --duration S   seconds per wrk run (default ${FULL.durationS})
   --only LIST    comma-separated subset of: ${[...PATHS, ...PHASES].join(', ')}
-  --no-install   do not apt-get missing nginx/haproxy/wrk/h2load; skip what needs them
+  --no-install   do not apt-get missing nginx/haproxy/wrk/h2load/golang-go; skip what needs them
   --cpu-prof     run the agent under node --cpu-prof; the profile goes to bench/results/profiles/`;
 
 export class UsageError extends Error {}
@@ -54,13 +59,17 @@ export function parseFlags(argv) {
   const selected = values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : [...PATHS, ...PHASES];
   const unknown = selected.filter((s) => !PATHS.includes(s) && !PHASES.includes(s));
   if (unknown.length > 0) throw new UsageError(`--only: unknown ${unknown.join(', ')}; choose from ${[...PATHS, ...PHASES].join(', ')}`);
+  const durationS = values.duration ? positiveInt(values.duration, '--duration') : base.durationS;
   return Object.freeze({
     help: values.help,
     quick: values.quick,
     install: !values['no-install'],
     cpuProf: values['cpu-prof'],
     runs: values.runs ? positiveInt(values.runs, '--runs') : base.runs,
-    durationS: values.duration ? positiveInt(values.duration, '--duration') : base.durationS,
+    durationS,
+    phaseDurationS: values.duration ? durationS : base.phaseDurationS ?? durationS,
+    /** True when --only chose the set: --quick then runs what was named even if it skips it by default. */
+    onlyGiven: Boolean(values.only),
     paths: PATHS.filter((p) => selected.includes(p)),
     phases: PHASES.filter((p) => selected.includes(p)),
     interceptCounts: base.interceptCounts,

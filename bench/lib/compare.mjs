@@ -34,23 +34,24 @@ async function verify(target, route, expectBytes) {
 /**
  * @param {object} o
  * @param {Array<{ id: string, url: string, headers: object, servedBy: string }>} o.targets
+ * @param {typeof ROUTES} [o.routes] the routes to time (all by default)
  * @returns {Promise<{ results: Record<string, Record<string, object>>, skipped: Record<string, string> }>}
  */
-export async function compare({ targets, runs, durationS, wrkPath, wrkCpus, tasksetPath, expectBytes, log }) {
+export async function compare({ targets, routes = ROUTES, runs, durationS, wrkPath, wrkCpus, tasksetPath, expectBytes, log }) {
   const skipped = {};
   const live = [];
   for (const target of targets) {
-    const problems = (await Promise.all(ROUTES.map((route) => verify(target, route, expectBytes)))).filter(Boolean);
+    const problems = (await Promise.all(routes.map((route) => verify(target, route, expectBytes)))).filter(Boolean);
     if (problems.length > 0) skipped[target.id] = problems.join('; ');
     else live.push(target);
   }
   for (const [id, why] of Object.entries(skipped)) log(`skipping ${id}: ${why}`);
 
-  const raw = Object.fromEntries(live.map((t) => [t.id, Object.fromEntries(ROUTES.map((r) => [r.id, []]))]));
+  const raw = Object.fromEntries(live.map((t) => [t.id, Object.fromEntries(routes.map((r) => [r.id, []]))]));
   for (let run = 0; run < runs; run++) {
     // Rotating the start also spreads "first after a pause" effects over the paths.
     const order = live.map((_, i) => live[(i + run) % live.length]);
-    for (const route of ROUTES) {
+    for (const route of routes) {
       for (const target of order) {
         let figures;
         try {

@@ -57,19 +57,33 @@ function streamingTable(st) {
 
 function targetsTable(targets) {
   return {
-    title: 'Targets (issue 5)',
+    title: 'Targets (issues 5 and 15)',
     headers: ['Measure', 'Target', 'Measured', 'Met'],
     align: 'llll',
     rows: targets.map((t) => [t.measure, t.target, t.measured, t.met == null ? 'n/a' : t.met ? 'yes' : 'NO']),
   };
 }
 
-/** The h2c phase: HTTP/2 with prior knowledge (gRPC's transport), timed with h2load. */
-function h2cTable(paths) {
+/** The h2c phase: HTTP/2 with prior knowledge (gRPC's transport), timed with h2load; a plain GET and a unary gRPC call. */
+function h2cTable(h2c) {
+  const cells = (w, q) => (w ? [fmt.int(w.rps), fmt.x(q.vsNginx), fmt.x(q.vsDirect), fmt.ms(w.meanMs)] : ['—', '—', '—', '—']);
   return {
-    title: 'HTTP/2 cleartext (h2c, gRPC\'s transport): h2load, 8 connections × 16 streams (medians)',
-    headers: ['Path', 'req/s', '×direct', 'mean ms', 'errors'],
-    rows: Object.entries(paths).map(([id, p]) => [id, fmt.int(p.rps), p.rpsRatioDirect == null ? '—' : `${p.rpsRatioDirect.toFixed(2)}×`, p.meanMs == null ? '—' : p.meanMs.toFixed(2), String(p.errors)]),
+    title: 'HTTP/2 cleartext (h2c, gRPC\'s transport): h2load, 8 connections × 16 streams, one Node h2c app (medians; ratios: medians of per-round ratios)',
+    headers: ['Path', 'GET req/s', '×nginx', '×direct', 'mean ms', 'gRPC unary req/s', '×nginx', '×direct', 'mean ms', 'errors'],
+    rows: Object.entries(h2c.paths).map(([id, p]) => {
+      const q = h2c.ratios[id] ?? {};
+      return [id, ...cells(p.plain, { vsNginx: q.plainVsNginx, vsDirect: q.plainVsDirect }), ...cells(p.grpc, { vsNginx: q.grpcVsNginx, vsDirect: q.grpcVsDirect }),
+        String((p.plain?.errors ?? 0) + (p.grpc?.errors ?? 0))];
+    }),
+  };
+}
+
+/** The two-CPU phase: each proxy may use two CPUs; nginx and HAProxy use two workers/threads, the agent its one process. */
+function twoCpusTable(t) {
+  return {
+    title: `Two CPUs for the proxy: small responses; proxies on CPUs ${t.proxyCpus}, upstream on ${t.upstreamCpus}, wrk on ${t.loadCpus}${t.sharesLoadCpu ? ' (the proxy shares the load CPU: see docs/performance.md)' : ''}`,
+    headers: ['Path', 'req/s', '×nginx-2w', 'p50 ms', 'p99 ms', 'p99 ×nginx-2w', 'errors'],
+    rows: Object.entries(t.paths).map(([id, p]) => [id, fmt.int(p.small.rps), fmt.x(t.ratios[id].rpsVsNginx2w), fmt.ms(p.small.p50Ms), fmt.ms(p.small.p99Ms), fmt.x(t.ratios[id].p99VsNginx2w), String(p.small.errors)]),
   };
 }
 
@@ -81,7 +95,8 @@ function sections(result) {
   if (result.scaling?.counts) out.push(scalingTable(result.scaling));
   if (result.activation?.fanout) out.push(activationTable(result.activation));
   if (result.streaming?.streams) out.push(streamingTable(result.streaming));
-  if (result.h2c && Object.keys(result.h2c).length > 0) out.push(h2cTable(result.h2c));
+  if (result.h2c && Object.keys(result.h2c.paths).length > 0) out.push(h2cTable(result.h2c));
+  if (result.twoCpus && Object.keys(result.twoCpus.paths).length > 0) out.push(twoCpusTable(result.twoCpus));
   if (result.profile) {
     out.push({
       title: `Agent CPU profile, self time (${result.profile.file.split('/').pop()})`,

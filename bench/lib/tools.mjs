@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
  */
 
 /** Program name → Debian package that ships it. */
-const PACKAGES = { nginx: 'nginx', haproxy: 'haproxy', wrk: 'wrk', h2load: 'nghttp2-client', taskset: 'util-linux' };
+const PACKAGES = { nginx: 'nginx', haproxy: 'haproxy', wrk: 'wrk', h2load: 'nghttp2-client', taskset: 'util-linux', go: 'golang-go' };
 
 /** apt can take minutes on a cold cache; anything longer is a hung mirror. */
 const APT_TIMEOUT_MS = 8 * 60_000;
@@ -36,13 +36,15 @@ function apt(args, log) {
 }
 
 /**
- * Returns `{ nginx, haproxy, wrk, taskset }` as absolute paths or null, plus
- * `missing: { name: reason }` for each tool that could not be had.
- * @param {{ install: boolean, log: (line: string) => void }} opts
+ * Returns `{ nginx, haproxy, wrk, h2load, taskset, go }` as absolute paths or
+ * null, plus `missing: { name: reason }` for each tool that could not be had.
+ * Tools named in `notInstalled` are used when present but never installed
+ * (--quick leaves golang-go, a few hundred MB, to the full run).
+ * @param {{ install: boolean, notInstalled?: Record<string, string>, log: (line: string) => void }} opts
  */
-export function ensureTools({ install, log }) {
+export function ensureTools({ install, notInstalled = {}, log }) {
   const found = Object.fromEntries(Object.keys(PACKAGES).map((name) => [name, which(name)]));
-  const absent = Object.keys(PACKAGES).filter((name) => !found[name]);
+  const absent = Object.keys(PACKAGES).filter((name) => !found[name] && !(name in notInstalled));
   const missing = {};
   if (absent.length > 0 && install) {
     const pkgs = [...new Set(absent.map((name) => PACKAGES[name]))];
@@ -54,7 +56,9 @@ export function ensureTools({ install, log }) {
     for (const name of absent) found[name] = which(name);
   }
   for (const name of Object.keys(PACKAGES)) {
-    if (!found[name]) missing[name] = install ? `not installed and apt-get could not install ${PACKAGES[name]}` : 'not installed (--no-install)';
+    if (found[name]) continue;
+    if (name in notInstalled) missing[name] = `not installed; ${notInstalled[name]}`;
+    else missing[name] = install ? `not installed and apt-get could not install ${PACKAGES[name]}` : 'not installed (--no-install)';
   }
   return { ...found, missing };
 }
