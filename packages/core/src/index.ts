@@ -1,4 +1,5 @@
 export { DetourError, errorBody, errorFromBody, isDetourError, isUserError } from './errors.js';
+export { interceptOfflineError } from './offline-error.js';
 export { createLogger, REDACTED_PATHS } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
 export { Backoff } from './backoff.js';

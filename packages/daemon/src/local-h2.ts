@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE, RELAY_HEADER_UPSTREAM_PROTOCOL } from '@detour/protocol';
+import { RELAY_HEADER_UPSTREAM_PROTOCOL, RELAY_OWNED_HEADERS } from '@detour/protocol';
 import { forwardableHeaders, GRPC_STATUS, Http2SessionPool, Http2StreamBridge, respondLocalError } from '@detour/transport';
 import type { Logger } from '@detour/core';
 
 /** Relay fields that are ours, not the caller's: the local app never sees them. */
-const RELAY_OWNED = new Set([RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_UPSTREAM_PROTOCOL, RELAY_HEADER_OFFLINE]);
+const RELAY_OWNED: ReadonlySet<string> = new Set(RELAY_OWNED_HEADERS);
 
 /** Idle sessions to a local app are closed after this; a new stream reconnects. */
 const LOCAL_IDLE_TIMEOUT_MS = 30_000;

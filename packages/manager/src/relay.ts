@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE } from '@detour/protocol';
-import { DetourError } from '@detour/core';
+import { DetourError, interceptOfflineError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { respondStreamError } from '@detour/transport';
 import type { ManagerState } from './state.js';
@@ -26,8 +26,11 @@ export function relayStream(stream: ServerHttp2Stream, headers: IncomingHttpHead
   const intercept = state.getIntercept(interceptId);
   const tunnel = intercept === undefined ? undefined : tunnels.get(intercept.owner.sessionId);
   if (intercept === undefined || tunnel === undefined || tunnel.destroyed) {
-    const message = intercept === undefined ? `intercept ${interceptId} no longer exists` : `intercept ${intercept.name} on ${intercept.service} is offline: its developer ${intercept.owner.name} is not connected`;
-    respondStreamError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', message, { details: { intercept: interceptId } }), { [RELAY_HEADER_OFFLINE]: interceptId });
+    const error =
+      intercept === undefined
+        ? new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', `intercept ${interceptId} no longer exists`, { details: { intercept: interceptId } })
+        : interceptOfflineError(intercept);
+    respondStreamError(stream, error, { [RELAY_HEADER_OFFLINE]: interceptId });
     return;
   }
   // A CONNECT stream (an agent's connection to the developer's local app) is a

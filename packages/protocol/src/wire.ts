@@ -54,6 +54,17 @@ export const API_PATHS = {
 export const RELAY_HEADER_UPSTREAM_PROTOCOL = 'detour-upstream-protocol';
 
 /**
+ * The fields the relay itself sets and reads, and so the only ones a caller
+ * must never smuggle in: the agent drops them from every request, HTTP/1.1 and
+ * HTTP/2 alike, before it reaches the app or a developer, and from every
+ * response; the daemon drops them before the local app. Other `detour-*` names
+ * carry no meaning to detour and pass like any field. An exact set, not a
+ * prefix, so that the HTTP/1.1 codec classifies them by length and bytes as it
+ * does hop-by-hop names, at no cost to a head without them.
+ */
+export const RELAY_OWNED_HEADERS: readonly string[] = Object.freeze([RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_UPSTREAM_PROTOCOL, RELAY_HEADER_OFFLINE]);
+
+/**
  * What an agent's port speaks (`--protocol`). On both relay legs a connection
  * to the developer's local app is a plain CONNECT stream (RFC 9113 §8.5) whose
  * `:authority` is `<service>:<port>`: the agent's kept-alive HTTP/1.1

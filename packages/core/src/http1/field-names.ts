@@ -1,3 +1,4 @@
+import { RELAY_OWNED_HEADERS } from '@detour/protocol';
 import { LOWER } from './chars.js';
 
 /**
@@ -18,6 +19,8 @@ export const FIELD_KIND = {
   UPGRADE: 9,
   /** A field named by a Connection option, hence hop-by-hop too (RFC 9110 §7.6.1). */
   CONNECTION_OPTION: 10,
+  /** A field only detour's relay may set (`RELAY_OWNED_HEADERS`): dropped in both directions, like a hop-by-hop one. */
+  RELAY_OWNED: 11,
 } as const;
 export type FieldKind = (typeof FIELD_KIND)[keyof typeof FIELD_KIND];
 
@@ -43,8 +46,23 @@ export function equalsLower(buf: Uint8Array, start: number, lower: Uint8Array): 
   return true;
 }
 
+/** The relay-owned names by length: any other field costs one comparison and one array read. */
+const RELAY_OWNED_BY_LENGTH: Array<Uint8Array[] | undefined> = [];
+for (const name of RELAY_OWNED_HEADERS) (RELAY_OWNED_BY_LENGTH[name.length] ??= []).push(bytes(name));
+
 /** The kind of the field named `buf[start, end)`. */
 export function classifyField(buf: Uint8Array, start: number, end: number): FieldKind {
+  const kind = codecKind(buf, start, end);
+  const length = end - start;
+  if (kind !== FIELD_KIND.OTHER || length >= RELAY_OWNED_BY_LENGTH.length) return kind;
+  const candidates = RELAY_OWNED_BY_LENGTH[length];
+  if (candidates !== undefined) {
+    for (const lower of candidates) if (equalsLower(buf, start, lower)) return FIELD_KIND.RELAY_OWNED;
+  }
+  return FIELD_KIND.OTHER;
+}
+
+function codecKind(buf: Uint8Array, start: number, end: number): FieldKind {
   switch (end - start) {
     case 2:
       return equalsLower(buf, start, TE) ? FIELD_KIND.TE : FIELD_KIND.OTHER;

@@ -39,7 +39,11 @@ export class HeadFields implements FieldSink {
   hostStart = -1;
   hostEnd = -1;
   expectContinue = false;
-  /** Hop-by-hop lines as `[lineStart, lineEnd, kind]` triples in head order, or undefined when there are none. */
+  /**
+   * The lines a proxy cuts out, as `[lineStart, lineEnd, kind]` triples in head
+   * order, or undefined when there are none: hop-by-hop fields (RFC 9110 §7.6.1)
+   * and relay-owned ones (`FIELD_KIND.RELAY_OWNED`).
+   */
   hopByHop: number[] | undefined;
   /** Values of captured fields by lower-case name, or undefined when none was present. */
   captured: Map<string, string[]> | undefined;

@@ -24,7 +24,7 @@ export interface RequestHead {
   expectContinue: boolean;
   /** The Host value, or undefined. */
   host: string | undefined;
-  /** Hop-by-hop lines as `[lineStart, lineEnd, kind]` triples, or undefined: then the head can be forwarded as is. */
+  /** Lines to cut out (hop-by-hop and relay-owned fields) as `[lineStart, lineEnd, kind]` triples, or undefined: then the head can be forwarded as is. */
   hopByHop: number[] | undefined;
   /** Values of the fields named in the capture set, or undefined when none was present. */
   captured: ReadonlyMap<string, readonly string[]> | undefined;
