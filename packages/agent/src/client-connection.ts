@@ -1,14 +1,12 @@
 import type net from 'node:net';
-import { findHeadEnd, isDetourError, parseRequestHead } from '@detour/core';
+import { findHeadEnd, interceptOfflineError, isDetourError, parseRequestHead } from '@detour/core';
 import type { RequestHead } from '@detour/core';
 import type { ErrorCode } from '@detour/protocol';
-import { routeChannel } from './diagnostics.js';
-import type { RouteEvent, RouteKind } from './diagnostics.js';
 import type { AgentContext, Exchange, ExchangeHost } from './exchange.js';
 import { ForwardExchange } from './forward-exchange.js';
-import { errorResponse } from './local-response.js';
-import { offlineError } from './offline.js';
+import { errorResponse, headTooLargeMessage } from './local-response.js';
 import type { PendingSighting } from './probe-reporter.js';
+import type { Route } from './router.js';
 
 const BAD_REQUEST = 'DETOUR_ERR_AGENT_BAD_REQUEST';
 const CR = 0x0d;
@@ -131,10 +129,17 @@ export class ClientConnection implements ExchangeHost {
     this.socket.destroy();
   }
 
-  replace(next: Exchange): void {
-    this.#exchange = next;
-    next.start();
-    this.pump();
+  follow(route: Route, head: RequestHead, buf: Buffer, start: number): void {
+    if (route.kind === 'offline') {
+      const error = interceptOfflineError(route.intercept!);
+      this.fail(error.status, error.code, error.message, error.details);
+      return;
+    }
+    const { app, tunnels } = this.ctx;
+    const exchange = new ForwardExchange(this, head, buf, start, route.kind === 'intercept' ? tunnels.destination(route.intercept!) : app);
+    this.#state = BUSY;
+    this.#exchange = exchange;
+    exchange.start();
   }
 
   pump(): void {
@@ -231,14 +236,14 @@ export class ClientConnection implements ExchangeHost {
       end = findHeadEnd(buf, start, this.#scanned, buf.length, BAD_REQUEST);
       if (end === -1) {
         if (buf.length - start >= maxHeaderBytes) {
-          this.fail(431, 'DETOUR_ERR_AGENT_HEAD_TOO_LARGE', `request head exceeds ${maxHeaderBytes} bytes`);
+          this.fail(431, 'DETOUR_ERR_AGENT_HEAD_TOO_LARGE', headTooLargeMessage(maxHeaderBytes));
         } else {
           this.#scanned = Math.max(start, buf.length - 3);
         }
         return undefined;
       }
       if (end - start > maxHeaderBytes) {
-        this.fail(431, 'DETOUR_ERR_AGENT_HEAD_TOO_LARGE', `request head exceeds ${maxHeaderBytes} bytes`);
+        this.fail(431, 'DETOUR_ERR_AGENT_HEAD_TOO_LARGE', headTooLargeMessage(maxHeaderBytes));
         return undefined;
       }
       head = parseRequestHead(buf, start, end, this.ctx.router.capture);
@@ -258,43 +263,10 @@ export class ClientConnection implements ExchangeHost {
   }
 
   #dispatch(head: RequestHead, buf: Buffer, start: number): void {
-    const { router, link, options, app, tunnels } = this.ctx;
+    const { router, link } = this.ctx;
     // One field check per request while no trace runs (the hot path).
     if (router.probes !== undefined) this.#sighting = router.probes.observe(head);
-    const intercept = router.match(head);
-    let route: RouteKind = 'app';
-    let exchange: Exchange | undefined;
-    if (intercept === undefined) {
-      exchange = new ForwardExchange(this, head, buf, start, app);
-    } else if (intercept.online && link.ready) {
-      route = 'intercept';
-      exchange = new ForwardExchange(this, head, buf, start, tunnels.destination(intercept));
-    } else if (intercept.onDisconnect === 'fallback') {
-      route = 'fallback';
-      exchange = new ForwardExchange(this, head, buf, start, app);
-    } else {
-      route = 'offline';
-    }
-    if (routeChannel.hasSubscribers) {
-      const event: RouteEvent = {
-        service: options.service,
-        agentId: options.agentId,
-        method: head.method,
-        target: head.target,
-        route,
-        interceptId: intercept?.id,
-        ruleVersion: router.version,
-      };
-      routeChannel.publish(event);
-    }
-    if (exchange === undefined) {
-      const { message, details } = offlineError(intercept!, options.service);
-      this.fail(503, 'DETOUR_ERR_TUNNEL_OFFLINE', message, details);
-      return;
-    }
-    this.#state = BUSY;
-    this.#exchange = exchange;
-    exchange.start();
+    this.follow(router.decide(head.method, head.target, head.captured, link.ready), head, buf, start);
   }
 
   #endSighting(): void {

@@ -1,10 +1,10 @@
 import type net from 'node:net';
-import type { Logger } from '@detour/core';
+import type { Logger, RequestHead } from '@detour/core';
 import type { ErrorCode } from '@detour/protocol';
 import type { Destination, TunnelPools } from './destinations.js';
 import type { ManagerLink } from './manager-link.js';
 import type { ResolvedAgentOptions } from './options.js';
-import type { Router } from './router.js';
+import type { Route, Router } from './router.js';
 
 /** What every connection of one agent shares. */
 export interface AgentContext {
@@ -33,8 +33,12 @@ export interface ExchangeHost {
   fail(status: number, code: ErrorCode, message: string, details?: Record<string, unknown>): void;
   /** Drops the connection at once: the response was cut off mid-way and cannot be completed. */
   abort(reason: Error): void;
-  /** Hands the request to another exchange (a relay falling back to the app). */
-  replace(next: Exchange): void;
+  /**
+   * Sends the request whose head is `buf[start, head.end)` where `route` says:
+   * a fresh exchange to the app or a developer, or the offline answer. Also how
+   * a relay refused late hands its request on (its offline policy applied).
+   */
+  follow(route: Route, head: RequestHead, buf: Buffer, start: number): void;
   /** Feeds buffered client bytes to the current exchange again (after a protocol switch). */
   pump(): void;
 }

@@ -3,23 +3,27 @@ import type { RequestHead } from '@detour/core';
 import type { Destination } from './destinations.js';
 import { LINK_DOWN } from './destinations.js';
 import type { Exchange, ExchangeHost } from './exchange.js';
-import { offlineError } from './offline.js';
 import type { Refusal, UpstreamConnection, UpstreamUser } from './upstream-pool.js';
 
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 /** Response body bytes copied next to a rewritten head rather than written separately. */
 const INLINE_BODY_BYTES = 16 * 1024;
 
-/** RFC 9110 §7.6.1: every hop-by-hop line is dropped before forwarding… */
-const HOP_BY_HOP =
+/**
+ * Field lines never forwarded, in either direction: hop-by-hop ones (RFC 9110
+ * §7.6.1), and those only detour's relay may set (RELAY_OWNED_HEADERS), which
+ * a caller or an app must not be able to smuggle (dropped on HTTP/2 too).
+ */
+const NOT_FORWARDED =
   (1 << FIELD_KIND.CONNECTION) |
   (1 << FIELD_KIND.KEEP_ALIVE) |
   (1 << FIELD_KIND.PROXY_CONNECTION) |
   (1 << FIELD_KIND.TE) |
   (1 << FIELD_KIND.UPGRADE) |
-  (1 << FIELD_KIND.CONNECTION_OPTION);
-/** …except Upgrade when the request asks to switch protocols (RFC 9110 §7.8). */
-const HOP_BY_HOP_BUT_UPGRADE = HOP_BY_HOP & ~(1 << FIELD_KIND.UPGRADE);
+  (1 << FIELD_KIND.CONNECTION_OPTION) |
+  (1 << FIELD_KIND.RELAY_OWNED);
+/** …but Upgrade when the request asks to switch protocols (RFC 9110 §7.8). */
+const NOT_FORWARDED_BUT_UPGRADE = NOT_FORWARDED & ~(1 << FIELD_KIND.UPGRADE);
 
 /** RFC 9110 §9.2.2: methods a client may expect to be repeated safely. */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
@@ -65,8 +69,8 @@ export class ForwardExchange implements Exchange, UpstreamUser {
       hop === undefined
         ? buf.subarray(start, head.end)
         : head.upgrade
-          ? omitLines(buf, start, head.end, hop, HOP_BY_HOP_BUT_UPGRADE, 'Connection: upgrade\r\n')
-          : omitLines(buf, start, head.end, hop, HOP_BY_HOP);
+          ? omitLines(buf, start, head.end, hop, NOT_FORWARDED_BUT_UPGRADE, 'Connection: upgrade\r\n')
+          : omitLines(buf, start, head.end, hop, NOT_FORWARDED);
     this.#request = new BodyFramer(requestBodyKind(head), head.contentLength, { code: 'DETOUR_ERR_AGENT_BAD_REQUEST' });
   }
 
@@ -125,12 +129,10 @@ export class ForwardExchange implements Exchange, UpstreamUser {
     this.#upstream = undefined;
     const intercept = this.#destination.intercept;
     if (refusal.offline && intercept !== undefined) {
-      if (intercept.onDisconnect === 'fallback') {
-        this.#host.replace(new ForwardExchange(this.#host, this.#head, this.#buf, this.#start, this.#host.ctx.app));
-        return;
-      }
-      const { message, details } = offlineError(intercept, this.#host.ctx.options.service);
-      this.#host.fail(503, 'DETOUR_ERR_TUNNEL_OFFLINE', message, details);
+      const host = this.#host;
+      host.follow(host.ctx.router.refused(this.#head.method, this.#head.target, intercept), this.#head, this.#buf, this.#start);
+      // The body bytes held while the tunnel opened now go to the fallback exchange.
+      host.pump();
       return;
     }
     const { error } = refusal;
@@ -265,7 +267,7 @@ export class ForwardExchange implements Exchange, UpstreamUser {
       }
       if (head.status < 200) {
         // Interim responses (100 Continue, 103 Early Hints) pass through; the final one follows.
-        this.#toClient(head.hopByHop === undefined ? buf.subarray(start, end) : omitLines(buf, start, end, head.hopByHop, HOP_BY_HOP));
+        this.#toClient(head.hopByHop === undefined ? buf.subarray(start, end) : omitLines(buf, start, end, head.hopByHop, NOT_FORWARDED));
         start = end;
         if (start === buf.length) return;
         continue;
@@ -286,7 +288,7 @@ export class ForwardExchange implements Exchange, UpstreamUser {
       const response = this.#response;
       const stop = response.consume(buf, end, buf.length);
       const tail = stop - end <= INLINE_BODY_BYTES ? stop : end;
-      this.#toClient(omitLines(buf, start, end, head.hopByHop ?? [], HOP_BY_HOP, extra, tail));
+      this.#toClient(omitLines(buf, start, end, head.hopByHop ?? [], NOT_FORWARDED, extra, tail));
       if (tail < stop) this.#toClient(buf.subarray(end, stop));
       this.#afterBody(response, stop, buf.length);
       return;

@@ -1,22 +1,33 @@
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
-import { targetPath } from '@detour/core';
+import { interceptOfflineError } from '@detour/core';
 import type { Intercept } from '@detour/protocol';
-import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE, RELAY_HEADER_UPSTREAM_PROTOCOL } from '@detour/protocol';
-import { routeChannel } from './diagnostics.js';
-import type { RouteEvent, RouteKind } from './diagnostics.js';
-import type { AgentContext } from './exchange.js';
+import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE, RELAY_HEADER_UPSTREAM_PROTOCOL, RELAY_OWNED_HEADERS } from '@detour/protocol';
 import { forwardableHeaders, GRPC_STATUS, Http2StreamBridge, RELAY_HTTP2_SETTINGS, respondLocalError, widenSessionWindow } from '@detour/transport';
 import type { Http2SessionPool } from '@detour/transport';
-import { offlineError } from './offline.js';
+import type { AgentContext } from './exchange.js';
+import { headTooLargeMessage } from './local-response.js';
+import type { Route } from './router.js';
 
 const { NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
-/** Names a caller must not smuggle towards the manager or the developer: the relay sets them itself. */
-const RELAY_OWNED = new Set([RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_UPSTREAM_PROTOCOL, RELAY_HEADER_OFFLINE]);
+/** Names a caller must not smuggle towards the app, the manager or the developer: the relay sets them itself. */
+const RELAY_OWNED: ReadonlySet<string> = new Set(RELAY_OWNED_HEADERS);
 
-const NO_HEADERS: ReadonlyMap<string, readonly string[]> = new Map();
+/**
+ * node's 'stream' listener as node calls it: the raw field list comes fourth
+ * (@types/node omits it). Unlike `headers`, which joins a repeated field's
+ * values into one string ("bob, alice"), it keeps every value apart, as a
+ * matcher needs them.
+ */
+type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
+
+/**
+ * What one field adds to a head measured as HTTP/1.1 would send it
+ * (`name: value\r\n`): the size `maxHeaderBytes` bounds on both protocols.
+ */
+const FIELD_LINE_OVERHEAD_BYTES = 4;
 
 /**
  * The agent's HTTP/2 side (h2c with prior knowledge, or TLS with ALPN h2): one
@@ -36,7 +47,13 @@ export class Http2Gateway {
     this.#ctx = ctx;
     this.#appPool = appPool;
     this.#appScheme = ctx.options.app.tls === undefined ? 'http' : 'https';
-    this.#server = http2.createServer({ settings: RELAY_HTTP2_SETTINGS });
+    this.#server = http2.createServer({
+      settings: RELAY_HTTP2_SETTINGS,
+      // node resets a stream with more fields than this (ENHANCE_YOUR_CALM, default 128)
+      // before we see it. Every field takes at least 5 bytes (`n: \r\n`), so no head
+      // within maxHeaderBytes has more: past our limit, the client gets our 431.
+      maxHeaderListPairs: Math.floor(ctx.options.maxHeaderBytes / (1 + FIELD_LINE_OVERHEAD_BYTES)) + 1,
+    });
     this.#server.on('session', (session) => {
       this.#sessions.add(session);
       session.once('close', () => this.#sessions.delete(session));
@@ -45,7 +62,8 @@ export class Http2Gateway {
       // An idle client connection is closed as on HTTP/1.1; GOAWAY lets streams in flight finish.
       session.setTimeout(ctx.options.idleTimeoutMs, () => session.close());
     });
-    this.#server.on('stream', (stream, headers, flags) => this.#route(stream, headers, (flags & NGHTTP2_FLAG_END_STREAM) !== 0));
+    const onStream: StreamListener = (stream, headers, flags, rawHeaders) => this.#route(stream, headers, rawHeaders, (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
+    this.#server.on('stream', onStream as (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => void);
   }
 
   /** Takes a connection whose next bytes are the HTTP/2 client preface (RFC 9113 §3.4). */
@@ -63,29 +81,30 @@ export class Http2Gateway {
     for (const session of this.#sessions) session.destroy();
   }
 
-  #route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, ended: boolean): void {
+  #route(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, rawHeaders: readonly string[], ended: boolean): void {
     stream.on('error', (err) => this.#ctx.logger.debug({ err: err.message }, 'client stream error'));
     const { router, link, options } = this.#ctx;
-    const table = router.table;
-    const path = targetPath(String(headers[':path'] ?? ''));
-    const intercept = table.size === 0 ? undefined : table.match({ path, headers: captured(headers, table.headerNames) });
-    let route: RouteKind = 'app';
-    if (intercept !== undefined) route = intercept.online && link.ready ? 'intercept' : intercept.onDisconnect === 'fallback' ? 'fallback' : 'offline';
-    if (routeChannel.hasSubscribers) {
-      const event: RouteEvent = {
-        service: options.service,
-        agentId: options.agentId,
-        method: String(headers[':method']),
-        target: String(headers[':path'] ?? ''),
-        route,
-        interceptId: intercept?.id,
-        ruleVersion: router.version,
-      };
-      routeChannel.publish(event);
+    if (headBytes(rawHeaders) > options.maxHeaderBytes) {
+      // As HTTP/1.1's 431, but only this stream ends. gRPC: RESOURCE_EXHAUSTED is what
+      // gRPC servers answer for metadata over their own limit (grpc.max_metadata_size).
+      respondLocalError(stream, headers, {
+        status: 431,
+        code: 'DETOUR_ERR_AGENT_HEAD_TOO_LARGE',
+        grpcStatus: GRPC_STATUS.RESOURCE_EXHAUSTED,
+        message: headTooLargeMessage(options.maxHeaderBytes),
+      });
+      return;
     }
-    if (route === 'intercept') this.#toRelay(stream, headers, ended, intercept!);
-    else if (route === 'offline') this.#offline(stream, headers, intercept!);
-    else this.#toApp(stream, headers, ended);
+    this.#follow(stream, headers, ended, router.decide(String(headers[':method']), String(headers[':path'] ?? ''), rawHeaders, link.ready));
+  }
+
+  /** Sends a stream where `route` says: the one switch of HTTP/2, for a fresh decision and a late refusal alike. */
+  #follow(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, route: Route): void {
+    if (route.kind === 'intercept') this.#toRelay(stream, headers, requestEnded, route.intercept!);
+    else if (route.kind === 'offline') {
+      const error = interceptOfflineError(route.intercept!);
+      respondLocalError(stream, headers, { status: error.status, code: error.code, grpcStatus: GRPC_STATUS.UNAVAILABLE, message: error.message, details: error.details });
+    } else this.#toApp(stream, headers, requestEnded);
   }
 
   #toApp(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean): void {
@@ -108,7 +127,10 @@ export class Http2Gateway {
       unreachable((err as Error).message);
       return;
     }
-    new Http2StreamBridge(stream, up, requestEnded, { onNoResponse: (code) => unreachable(code === undefined ? 'stream closed' : `HTTP/2 code ${code}`) });
+    new Http2StreamBridge(stream, up, requestEnded, {
+      dropResponse: RELAY_OWNED,
+      onNoResponse: (code) => unreachable(code === undefined ? 'stream closed' : `HTTP/2 code ${code}`),
+    });
   }
 
   #toRelay(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept): void {
@@ -117,7 +139,7 @@ export class Http2Gateway {
     out[RELAY_HEADER_UPSTREAM_PROTOCOL] = 'h2';
     const up = this.#ctx.link.request(out, { endStream: requestEnded, waitForTrailers: !requestEnded });
     if (up === undefined) {
-      this.#unrelayed(stream, headers, requestEnded, intercept);
+      this.#refused(stream, headers, requestEnded, intercept);
       return;
     }
     // While no request byte has left, the request can still go to the app instead.
@@ -132,7 +154,7 @@ export class Http2Gateway {
       onNoResponse: () => {
         stream.off('data', count);
         if (sent === 0) {
-          this.#unrelayed(stream, headers, requestEnded || stream.readableEnded, intercept);
+          this.#refused(stream, headers, requestEnded || stream.readableEnded, intercept);
           return;
         }
         respondLocalError(stream, headers, {
@@ -145,25 +167,21 @@ export class Http2Gateway {
     });
   }
 
-  /** The relay is not available for this stream: the intercept's offline policy decides. */
-  #unrelayed(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept): void {
-    if (intercept.onDisconnect === 'fallback') this.#toApp(stream, headers, requestEnded);
-    else this.#offline(stream, headers, intercept);
-  }
-
-  #offline(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, intercept: Intercept): void {
-    const { message, details } = offlineError(intercept, this.#ctx.options.service);
-    respondLocalError(stream, headers, { status: 503, code: 'DETOUR_ERR_TUNNEL_OFFLINE', grpcStatus: GRPC_STATUS.UNAVAILABLE, message, details });
+  /** The relay is not available for this stream and no request byte left: the intercept's offline policy decides. */
+  #refused(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept): void {
+    const route = this.#ctx.router.refused(String(headers[':method']), String(headers[':path'] ?? ''), intercept);
+    this.#follow(stream, headers, requestEnded, route);
   }
 }
 
-/** The values of the header names the rule set reads; `host` falls back to `:authority` (RFC 9113 §8.3.1). */
-function captured(headers: IncomingHttpHeaders, names: ReadonlySet<string>): ReadonlyMap<string, readonly string[]> {
-  if (names.size === 0) return NO_HEADERS;
-  const out = new Map<string, readonly string[]>();
-  for (const name of names) {
-    const value = headers[name] ?? (name === 'host' ? headers[':authority'] : undefined);
-    if (value !== undefined) out.set(name, Array.isArray(value) ? value : [String(value)]);
-  }
-  return out;
+/**
+ * A request head's size as its HTTP/1.1 form would have (each field as
+ * `name: value\r\n`, the pseudo-header fields standing for the request line,
+ * within a few bytes), so that one `maxHeaderBytes` means the same on both
+ * protocols. node's header strings are latin1, one char per byte.
+ */
+function headBytes(rawHeaders: readonly string[]): number {
+  let bytes = 0;
+  for (let i = 0; i < rawHeaders.length; i++) bytes += rawHeaders[i]!.length;
+  return bytes + (rawHeaders.length / 2) * FIELD_LINE_OVERHEAD_BYTES;
 }

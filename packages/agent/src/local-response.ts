@@ -15,3 +15,8 @@ export function errorResponse(status: number, code: ErrorCode, message: string, 
     '\r\n';
   return Buffer.from(head + body, 'utf8');
 }
+
+/** The one wording of a `431` (DETOUR_ERR_AGENT_HEAD_TOO_LARGE), HTTP/1.1 and HTTP/2 alike. */
+export function headTooLargeMessage(maxHeaderBytes: number): string {
+  return `request head exceeds ${maxHeaderBytes} bytes`;
+}

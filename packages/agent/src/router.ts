@@ -1,23 +1,69 @@
 import { FieldNameSet, RouteTable, targetPath } from '@detour/core';
-import type { RequestHead } from '@detour/core';
 import type { Intercept, RuleSet } from '@detour/protocol';
+import { routeChannel } from './diagnostics.js';
+import type { RouteEvent, RouteKind } from './diagnostics.js';
 import type { ProbeWatch } from './probe-reporter.js';
 
-const NO_HEADERS: ReadonlyMap<string, readonly string[]> = new Map();
+/** Where one request (or one raw TCP connection) goes. */
+export interface Route {
+  readonly kind: RouteKind;
+  /** The intercept it matched; undefined for `app`. */
+  readonly intercept: Intercept | undefined;
+}
+
+/** The route of every unmatched request: one shared object, so that deciding it allocates nothing. */
+export const APP_ROUTE: Route = Object.freeze({ kind: 'app', intercept: undefined });
 
 /**
- * The live rule set of one service: a compiled {@link RouteTable} per version
- * plus the set of header names the request parser must capture for it. A new
- * version replaces both at once, so every request sees one consistent table.
+ * The field values the rules may read, as each protocol has them: HTTP/1.1's
+ * parser already captured the wanted ones by lower-case name (undefined: none
+ * was present); HTTP/2 gives node's raw list `[name, value, name, value, …]`
+ * with every repetition of a field kept, read only while some rule exists.
+ */
+export type RequestFields = ReadonlyMap<string, readonly string[]> | readonly string[] | undefined;
+
+const NO_FIELDS: ReadonlyMap<string, readonly string[]> = new Map();
+
+/**
+ * The routing decision on plain data: a request that matched `intercept` (or
+ * nothing), while the relay to the manager is up (`relayUp`) or not. An online
+ * intercept with a working relay goes to its developer; otherwise its offline
+ * policy applies.
+ */
+export function routeOf(intercept: Intercept | undefined, relayUp: boolean): Route {
+  if (intercept === undefined) return APP_ROUTE;
+  if (intercept.online && relayUp) return { kind: 'intercept', intercept };
+  return offlineRoute(intercept);
+}
+
+/** An intercept's offline policy (`--on-disconnect`): `fallback` → the app, `fail` → the offline answer. */
+export function offlineRoute(intercept: Intercept): Route {
+  return { kind: intercept.onDisconnect === 'fallback' ? 'fallback' : 'offline', intercept };
+}
+
+/**
+ * The agent's one routing module: the live rule set of the service, and every
+ * decision made with it, for HTTP/1.1, HTTP/2 (gRPC) and raw TCP alike. Each
+ * decision is published on `detour:agent:route` here and nowhere else. A new
+ * rule set replaces the compiled table and the parser's capture set at once,
+ * so every request sees one consistent version.
  */
 export class Router {
   table: RouteTable = RouteTable.EMPTY;
+  /** The header names the HTTP/1.1 parser must capture: the rules' and, while `detour trace` runs, the probes'. */
   capture: FieldNameSet = FieldNameSet.EMPTY;
   version = -1;
   /** The global `--mechanism tcp` intercept, if any: a raw TCP port routes whole connections by it alone. */
   tcpIntercept: Intercept | undefined;
   /** Set only while `detour trace` runs: then each request head is checked against the probes. */
   probes: ProbeWatch | undefined;
+  readonly #service: string;
+  readonly #agentId: string;
+
+  constructor(identity: { service: string; agentId: string }) {
+    this.#service = identity.service;
+    this.#agentId = identity.agentId;
+  }
 
   /** Compiles and installs a rule set; throws DETOUR_ERR_INTERCEPT_INVALID_MATCHER and keeps the old one. */
   install(ruleSet: RuleSet, probes?: ProbeWatch): void {
@@ -29,9 +75,72 @@ export class Router {
     this.version = ruleSet.version;
   }
 
-  /** The intercept a request belongs to, or undefined for the app. Allocation-free while no rule exists. */
-  match(head: RequestHead): Intercept | undefined {
-    if (this.table.size === 0) return undefined;
-    return this.table.match({ path: targetPath(head.target), headers: head.captured ?? NO_HEADERS });
+  /**
+   * Routes one request by its target (request-target or `:path`; the query is
+   * not matched) and field values. Allocation-free while no rule exists: the
+   * unmatched path is the hot one.
+   */
+  decide(method: string, target: string, fields: RequestFields, relayUp: boolean): Route {
+    const table = this.table;
+    const route = table.size === 0 ? APP_ROUTE : routeOf(table.match({ path: targetPath(target), headers: fieldValues(fields, table.headerNames) }), relayUp);
+    this.#publish(method, target, route);
+    return route;
   }
+
+  /** Routes a raw TCP connection, which has no request to read: by the global `--mechanism tcp` intercept alone. */
+  decideConnection(relayUp: boolean): Route {
+    const route = routeOf(this.tcpIntercept, relayUp);
+    this.#publish('CONNECT', '', route);
+    return route;
+  }
+
+  /**
+   * A route to a developer that failed before any request byte left the agent
+   * (the manager or the daemon answered `detour-offline`, or the relay stream
+   * died unanswered): the intercept's offline policy applies after all. The
+   * final route is published as a second event for the same request.
+   */
+  refused(method: string, target: string, intercept: Intercept): Route {
+    const route = offlineRoute(intercept);
+    this.#publish(method, target, route);
+    return route;
+  }
+
+  #publish(method: string, target: string, route: Route): void {
+    if (!routeChannel.hasSubscribers) return;
+    const event: RouteEvent = {
+      service: this.#service,
+      agentId: this.#agentId,
+      method,
+      target,
+      route: route.kind,
+      interceptId: route.intercept?.id,
+      ruleVersion: this.version,
+    };
+    routeChannel.publish(event);
+  }
+}
+
+/** The values of the fields named in `names`, by name, from what the protocol gave (see {@link RequestFields}). */
+function fieldValues(fields: RequestFields, names: ReadonlySet<string>): ReadonlyMap<string, readonly string[]> {
+  if (fields === undefined) return NO_FIELDS;
+  if (!isRawList(fields)) return fields;
+  const out = new Map<string, string[]>();
+  let authority: string | undefined;
+  // HTTP/2 field names are lower case (RFC 9113 §8.2.1), like the rules' names.
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!;
+    if (name === ':authority') authority = fields[i + 1];
+    if (!names.has(name)) continue;
+    const values = out.get(name);
+    if (values === undefined) out.set(name, [fields[i + 1]!]);
+    else values.push(fields[i + 1]!);
+  }
+  // RFC 9113 §8.3.1: `:authority` stands in for Host, which an HTTP/2 client need not send.
+  if (authority !== undefined && names.has('host') && !out.has('host')) out.set('host', [authority]);
+  return out;
+}
+
+function isRawList(fields: ReadonlyMap<string, readonly string[]> | readonly string[]): fields is readonly string[] {
+  return Array.isArray(fields);
 }

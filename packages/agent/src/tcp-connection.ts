@@ -3,12 +3,11 @@ import type net from 'node:net';
 import type { ClientHttp2Stream } from 'node:http2';
 import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE } from '@detour/protocol';
 import type { Intercept } from '@detour/protocol';
-import { spliceToTarget } from '@detour/transport';
-import { routeChannel } from './diagnostics.js';
-import type { RouteEvent, RouteKind } from './diagnostics.js';
+import { spliceStream, spliceToTarget } from '@detour/transport';
 import type { AgentContext } from './exchange.js';
+import type { Route } from './router.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_CONNECT_ERROR, NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_CONNECT_ERROR } = http2.constants;
 
 /**
  * One connection on a raw TCP port (`--protocol tcp`). There is no request to
@@ -22,81 +21,62 @@ export function handleTcpConnection(socket: net.Socket, ctx: AgentContext): void
   // Nothing is read until the route is known, so that a fallback still has every byte.
   socket.pause();
   socket.on('error', () => socket.destroy());
-  const intercept = ctx.router.tcpIntercept;
-  if (intercept === undefined) {
-    route(ctx, 'app', undefined);
+  follow(socket, ctx.router.decideConnection(ctx.link.ready), ctx);
+}
+
+/** Sends the connection where `route` says: the one switch of raw TCP, for a fresh decision and a late refusal alike. */
+function follow(socket: net.Socket, route: Route, ctx: AgentContext): void {
+  const intercept = route.intercept;
+  if (route.kind === 'app' || route.kind === 'fallback') {
     spliceToTarget(socket, ctx.options.app, ctx.logger);
     return;
   }
-  if (intercept.online && ctx.link.ready) {
-    const stream = ctx.link.request(
-      { ':method': 'CONNECT', ':authority': `${ctx.options.service}:${socket.localPort ?? 0}`, [RELAY_HEADER_INTERCEPT_ID]: intercept.id },
-      { endStream: false },
-    );
-    if (stream !== undefined) {
-      route(ctx, 'intercept', intercept);
-      relay(socket, stream, intercept, ctx);
-      return;
-    }
-  }
-  offline(socket, intercept, ctx);
-}
-
-function offline(socket: net.Socket, intercept: Intercept, ctx: AgentContext): void {
-  if (intercept.onDisconnect === 'fallback') {
-    route(ctx, 'fallback', intercept);
-    spliceToTarget(socket, ctx.options.app, ctx.logger);
+  if (route.kind === 'offline') {
+    ctx.logger.warn({ intercept: intercept!.id, remote: socket.remoteAddress }, `intercept ${intercept!.name} is offline (policy fail); closing the TCP connection`);
+    socket.destroy();
     return;
   }
-  route(ctx, 'offline', intercept);
-  ctx.logger.warn({ intercept: intercept.id, remote: socket.remoteAddress }, `intercept ${intercept.name} is offline (policy fail); closing the TCP connection`);
-  socket.destroy();
+  const stream = ctx.link.request(
+    { ':method': 'CONNECT', ':authority': `${ctx.options.service}:${socket.localPort ?? 0}`, [RELAY_HEADER_INTERCEPT_ID]: intercept!.id },
+    { endStream: false },
+  );
+  if (stream === undefined) follow(socket, ctx.router.refused('CONNECT', '', intercept!), ctx);
+  else relay(socket, stream, intercept!, ctx);
 }
 
-/** Waits for the developer's side to connect (`:status 200`), then splices. */
+/**
+ * Waits for the developer's side to connect (`:status 200`), then splices.
+ * Until then nothing of the client's was read, so a refusal by an offline
+ * developer (`detour-offline`, or the stream dying unanswered) still gets the
+ * intercept's offline policy.
+ */
 function relay(socket: net.Socket, stream: ClientHttp2Stream, intercept: Intercept, ctx: AgentContext): void {
-  let connected = false;
+  let settled = false;
+  const refused = () => {
+    settled = true;
+    follow(socket, ctx.router.refused('CONNECT', '', intercept), ctx);
+  };
   stream.on('error', () => undefined); // 'close' follows and decides
   stream.once('response', (headers) => {
+    settled = true;
     const status = Number(headers[':status']);
     if (status === 200) {
-      connected = true;
-      socket.pipe(stream);
-      stream.pipe(socket);
+      spliceStream(stream, socket);
       socket.resume();
       return;
     }
     stream.close(NGHTTP2_CANCEL);
-    // Nothing of the client's was read yet: the offline policy can still apply.
-    if (headers[RELAY_HEADER_OFFLINE] !== undefined) offline(socket, intercept, ctx);
+    if (headers[RELAY_HEADER_OFFLINE] !== undefined) refused();
     else {
       ctx.logger.warn({ intercept: intercept.id, status }, "the developer's side refused the TCP connection; closing it");
       socket.destroy();
     }
   });
   stream.once('close', () => {
-    const reset = stream.rstCode !== undefined && stream.rstCode !== NGHTTP2_NO_ERROR;
-    if (connected && reset) socket.destroy();
-    else if (!connected && !socket.destroyed && socket.isPaused() && stream.rstCode !== NGHTTP2_CANCEL) offline(socket, intercept, ctx);
+    if (!settled && !socket.destroyed) refused();
   });
-  // A client that went away without its FIN (or with an error) resets the stream
-  // (RFC 9113 §8.5); after a clean FIN the stream ends on its own, once its
-  // buffered bytes are out.
-  socket.once('close', (hadError) => {
-    if (!stream.closed && (hadError || !stream.writableEnded)) stream.close(NGHTTP2_CONNECT_ERROR);
+  // A client gone before the developer's side answered: its connection failed (RFC 9113 §8.5).
+  socket.once('close', () => {
+    if (!settled && !stream.closed) stream.close(NGHTTP2_CONNECT_ERROR);
   });
-}
-
-function route(ctx: AgentContext, kind: RouteKind, intercept: Intercept | undefined): void {
-  if (!routeChannel.hasSubscribers) return;
-  const event: RouteEvent = {
-    service: ctx.options.service,
-    agentId: ctx.options.agentId,
-    method: 'CONNECT',
-    target: '',
-    route: kind,
-    interceptId: intercept?.id,
-    ruleVersion: ctx.router.version,
-  };
-  routeChannel.publish(event);
 }

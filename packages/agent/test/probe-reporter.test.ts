@@ -17,7 +17,7 @@ function head(router: Router, lines: string[]) {
 function setup(probes?: Probe[]) {
   const posts: Array<{ path: string; body: { evidence: string; path: string; service: string; agentId: string } }> = [];
   const reporter = new ProbeReporter('api', 'api-1', { post: (path, body) => posts.push({ path, body: body as (typeof posts)[number]['body'] }) });
-  const router = new Router();
+  const router = new Router({ service: 'api', agentId: 'api-1' });
   router.install(ruleSet(probes), reporter.watch(probes));
   return { router, reporter, posts };
 }

@@ -48,7 +48,11 @@ export class LocalHttp2Forwarder {
       unreachable((err as Error).message);
       return;
     }
-    new Http2StreamBridge(stream, up, requestEnded, { onNoResponse: (code) => unreachable(code === undefined ? 'stream closed' : `HTTP/2 code ${code}`) });
+    // dropResponse: a local app's `detour-offline` must not read as the relay's refusal at the agent.
+    new Http2StreamBridge(stream, up, requestEnded, {
+      dropResponse: RELAY_OWNED,
+      onNoResponse: (code) => unreachable(code === undefined ? 'stream closed' : `HTTP/2 code ${code}`),
+    });
   }
 
   /** Drops the sessions to a port no intercept uses any more. */

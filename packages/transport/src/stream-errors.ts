@@ -5,7 +5,7 @@ import type { DetourError } from '@detour/core';
 import type { ErrorCode } from '@detour/protocol';
 
 /** gRPC status codes used by detour's own answers (grpc `doc/statuscodes.md`). */
-export const GRPC_STATUS = { UNAVAILABLE: 14 } as const;
+export const GRPC_STATUS = { RESOURCE_EXHAUSTED: 8, UNAVAILABLE: 14 } as const;
 
 /** A gRPC request: `content-type` `application/grpc` or `application/grpc+<codec>` (gRPC over HTTP/2 spec). */
 export function isGrpcRequest(headers: IncomingHttpHeaders): boolean {
