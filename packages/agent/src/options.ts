@@ -11,7 +11,7 @@ import type { AgentProtocol } from '@detour/protocol';
 export const DEFAULTS = {
   listenHost: '127.0.0.1',
   listenPort: 0,
-  /** Largest request head (request line + fields) accepted; more is a 431. */
+  /** Largest request head (request line + fields; an HTTP/2 head measured as its HTTP/1.1 form) accepted; more is a 431. */
   maxHeaderBytes: 32 * 1024,
   /** Time a client has to send a complete head once it has started one (or connected); then 408. */
   headerTimeoutMs: 10_000,
