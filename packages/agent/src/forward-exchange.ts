@@ -173,8 +173,14 @@ export class ForwardExchange implements Exchange, UpstreamUser {
       response.end();
       this.#reusable = false;
       this.#complete();
+      return;
     }
-    // Otherwise the close that follows decides (retry, 502 or abort).
+    // Cut short, or unanswered: without an upgrade HTTP/1.1 has no half-close, so
+    // the connection is over. An app socket closes by itself (allowHalfOpen off);
+    // a tunnel is a CONNECT stream whose END_STREAM is only a FIN (RFC 9113 §8.5)
+    // and would stay half-open, leaving the caller waiting. Dropping it makes the
+    // close that decides (retry, 502 or abort) follow on both paths alike.
+    this.#upstream?.socket.destroy();
   }
 
   upstreamClose(error: Error | undefined): void {
