@@ -4,10 +4,14 @@ import http2 from 'node:http2';
 import net from 'node:net';
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
-import { FakeManager, agentFor, intercept, until } from './helpers.js';
+import { DetourError } from '@detour/core';
+import { RELAY_HEADER_OFFLINE } from '@detour/protocol';
+import { respondStreamError } from '@detour/transport';
+import { Developer, agentWatching, startTestManager } from './control-plane.js';
+import { agentFor } from './helpers.js';
 import { sniffProtocol } from '../src/protocol-sniffer.js';
 
-// FakeManager (helpers.ts) stands in for the manager; the apps and clients are real.
+// The manager is the real one, in this process (control-plane.ts); the apps and clients are real.
 
 test('sniffProtocol decides on as few bytes as possible', () => {
   const b = (text: string) => Buffer.from(text, 'latin1');
@@ -69,13 +73,20 @@ function h2Request(session: http2.ClientHttp2Session, headers: http2.OutgoingHtt
 }
 
 test('auto port: h2c streams are routed one by one; trailers, RST codes and the fail policy as gRPC status', async (t) => {
-  const manager = await FakeManager.start(t);
+  const manager = await startTestManager(t);
   const appUrl = await h2cApp(t, 'app');
-  manager.relay = (stream, headers) => {
+  const agent = await agentFor(t, { appUrl, managerUrl: manager.url });
+  await agentWatching(manager, agent.id);
+  // The developer side is the test's: it reports the relay headers it got, and fails streams in ways
+  // (a reset with a chosen code mid-response) that no local app behind the real daemon does on cue.
+  const developer = await Developer.join(manager, 'alice');
+  await developer.openTunnel(t, (stream, headers) => {
     stream.resume();
     if (headers['x-telepresence-id'] === 'refused') {
-      // Refused before any answer, with no request byte sent: the fallback policy sends it to the app.
-      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      // Refused before any answer, as the daemon refuses an intercept it no longer holds
+      // (daemon/src/local-forwarder.ts): the fallback policy sends the stream to the app.
+      const id = String(headers['detour-intercept-id']);
+      respondStreamError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', `this developer no longer holds intercept ${id}`), { [RELAY_HEADER_OFFLINE]: id });
       return;
     }
     if (headers['x-telepresence-id'] === 'broken') {
@@ -88,15 +99,14 @@ test('auto port: h2c streams are routed one by one; trailers, RST codes and the 
     stream.respond({ ':status': 200, 'content-type': 'application/json' }, { waitForTrailers: true });
     stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
     stream.end(JSON.stringify({ relayed: headers['detour-intercept-id'], protocol: headers['detour-upstream-protocol'], te: headers.te ?? null }));
-  };
-  const agent = await agentFor(t, { appUrl, managerUrl: manager.url });
-  await until(() => manager.acks.length > 0, 'first ack');
-  await manager.publish([
-    intercept({ id: 'i-alice', headers: [{ name: 'x-telepresence-id', op: 'equals', value: 'alice' }] }),
-    intercept({ id: 'i-broken', headers: [{ name: 'x-telepresence-id', op: 'equals', value: 'broken' }], sequence: 2 }),
-    intercept({ id: 'i-refused', headers: [{ name: 'x-telepresence-id', op: 'equals', value: 'refused' }], sequence: 4 }),
-    intercept({ id: 'i-gone', name: 'gone-one', headers: [{ name: 'x-telepresence-id', op: 'equals', value: 'gone' }], sequence: 3, online: false, onDisconnect: 'fail' }),
-  ]);
+  });
+  const header = (value: string) => [{ name: 'x-telepresence-id', op: 'equals' as const, value }];
+  await developer.intercept({ id: 'i-alice', name: 'alice', headers: header('alice'), localPort: 3000 });
+  await developer.intercept({ id: 'i-broken', name: 'broken', headers: header('broken'), localPort: 3000 });
+  await developer.intercept({ id: 'i-refused', name: 'refused', headers: header('refused'), localPort: 3000 });
+  // A developer whose tunnel is not up (a daemon always opens one, so the test speaks for this one).
+  const bob = await Developer.join(manager, 'bob');
+  await bob.intercept({ id: 'i-gone', name: 'gone-one', headers: header('gone'), onDisconnect: 'fail', localPort: 3000 });
 
   const session = http2.connect(`http://127.0.0.1:${agent.address.port}`);
   t.after(() => session.destroy());
@@ -121,10 +131,11 @@ test('auto port: h2c streams are routed one by one; trailers, RST codes and the 
   assert.equal((JSON.parse(goneJson.body) as { error: { code: string } }).error.code, 'DETOUR_ERR_TUNNEL_OFFLINE');
   assert.equal(JSON.parse(again.body).app, 'app');
   assert.equal(session.destroyed, false, 'one failed stream left the client connection alone');
+  assert.deepEqual(developer.relayed.map((h) => h['detour-intercept-id']).sort(), ['i-alice', 'i-broken', 'i-refused']);
 });
 
 test('auto port: bytes that are neither HTTP/1.x nor HTTP/2 reach the app untouched, both ways', async (t) => {
-  const manager = await FakeManager.start(t);
+  const manager = await startTestManager(t);
   // A raw TCP app that answers each chunk reversed: not HTTP at all.
   const sockets = new Set<net.Socket>();
   const app = net.createServer((socket) => {
