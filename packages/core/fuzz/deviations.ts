@@ -102,14 +102,14 @@ export const DEVIATIONS: readonly Deviation[] = [
   },
   {
     id: 'transfer-coding-syntax',
-    rfc: 'RFC 9112 §6.1, §6.3, §7; RFC 9110 §5.6.1',
-    why: 'Transfer-Encoding is a list of tokens and chunked takes no parameters; a field that is present but is not such a list, names no coding, or gives chunked parameters leaves the framing in doubt, so detour answers 400 where llhttp reads past it.',
-    detourRefuses: /^(invalid list element in header value|final transfer coding of a request must be chunked|chunked transfer coding takes no parameters)$/,
+    rfc: 'RFC 9112 §6.1, §6.3, §7',
+    why: 'A Transfer-Encoding field that is present but names no coding ("Transfer-Encoding:"), or gives chunked parameters (which it has none of), leaves the framing in doubt, so detour answers 400 where llhttp reads past it.',
+    detourRefuses: /^(final transfer coding of a request must be chunked|chunked transfer coding takes no parameters)$/,
   },
   {
     id: 'list-syntax',
-    rfc: 'RFC 9110 §7.6.1',
-    why: 'Connection is a list of tokens (connection-option); detour refuses other values rather than guess which fields they name. The same reason as transfer-coding-syntax, for Connection.',
+    rfc: 'RFC 9110 §5.6.1, §7.6.1; RFC 9112 §6.1',
+    why: 'Transfer-Encoding and Connection are lists of tokens; detour refuses an element that is not one ("\"x\"", "a=b", "x y") rather than guess the framing or which fields it names, where llhttp skips it.',
     detourRefuses: /^invalid list element in header value$/,
   },
   {

@@ -164,7 +164,7 @@ function headerLine(rng: Prng): string {
   let value = rng.pick(VALUES);
   if (rng.chance(0.02)) value = 'v'.repeat(rng.pick([5000, 9000, 40000, 70000]));
   const separator = rng.chance(0.85) ? ': ' : rng.pick([':', ':\t', ' : ', '\t:', ':  ', ': \r\n ', '::']);
-  if (name === 'Connection' || rng.chance(0.05)) return `Connection: ${rng.pick(CONNECTIONS)}`;
+  if (rng.chance(0.05)) return `Connection: ${rng.pick(CONNECTIONS)}`;
   return `${name}${separator}${value}`;
 }
 
