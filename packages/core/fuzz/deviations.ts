@@ -103,8 +103,8 @@ export const DEVIATIONS: readonly Deviation[] = [
   {
     id: 'transfer-coding-syntax',
     rfc: 'RFC 9112 §6.1, §6.3, §7',
-    why: 'A Transfer-Encoding field that is present but names no coding ("Transfer-Encoding:"), or gives chunked parameters (which it has none of), leaves the framing in doubt, so detour answers 400 where llhttp reads past it.',
-    detourRefuses: /^(final transfer coding of a request must be chunked|chunked transfer coding takes no parameters)$/,
+    why: 'A Transfer-Encoding field that is present but names no coding ("Transfer-Encoding:"), gives chunked parameters (it has none), or has anything but SP after chunked leaves the framing in doubt, so detour answers 400 where llhttp reads past it (it takes "chunked\\t" for another coding and then honours a later "chunked" line).',
+    detourRefuses: /^(final transfer coding of a request must be chunked|chunked transfer coding takes no parameters|chunked is not the final transfer coding)$/,
   },
   {
     id: 'list-syntax',
