@@ -54,7 +54,7 @@ test('no-body and close-delimited framing', () => {
 });
 
 test('chunked: sizes, extensions, trailers and leftovers at every split', () => {
-  const input = Buffer.from('1a ; a = b ; c="d;\\"e"\r\nabcdefghijklmnopqrstuvwxyz\r\n00000003\r\n123\r\n0;last\r\nTrailer-A: x\r\n\r\nNEXT', 'latin1');
+  const input = Buffer.from('1a;a=b;c="d;\\"e"\r\nabcdefghijklmnopqrstuvwxyz\r\n00000003\r\n123\r\n0;last\r\nTrailer-A: x\r\n\r\nNEXT', 'latin1');
   const expected = { body: 'abcdefghijklmnopqrstuvwxyz123', done: true, rest: 'NEXT', trailers: [['trailer-a', 'x']] as Array<[string, string]> };
   assert.deepEqual(chunked([input]), expected);
   for (const pieces of splits(input)) assert.deepEqual(chunked(pieces), expected);
@@ -68,7 +68,7 @@ test('chunked: rejects bad sizes, overflow, bad extensions and bad framing', () 
     ['-1\r\n', /invalid chunk size/],
     ['0x5\r\n', /invalid chunk size/],
     [' 5\r\n', /invalid chunk size/],
-    ['5 x\r\n', /invalid chunk extension/],
+    ['5 x\r\n', /invalid chunk size/],
     ['fffffffffffffffff\r\n', /too large/],
     ['20000000000000\r\n', /too large/],
     ['5;\r\n', /invalid chunk extension name/],
@@ -89,14 +89,53 @@ test('chunked: rejects bad sizes, overflow, bad extensions and bad framing', () 
   for (const [text, pattern] of cases) rejects(text, pattern);
 });
 
-test('chunked: trailers are validated like header fields and bounded', () => {
+test('chunked: trailers are validated like header fields, as they arrive, and bounded', () => {
   const framer = () => new BodyFramer(BODY_KIND.CHUNKED, 0, { code: 'DETOUR_ERR_AGENT_BAD_REQUEST', maxTrailerBytes: 64 });
-  const folded = framer();
-  const text = Buffer.from('0\r\nX: 1\r\n folded\r\n\r\n', 'latin1');
-  folded.consume(text, 0, text.length);
-  assert.equal(folded.done, true);
-  assert.throws(() => folded.trailers(), /obs-fold/);
   const big = framer();
   const huge = Buffer.from(`0\r\nX: ${'a'.repeat(100)}\r\n\r\n`, 'latin1');
   assert.throws(() => big.consume(huge, 0, huge.length), /trailer section too large/);
+  const cases: Array<[string, RegExp]> = [
+    ['0\r\nX: 1\r\n folded\r\n\r\n', /obs-fold/],
+    ['0\r\nX : 1\r\n\r\n', /whitespace between trailer name and colon/],
+    ['0\r\nX(: 1\r\n\r\n', /invalid trailer field name/],
+    ['0\r\n: 1\r\n\r\n', /invalid trailer field name/],
+    ['0\r\nX\r\n\r\n', /invalid trailer field name/],
+    ['0\r\nX: a\rb\r\n\r\n', /bare CR in trailer section/],
+    ['0\r\nX: a\u0000\r\n\r\n', /invalid character in trailer value/],
+    ['0\r\nX: a\u007f\r\n\r\n', /invalid character in trailer value/],
+    ['0\r\nContent-Length: 5\r\n\r\n', /content-length in trailer section/],
+    ['0\r\ntransfer-encoding: chunked\r\n\r\n', /transfer-encoding in trailer section/],
+  ];
+  for (const [text, pattern] of cases) rejects(text, pattern);
+});
+
+test('chunked: trailer fields come back whole when the section arrives in pieces', () => {
+  const input = Buffer.from('0\r\nX-A: 1\r\nHost: h\r\nX-Empty:\r\n\r\n', 'latin1');
+  const expected = [
+    ['x-a', '1'],
+    ['host', 'h'],
+    ['x-empty', ''],
+  ];
+  for (const pieces of [[input], ...splits(input), bytewise(input)]) assert.deepEqual(chunked(pieces).trailers, expected);
+  assert.deepEqual(chunked([Buffer.from('0\r\n\r', 'latin1'), Buffer.from('\n', 'latin1')]).trailers, []);
+});
+
+// Found by the differential fuzzer (packages/core/fuzz, issue 14): llhttp refused these and detour did not.
+test('chunked: no whitespace anywhere in a chunk-size line (fuzzer findings)', () => {
+  for (const line of ['1 ', '1\t', '0 ', '1 ;a', '1; a', '1;a ', '1;a =b', '1;a= b', '1;a=b ', '1;a=b ;c', '1;a="b" ']) {
+    rejects(`${line}\r\nx\r\n0\r\n\r\n`, /invalid chunk (size|extension)/);
+  }
+  rejects('2\r\nnc\r\n1; ', /invalid chunk extension name/);
+  // Whitespace inside a quoted value is data, not BWS.
+  assert.equal(chunked([Buffer.from('1;a="\t";b=" x "\r\nx\r\n0\r\n\r\n', 'latin1')]).body, 'x');
+});
+
+test('chunked: trailer lines are refused at the byte that breaks them (fuzzer findings)', () => {
+  const cases: Array<[string, RegExp]> = [
+    ['7\r\n\n3\r\ny\nu\r\n6\r\n;ppxqd\r\n0\r\nX:a\r\r', /bare CR in trailer section/],
+    ['1\r\n0\r\n0\r\nT:1\r\n ', /obs-fold/],
+    ['3\r\nurt\r\n0\r\n/', /invalid trailer field name/],
+    ['0\r\nContent-Length:', /content-length in trailer section/],
+  ];
+  for (const [text, pattern] of cases) rejects(text, pattern);
 });

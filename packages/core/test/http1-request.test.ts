@@ -133,7 +133,7 @@ test('pipelined requests with every kind of body survive a split at every byte',
     'GET /one HTTP/1.1\r\nHost: h\r\n\r\n' +
       'POST /two HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello' +
       'POST /three HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n' +
-      '3;name="v\\"al;ue";flag ; other=tok\r\nabc\r\n' +
+      '3;name="v\\"al;ue";flag;other=tok\r\nabc\r\n' +
       'A\r\n0123456789\r\n' +
       '0\r\nX-Checksum: 42\r\nX-More: yes\r\n\r\n' +
       'DELETE /four HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
@@ -156,4 +156,44 @@ test('pipelined requests with every kind of body survive a split at every byte',
   assert.deepEqual(parseStream([input]), expected);
   for (const pieces of splits(input)) assert.deepEqual(parseStream(pieces), expected);
   assert.deepEqual(parseStream(bytewise(input)), expected);
+});
+
+// Found by the differential fuzzer (packages/core/fuzz, issue 14): llhttp refused these and detour did not.
+test('request-targets must have one of the four forms of RFC 9112 §3.2 (fuzzer findings)', () => {
+  const refused: Array<[string, RegExp]> = [
+    ['GET 0 HTTP/1.1\r\nHost:\r\n\r\n', /invalid request-target/],
+    ['GET h3 HTTP/1.1\r\nHost:\r\n\r\n', /invalid request-target/],
+    ['OPTIONS h HTTP/1.1\r\nHost:\r\nt:\r\n\r\n', /invalid request-target/],
+    ['GET ?x HTTP/1.1\r\nHost: h\r\n\r\n', /invalid request-target/],
+    ['GET urn:x HTTP/1.1\r\nHost: h\r\n\r\n', /invalid request-target/],
+    ['GET http:/x HTTP/1.1\r\nHost: h\r\n\r\n', /invalid request-target/],
+    ['GET a+b://x HTTP/1.1\r\nHost: h\r\n\r\n', /invalid request-target/],
+    ['GET *x HTTP/1.1\r\nHost: h\r\n\r\n', /invalid request-target/],
+    ['OPTIONS *- HTTP/1.1\r\nHOST:\r\n\r\n', /invalid request-target/],
+    ['GET http://h#x HTTP/1.1\r\nHost: h\r\n\r\n', /invalid authority/],
+    ['GET http://h"/ HTTP/1.1\r\nHost: h\r\n\r\n', /invalid authority/],
+    ['GET http://u@h/ HTTP/1.1\r\nHost: h\r\n\r\n', /invalid authority/],
+    ['POST p:// HTTP/1.1\r\nHost:\r\n\r\n', /empty authority/],
+    ['CONNECT / HTTP/1.0\r\na:\r\n\r\n', /for CONNECT/],
+  ];
+  for (const [text, pattern] of refused) rejects(text, pattern);
+  for (const target of ['/', '//x', '*', 'http://h?x', 'HTTP://x', 'https://[::1]:8443/p?q#f', 'http://h:80/a"b']) {
+    assert.equal(head(`GET ${target} HTTP/1.1\r\nHost: h\r\n\r\n`).target, target);
+  }
+  assert.equal(head('CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n').target, 'h:443');
+});
+
+test('nothing but SP may follow chunked in Transfer-Encoding (fuzzer findings)', () => {
+  for (const value of ['chunked,', 'chunked, ', 'chunked\t', 'chunked \t', 'chunked,,']) {
+    rejects(`OPTIONS * HTTP/1.1\r\nHost:\r\nTransfer-Encoding:${value}\r\n\r\n`, /not the final transfer coding/);
+  }
+  for (const value of ['chunked ', ',chunked', 'gzip,,chunked', 'gzip,\tchunked', '\tchunked']) {
+    assert.equal(head(`POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding:${value}\r\n\r\n`).chunked, true, JSON.stringify(value));
+  }
+});
+
+test('nothing but SP may follow a Content-Length value (fuzzer finding)', () => {
+  rejects('HEAD h://y HTTP/1.0\r\nContent-Length:3\t\r\n\r\n', /invalid Content-Length/);
+  rejects('POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3 \t\r\n\r\nabc', /invalid Content-Length/);
+  assert.equal(head('POST / HTTP/1.1\r\nHost: h\r\nContent-Length:\t3  \r\n\r\n').contentLength, 3);
 });

@@ -30,6 +30,19 @@ export const FIELD_VALUE = table((b) => b === 0x09 || (b >= 0x20 && b !== 0x7f))
 /** RFC 9112 §3.2 request-target bytes: visible ASCII only (no SP, CTL or obs-text). */
 export const TARGET = table((b) => b > 0x20 && b < 0x7f);
 
+/**
+ * RFC 3986 §3.2 authority bytes: unreserved, pct-encoded, sub-delims, ":" and
+ * the IP-literal brackets. "@" is left out: userinfo is deprecated in http(s)
+ * URIs and a recipient SHOULD treat it as an error (RFC 9110 §4.2.4), and
+ * "h@evil@host" is a classic way to make two parsers see different hosts.
+ */
+export const AUTHORITY = table(
+  (b) => (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || "-._~%!$&'()*+,;=:[]".includes(String.fromCharCode(b)),
+);
+
+/** RFC 5234 ALPHA. */
+export const ALPHA = table((b) => (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a));
+
 /** ASCII lower-casing; other bytes map to themselves (unlike `b | 0x20`, which turns `^` into `~`). */
 export const LOWER = Uint8Array.from({ length: 256 }, (_, b) => (b >= 0x41 && b <= 0x5a ? b | 0x20 : b));
 

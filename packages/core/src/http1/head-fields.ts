@@ -1,5 +1,5 @@
 import type { ErrorCode } from '@detour/protocol';
-import { CR, LF } from './chars.js';
+import { CR, LF, SP } from './chars.js';
 import { FIELD_KIND, FieldNameSet, equalsLower } from './field-names.js';
 import type { FieldKind } from './field-names.js';
 import { forEachListToken, malformed, parseFieldLines } from './field-lines.js';
@@ -75,6 +75,8 @@ export class HeadFields implements FieldSink {
         // the values agree; we do, so that no downstream parser sees two.
         if (this.contentLength !== -1) malformed(this.code, 'repeated Content-Length');
         this.contentLength = parseLength(buf, valueStart, valueEnd, this.code);
+        // llhttp refuses "5\t": a trailing HTAB must not make two parsers read two lengths.
+        if (!onlySpaces(buf, valueEnd, lineEnd - 2)) malformed(this.code, 'invalid Content-Length');
         return;
       case FIELD_KIND.TRANSFER_ENCODING:
         this.transferEncoding = true;
@@ -83,6 +85,9 @@ export class HeadFields implements FieldSink {
           // RFC 9112 §7.1: chunked is applied at most once, and last; it takes no parameters.
           if (this.chunked) malformed(this.code, 'chunked is not the final transfer coding');
           if (isChunked && hasParameters) malformed(this.code, 'chunked transfer coding takes no parameters');
+          // Nothing but SP may follow it either: "chunked," or "chunked\t" is final to a
+          // lenient parser and not to llhttp, and a TE.TE smuggle lives in that gap (RFC 9112 §11.2).
+          if (isChunked && !onlySpaces(buf, e, lineEnd - 2)) malformed(this.code, 'chunked is not the final transfer coding');
           this.chunked = isChunked;
         });
         return;
@@ -161,4 +166,9 @@ function parseLength(buf: Buffer, start: number, end: number, code: ErrorCode): 
     n = n * 10 + d;
   }
   return n;
+}
+
+function onlySpaces(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (buf[i] !== SP) return false;
+  return true;
 }

@@ -2,6 +2,7 @@ import { CR, LF, SP, TARGET, TCHAR } from './chars.js';
 import { FieldNameSet } from './field-names.js';
 import { malformed } from './field-lines.js';
 import { HeadFields } from './head-fields.js';
+import { checkRequestTarget } from './request-target.js';
 
 const CODE = 'DETOUR_ERR_AGENT_BAD_REQUEST';
 
@@ -53,6 +54,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, captur
   if (i === targetStart || buf[i] !== SP) {
     malformed(CODE, i === targetStart ? 'invalid request-target' : buf[i] === CR ? 'missing HTTP version' : 'invalid request line');
   }
+  checkRequestTarget(buf, targetStart, i, method === 'CONNECT', CODE);
   const target = buf.toString('latin1', targetStart, i);
   i++;
   // RFC 9112 §2.3: HTTP-version is case-sensitive; we speak 1.0 and 1.1 only.
