@@ -35,8 +35,9 @@ test('fault: a laptop asleep (daemon stopped) with requests in flight', { timeou
 
   const pids = [await alice.daemonPid(), await carol.daemonPid()];
   for (const pid of pids) process.kill(pid, 'SIGSTOP');
-  t.after(() => pids.forEach((pid) => process.kill(pid, 'SIGCONT')));
   const [a, c] = await Promise.all([outcome(agentUrl, { [aName]: aValue }), outcome(agentUrl, { [cName]: cValue })]);
+  // Awake again before anything else: a stopped daemon cannot answer `detour quit` at clean-up.
+  for (const pid of pids) process.kill(pid, 'SIGCONT');
   report(t, { fallback_ms: a.ms, fallback_app: a.app, fail_ms: c.ms, fail_status: c.status });
   assert.deepEqual({ status: a.status, app: a.app }, { status: 200, app: 'api' }, JSON.stringify(a));
   assert.deepEqual({ status: c.status, code: c.code }, { status: 503, code: 'DETOUR_ERR_TUNNEL_OFFLINE' }, JSON.stringify(c));
