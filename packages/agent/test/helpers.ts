@@ -3,6 +3,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
 import { BODY_KIND, BodyFramer, findHeadEnd, listFields, parseResponseHead, responseBodyKind } from '@detour/core';
+import type { Intercept } from '@detour/protocol';
 import { startAgent } from '../src/index.js';
 import type { AgentHandle, AgentOptions } from '../src/index.js';
 
@@ -146,4 +147,23 @@ export function field(response: RawResponse, name: string): string | undefined {
 
 export function json(response: RawResponse): Record<string, unknown> {
   return JSON.parse(response.body.toString('utf8')) as Record<string, unknown>;
+}
+
+/** A plain-data intercept for the routing unit tests (what a rule set carries), `overrides` on top. */
+export function intercept(overrides: Partial<Intercept> & { id: string }): Intercept {
+  return {
+    name: overrides.id,
+    service: 'orders',
+    headers: [{ name: 'x-telepresence-id', op: 'equals', value: 'alice' }],
+    paths: [],
+    global: false,
+    onDisconnect: 'fallback',
+    mechanism: 'http',
+    localPort: 3000,
+    owner: { sessionId: 's-alice', name: 'alice', headerValue: 'alice' },
+    createdAt: 1,
+    sequence: 1,
+    online: true,
+    ...overrides,
+  };
 }

@@ -52,7 +52,16 @@ export function relayStream(stream: ServerHttp2Stream, headers: IncomingHttpHead
     if (stream.destroyed) return;
     const ended = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     stream.respond(copyHeaders(responseHeaders), { endStream: ended, waitForTrailers: !ended && !isTunnel });
-    if (!ended) upstream.pipe(stream);
+    if (ended) return;
+    // node ends a stream's readable side when its session is destroyed (a missed
+    // ping, a closed socket), so a dead tunnel would reach the agent as a clean
+    // END_STREAM: a response cut short would look complete, or its caller would
+    // wait for the rest. Only a real END_STREAM from the tunnel ends the agent's leg.
+    upstream.pipe(stream, { end: false });
+    upstream.once('end', () => {
+      if (tunnel.destroyed) stream.close(NGHTTP2_CANCEL);
+      else stream.end();
+    });
   });
   upstream.on('trailers', (received) => {
     trailers = copyHeaders(received);

@@ -79,9 +79,10 @@ export class Environment {
     return { port: Number(started.value), child: started.child };
   }
 
-  async agent(service: string, appUrl: string, extraArgs: string[] = []): Promise<{ url: string; child: ChildProcess }> {
+  /** Starts an agent; `port` restarts one where an agent was before (0: a free port). */
+  async agent(service: string, appUrl: string, extraArgs: string[] = [], port = 0): Promise<{ url: string; child: ChildProcess }> {
     const started = await startProcess(
-      [DETOUR_BIN, 'agent', '--service', service, '--listen', '0', '--app', appUrl, '--manager', this.managerUrl, '--token-file', this.tokenFile, ...extraArgs],
+      [DETOUR_BIN, 'agent', '--service', service, '--listen', String(port), '--app', appUrl, '--manager', this.managerUrl, '--token-file', this.tokenFile, ...extraArgs],
       URL_LINE,
     );
     this.#track(started.child);
@@ -95,12 +96,12 @@ export class Environment {
     return { appUrl: app.url, agentUrls: agents.map((a) => a.url), agents: agents.map((a) => a.child) };
   }
 
-  /** A developer: a daemon home, a local app, and `detour connect` already done. */
-  async developer(name: string): Promise<Developer> {
+  /** A developer: a daemon home, a local app (the echo app, or `node ...localApp`), and `detour connect` already done. */
+  async developer(name: string, localApp?: string[]): Promise<Developer> {
     const home = join(this.dir, `home-${name}`);
     this.#homes.push(home);
     const env = { DETOUR_HOME: home, DETOUR_LOG_LEVEL: process.env.E2E_DAEMON_LOG_LEVEL ?? 'info' };
-    const local = await this.app(`${name}-laptop`);
+    const local = await this.app(`${name}-laptop`, localApp);
     const cli = (args: string[]) => runCli(args, env);
     const connected = await cli(['connect', '--manager', this.managerUrl, '--token-file', this.tokenFile, '--name', name]);
     if (connected.code !== 0) throw new Error(`connect failed: ${connected.stderr}`);

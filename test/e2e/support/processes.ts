@@ -9,6 +9,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 export const DETOUR_BIN = `${REPO_ROOT}packages/cli/bin/detour.js`;
 export const ECHO_APP = `${REPO_ROOT}test/e2e/support/echo-app.mjs`;
 export const TCP_ECHO_APP = `${REPO_ROOT}test/e2e/support/tcp-echo-app.mjs`;
+export const FAULTY_APP = `${REPO_ROOT}test/e2e/support/faulty-app.mjs`;
 
 export interface Started {
   child: ChildProcess;
@@ -18,9 +19,16 @@ export interface Started {
   stderr: () => string;
 }
 
+/**
+ * How a node process is started: `[process.execPath]`, or with a wrapper in
+ * front (`ip netns exec NS node`) for a test that runs it in its own network namespace.
+ */
+export type Launcher = readonly string[];
+const NODE: Launcher = [process.execPath];
+
 /** Spawns a long-running process and waits (with a deadline) for its ready line on stdout. */
-export async function startProcess(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000): Promise<Started> {
-  const child = spawn(process.execPath, args, { env: { ...process.env, DETOUR_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startProcess(args: string[], ready: RegExp, env: NodeJS.ProcessEnv = {}, timeoutMs = 20_000, launcher: Launcher = NODE): Promise<Started> {
+  const child = spawn(launcher[0]!, [...launcher.slice(1), ...args], { env: { ...process.env, DETOUR_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     stderr = (stderr + chunk).slice(-20_000);
@@ -61,8 +69,8 @@ export interface CliResult {
 }
 
 /** Runs the real `detour` CLI to completion. */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<CliResult> {
-  const child = spawn(process.execPath, [DETOUR_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
+export async function runCli(args: string[], env: NodeJS.ProcessEnv, timeoutMs = 30_000, launcher: Launcher = NODE): Promise<CliResult> {
+  const child = spawn(launcher[0]!, [...launcher.slice(1), DETOUR_BIN, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
