@@ -6,7 +6,7 @@ import { Backoff } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { API_PATHS, ErrorBodySchema, RuleSetSchema } from '@detour/protocol';
 import type { AgentProtocol, RuleSet } from '@detour/protocol';
-import { startKeepalive, widenSessionWindow } from '@detour/transport';
+import { MAX_HEADER_LIST_PAIRS, startKeepalive, widenSessionWindow } from '@detour/transport';
 
 /** Connectivity states (grpc-js `connectivity-state.ts`). `ready`: the watch stream delivered its first rule set. */
 export type LinkState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 'shutdown';
@@ -139,6 +139,7 @@ export class ManagerLink {
     // ACKs would add ~40 ms to each round trip.
     const session = http2.connect(this.#options.managerUrl, {
       settings: LINK_SETTINGS,
+      maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
       createConnection: (url) => net.connect({ host: url.hostname, port: Number(url.port), noDelay: true }),
     });
     this.#session = session;

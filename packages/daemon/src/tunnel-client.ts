@@ -5,7 +5,7 @@ import { upgrade } from 'undici';
 import { API_PATHS, TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
 import type { Logger } from '@detour/core';
 import type { ManagerClient } from './manager-client.js';
-import { RELAY_HTTP2_SETTINGS, startKeepalive, widenSessionWindow } from '@detour/transport';
+import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startKeepalive, widenSessionWindow } from '@detour/transport';
 import type { LocalForwarder } from './local-forwarder.js';
 
 export interface TunnelOptions {
@@ -31,7 +31,7 @@ export async function openTunnel(
   });
   // Many small HTTP/2 frames cross this socket; Nagle would hold each for an ACK.
   (socket as Socket).setNoDelay(true);
-  const server = http2.createServer({ settings: RELAY_HTTP2_SETTINGS });
+  const server = http2.createServer({ settings: RELAY_HTTP2_SETTINGS, maxHeaderListPairs: MAX_HEADER_LIST_PAIRS });
   server.on('stream', (stream, headers, flags) => {
     stream.on('error', (err) => logger.debug({ err: err.message }, 'relay stream error'));
     forwarder.handle(stream, headers, (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0);

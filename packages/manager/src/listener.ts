@@ -15,15 +15,27 @@ export interface ListenerOptions {
   http2: net.Server;
 }
 
+export interface OnePort {
+  readonly server: net.Server;
+  /** Stops accepting and drops every connection taken so far (API, agents, tunnels). */
+  close(): Promise<void>;
+}
+
 /**
  * One port, both protocols: looks at the first bytes of each connection and
  * hands it to the HTTP/2 server (agents) or the HTTP/1.1 one (CLI, daemons,
  * curl). Resolves once listening.
  */
-export async function listenOnePort(options: ListenerOptions): Promise<net.Server> {
+export async function listenOnePort(options: ListenerOptions): Promise<OnePort> {
   const { http1, http2, firstByteTimeoutMs } = options;
+  // The HTTP servers are fed sockets and never listen themselves, so node's own
+  // connection tracking (http.Server#closeAllConnections) knows none of them:
+  // an idle keep-alive client would hold close() open. The port keeps the list.
+  const sockets = new Set<net.Socket>();
   // Nagle off on every accepted socket: relay and tunnel traffic is many small HTTP/2 frames.
   const listener = net.createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
     const timer = setTimeout(() => socket.destroy(), firstByteTimeoutMs);
     let seen = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
@@ -44,5 +56,13 @@ export async function listenOnePort(options: ListenerOptions): Promise<net.Serve
   });
   listener.listen(options.port, options.host);
   await once(listener, 'listening');
-  return listener;
+  return {
+    server: listener,
+    close: async () => {
+      const closed = once(listener, 'close');
+      listener.close();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
 }

@@ -7,7 +7,7 @@ import { respondStreamError } from '@detour/transport';
 import type { ManagerState } from './state.js';
 import type { Tunnels } from './tunnels.js';
 
-const { NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 /** Copies the string-keyed headers of a received HEADERS frame; node adds symbol keys we must not forward. */
 function copyHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeaders {
@@ -77,7 +77,11 @@ export function relayStream(stream: ServerHttp2Stream, headers: IncomingHttpHead
   });
   upstream.on('close', () => {
     if (stream.closed) return;
-    if (!stream.headersSent) {
+    if (!stream.headersSent && upstream.rstCode === NGHTTP2_REFUSED_STREAM) {
+      // RFC 9113 §8.7: the developer's side did not process the stream, so the agent
+      // may still send it elsewhere (its offline policy): pass the refusal on as it is.
+      stream.close(NGHTTP2_REFUSED_STREAM);
+    } else if (!stream.headersSent) {
       respondStreamError(stream, new DetourError('DETOUR_ERR_LOCAL_APP_UNREACHABLE', `the tunnel of ${intercept.owner.name} closed the stream before answering`));
     } else if (upstream.rstCode !== undefined && upstream.rstCode !== 0) {
       stream.close(upstream.rstCode);

@@ -1,10 +1,9 @@
 import http from 'node:http';
 import http2 from 'node:http2';
-import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { RELAY_HEADER_INTERCEPT_ID } from '@detour/protocol';
 import type { Logger } from '@detour/core';
-import { RELAY_HTTP2_SETTINGS, widenSessionWindow } from '@detour/transport';
+import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, widenSessionWindow } from '@detour/transport';
 import { AgentHub } from './agent-hub.js';
 import { AgentWatch } from './agent-watch.js';
 import { createApiHandler } from './api.js';
@@ -87,7 +86,7 @@ export function buildManager(options: ManagerOptions): Manager {
   const h1 = http.createServer({ headersTimeout: MANAGER_DEFAULTS.firstByteTimeoutMs }, (req, res) => void api(h1Exchange(req, res)));
   h1.on('upgrade', createTunnelUpgrade({ gate, state, hub, tunnels }));
 
-  const h2 = http2.createServer({ settings: RELAY_HTTP2_SETTINGS });
+  const h2 = http2.createServer({ settings: RELAY_HTTP2_SETTINGS, maxHeaderListPairs: MAX_HEADER_LIST_PAIRS });
   h2.on('session', (session) => {
     watches.track(session);
     widenSessionWindow(session);
@@ -114,8 +113,8 @@ export function buildManager(options: ManagerOptions): Manager {
 /** Starts the manager: one port that speaks HTTP/1.1 (CLI, daemons' tunnels) and HTTP/2 (agents). */
 export async function startManager(options: ManagerOptions): Promise<ManagerHandle> {
   const { context, h1, h2 } = buildManager(options);
-  const listener = await listenOnePort({ host: options.host, port: options.port, firstByteTimeoutMs: MANAGER_DEFAULTS.firstByteTimeoutMs, http1: h1, http2: h2 });
-  const address = listener.address() as AddressInfo;
+  const port = await listenOnePort({ host: options.host, port: options.port, firstByteTimeoutMs: MANAGER_DEFAULTS.firstByteTimeoutMs, http1: h1, http2: h2 });
+  const address = port.server.address() as AddressInfo;
   const expiry = startLeaseExpiry(context);
 
   let closing: Promise<void> | undefined;
@@ -127,12 +126,9 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
       (closing ??= (async () => {
         expiry.stop();
         context.tunnels.destroyAll();
-        const closed = once(listener, 'close');
-        listener.close();
-        h1.closeAllConnections();
         h2.close();
         context.watches.destroyAll();
-        await closed;
+        await port.close();
       })()),
   };
 }

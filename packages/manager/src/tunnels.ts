@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Logger } from '@detour/core';
-import { RELAY_HTTP2_SETTINGS, startKeepalive, widenSessionWindow } from '@detour/transport';
+import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startKeepalive, widenSessionWindow } from '@detour/transport';
 
 export interface TunnelOptions {
   pingIntervalMs: number;
@@ -36,6 +36,7 @@ export class Tunnels {
     const session = http2.connect('http://detour-tunnel', {
       createConnection: () => socket,
       settings: RELAY_HTTP2_SETTINGS,
+      maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
     });
     widenSessionWindow(session);
     session.on('error', (err) => logger.warn({ sessionId, err: err.message }, 'tunnel error'));

@@ -144,3 +144,24 @@ test('the tunnel upgrade wants the token and a live session key, and answers ref
   assert.deepEqual(await upgrade({ ...AUTH, [SESSION_KEY_HEADER]: 'no-such-key' }), { status: 404, contentType: 'application/json', code: 'DETOUR_ERR_SESSION_UNKNOWN' });
   assert.deepEqual(await upgrade(AUTH, API_PATHS.info), { status: 404, contentType: 'application/json', code: 'DETOUR_ERR_API_NOT_FOUND' });
 });
+
+test('issue 9: close() ends with idle keep-alive clients still connected', async () => {
+  const manager = await startManager({ host: '127.0.0.1', port: 0, token: TOKEN, leaseMs: 15_000, globalAllowed: true, logger: createLogger('manager', { level: 'silent' }), version: 'test' });
+  const agent = new http.Agent({ keepAlive: true });
+  const answered = await new Promise<number>((resolve, reject) => {
+    http.get(`${manager.url}${API_PATHS.info}`, { agent, headers: AUTH }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? 0));
+    }).once('error', reject);
+  });
+  assert.equal(answered, 200);
+  // HTTP/2 too: an agent's session that stays open.
+  const session = http2.connect(manager.url);
+  session.on('error', () => {});
+  await once(session, 'connect');
+  const closedAt = Date.now();
+  await manager.close();
+  assert.ok(Date.now() - closedAt < 2_000, `close took ${Date.now() - closedAt} ms`);
+  await once(session, 'close');
+  agent.destroy();
+});

@@ -16,3 +16,11 @@ export function widenSessionWindow(session: http2.Http2Session): void {
   if (session.connecting) session.once('connect', () => session.setLocalWindowSize(SESSION_WINDOW_BYTES));
   else if (!session.destroyed) session.setLocalWindowSize(SESSION_WINDOW_BYTES);
 }
+
+/**
+ * Field count a relay hop (manager, daemon, pools) accepts in one header list.
+ * node's default of 128 would reset a stream the agent already admitted: the
+ * agent bounds every head by its `maxHeaderBytes` (32 KiB by default, so at most
+ * ~6,500 fields), and the hops behind it take what it passed on.
+ */
+export const MAX_HEADER_LIST_PAIRS = 16_384;

@@ -1,4 +1,4 @@
-export { RELAY_HTTP2_SETTINGS, SESSION_WINDOW_BYTES, STREAM_WINDOW_BYTES, widenSessionWindow } from './http2-windows.js';
+export { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, SESSION_WINDOW_BYTES, STREAM_WINDOW_BYTES, widenSessionWindow } from './http2-windows.js';
 export { startKeepalive } from './keepalive.js';
 export type { KeepaliveOptions } from './keepalive.js';
 export { forwardableHeaders, Http2StreamBridge, resetStream } from './stream-bridge.js';

@@ -1,7 +1,7 @@
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { ClientHttp2Session, ClientHttp2Stream, ClientSessionRequestOptions, OutgoingHttpHeaders } from 'node:http2';
-import { STREAM_WINDOW_BYTES, widenSessionWindow } from './http2-windows.js';
+import { MAX_HEADER_LIST_PAIRS, STREAM_WINDOW_BYTES, widenSessionWindow } from './http2-windows.js';
 import { dialSocket } from './splice.js';
 
 export interface Http2SessionPoolOptions {
@@ -68,6 +68,7 @@ export class Http2SessionPool {
   #connect(): PooledSession {
     const session = http2.connect(this.#options.origin, {
       settings: { initialWindowSize: STREAM_WINDOW_BYTES },
+      maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
       createConnection: (url: URL) => this.#socket(url),
     });
     const pooled: PooledSession = { session, active: 0 };
