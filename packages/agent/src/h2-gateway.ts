@@ -4,7 +4,7 @@ import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2S
 import { interceptOfflineError } from '@detour/core';
 import type { Intercept } from '@detour/protocol';
 import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE, RELAY_HEADER_UPSTREAM_PROTOCOL, RELAY_OWNED_HEADERS } from '@detour/protocol';
-import { forwardableHeaders, GRPC_STATUS, Http2StreamBridge, RELAY_HTTP2_SETTINGS, respondLocalError, widenSessionWindow } from '@detour/transport';
+import { forwardableHeaders, forwardToPool, GRPC_STATUS, Http2StreamBridge, RELAY_HTTP2_SETTINGS, respondLocalError, widenSessionWindow } from '@detour/transport';
 import type { Http2SessionPool } from '@detour/transport';
 import type { AgentContext } from './exchange.js';
 import { headTooLargeMessage } from './local-response.js';
@@ -118,19 +118,7 @@ export class Http2Gateway {
         message: `the app at ${app.host}:${app.port} did not answer over HTTP/2 (${reason})`,
       });
     };
-    const out = forwardableHeaders(headers, RELAY_OWNED);
-    out[':scheme'] = this.#appScheme;
-    let up;
-    try {
-      up = this.#appPool.request(out, { endStream: requestEnded, waitForTrailers: !requestEnded });
-    } catch (err) {
-      unreachable((err as Error).message);
-      return;
-    }
-    new Http2StreamBridge(stream, up, requestEnded, {
-      dropResponse: RELAY_OWNED,
-      onNoResponse: (code) => unreachable(code === undefined ? 'stream closed' : `HTTP/2 code ${code}`),
-    });
+    forwardToPool(stream, headers, requestEnded, this.#appPool, this.#appScheme, unreachable);
   }
 
   #toRelay(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept): void {

@@ -1,10 +1,7 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
-import { RELAY_HEADER_UPSTREAM_PROTOCOL, RELAY_OWNED_HEADERS } from '@detour/protocol';
-import { forwardableHeaders, GRPC_STATUS, Http2SessionPool, Http2StreamBridge, respondLocalError } from '@detour/transport';
+import { RELAY_HEADER_UPSTREAM_PROTOCOL } from '@detour/protocol';
+import { forwardToPool, GRPC_STATUS, Http2SessionPool, respondLocalError } from '@detour/transport';
 import type { Logger } from '@detour/core';
-
-/** Relay fields that are ours, not the caller's: the local app never sees them. */
-const RELAY_OWNED: ReadonlySet<string> = new Set(RELAY_OWNED_HEADERS);
 
 /** Idle sessions to a local app are closed after this; a new stream reconnects. */
 const LOCAL_IDLE_TIMEOUT_MS = 30_000;
@@ -39,20 +36,7 @@ export class LocalHttp2Forwarder {
         details: { port },
       });
     };
-    const out = forwardableHeaders(headers, RELAY_OWNED);
-    out[':scheme'] = 'http';
-    let up;
-    try {
-      up = this.#pool(port).request(out, { endStream: requestEnded, waitForTrailers: !requestEnded });
-    } catch (err) {
-      unreachable((err as Error).message);
-      return;
-    }
-    // dropResponse: a local app's `detour-offline` must not read as the relay's refusal at the agent.
-    new Http2StreamBridge(stream, up, requestEnded, {
-      dropResponse: RELAY_OWNED,
-      onNoResponse: (code) => unreachable(code === undefined ? 'stream closed' : `HTTP/2 code ${code}`),
-    });
+    forwardToPool(stream, headers, requestEnded, this.#pool(port), 'http', unreachable);
   }
 
   /** Drops the sessions to a port no intercept uses any more. */

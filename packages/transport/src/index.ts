@@ -1,7 +1,7 @@
 export { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, SESSION_WINDOW_BYTES, STREAM_WINDOW_BYTES, widenSessionWindow } from './http2-windows.js';
 export { startKeepalive } from './keepalive.js';
 export type { KeepaliveOptions } from './keepalive.js';
-export { forwardableHeaders, Http2StreamBridge, resetStream } from './stream-bridge.js';
+export { forwardableHeaders, forwardToPool, Http2StreamBridge, resetStream } from './stream-bridge.js';
 export type { Http2BridgeOptions } from './stream-bridge.js';
 export { Http2SessionPool } from './session-pool.js';
 export type { Http2SessionPoolOptions } from './session-pool.js';

@@ -1,5 +1,7 @@
 import http2 from 'node:http2';
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { RELAY_OWNED_HEADERS } from '@detour/protocol';
+import type { Http2SessionPool } from './session-pool.js';
 
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_NO_ERROR, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
@@ -164,4 +166,30 @@ export class Http2StreamBridge {
     // Closed without finishing the body (its session died): the caller must not take a cut body as whole.
     else if (!this.#responseEnded && !this.#up.readableEnded) resetStream(down, NGHTTP2_INTERNAL_ERROR);
   }
+}
+
+/** Relay-owned fields (`detour-*` that only detour sets): never forwarded from a caller, never taken from an app. */
+const RELAY_OWNED: ReadonlySet<string> = new Set(RELAY_OWNED_HEADERS);
+
+/**
+ * Forwards one received stream to a new stream from `pool` (an app the agent
+ * fronts, or a developer's local app behind the daemon) and bridges the two;
+ * relay-owned fields are dropped both ways, so an app's own `detour-offline`
+ * cannot read as a relay's refusal. `unreachable(reason)` answers the stream
+ * when the pool cannot take it or the upstream never answers.
+ */
+export function forwardToPool(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, pool: Http2SessionPool, scheme: string, unreachable: (reason: string) => void): void {
+  const out = forwardableHeaders(headers, RELAY_OWNED);
+  out[':scheme'] = scheme;
+  let up: ClientHttp2Stream;
+  try {
+    up = pool.request(out, { endStream: requestEnded, waitForTrailers: !requestEnded });
+  } catch (err) {
+    unreachable((err as Error).message);
+    return;
+  }
+  new Http2StreamBridge(stream, up, requestEnded, {
+    dropResponse: RELAY_OWNED,
+    onNoResponse: (code) => unreachable(code === undefined ? 'stream closed' : `HTTP/2 code ${code}`),
+  });
 }
