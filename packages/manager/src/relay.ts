@@ -77,7 +77,11 @@ export function relayStream(stream: ServerHttp2Stream, headers: IncomingHttpHead
   });
   upstream.on('close', () => {
     if (stream.closed) return;
-    if (!stream.headersSent && upstream.rstCode === NGHTTP2_REFUSED_STREAM) {
+    if (!stream.headersSent && tunnel.destroyed) {
+      // The developer became unreachable before their side answered (a missed ping,
+      // a laptop asleep): that is the intercept going offline, and its policy decides.
+      respondStreamError(stream, interceptOfflineError(intercept), { [RELAY_HEADER_OFFLINE]: interceptId });
+    } else if (!stream.headersSent && upstream.rstCode === NGHTTP2_REFUSED_STREAM) {
       // RFC 9113 §8.7: the developer's side did not process the stream, so the agent
       // may still send it elsewhere (its offline policy): pass the refusal on as it is.
       stream.close(NGHTTP2_REFUSED_STREAM);

@@ -29,11 +29,10 @@ test('fault: a laptop asleep (daemon stopped) with requests in flight', { timeou
   const [aName, aValue] = await alice.interceptHeader('api');
   const [cName, cValue] = await carol.interceptHeader('api', ['--on-disconnect', 'fail']);
   const agentUrl = api.agentUrls[0]!;
-  // Warm: each intercept has a pooled tunnel connection, so the next requests ride a stream that will die.
-  assert.equal((await outcome(agentUrl, { [aName]: aValue })).app, 'alice-laptop');
-  assert.equal((await outcome(agentUrl, { [cName]: cValue })).app, 'carol-laptop');
-
   const pids = [await alice.daemonPid(), await carol.daemonPid()];
+  // Alice's next request rides a pooled tunnel connection whose stream will die under it;
+  // carol's opens a new one, which her sleeping laptop never accepts. Both must end by the policy.
+  assert.equal((await outcome(agentUrl, { [aName]: aValue })).app, 'alice-laptop');
   for (const pid of pids) process.kill(pid, 'SIGSTOP');
   const [a, c] = await Promise.all([outcome(agentUrl, { [aName]: aValue }), outcome(agentUrl, { [cName]: cValue })]);
   // Awake again before anything else: a stopped daemon cannot answer `detour quit` at clean-up.
