@@ -9,6 +9,7 @@ import {
   TOKEN_VOLUME,
   agentPortNameForNumber,
   appPortName,
+  numberOfAgentPortName,
   isValidPortName,
 } from './names.js';
 import { servicesSelecting } from './selectors.js';
@@ -203,10 +204,11 @@ function planSwaps(spec: PodSpec, selecting: readonly Service[]): { swaps: Swap[
   for (const service of ordered) {
     const serviceName = service.metadata.name ?? '';
     for (const servicePort of tcpPorts(service)) {
-      if (typeof servicePort.targetPort === 'string') continue;
-      // An absent targetPort means the Service's own port number (Kubernetes' default).
-      const target = servicePort.targetPort ?? servicePort.port;
-      if (numeric.has(target)) continue;
+      if (typeof servicePort.targetPort === 'string' && named.has(servicePort.targetPort)) continue;
+      // An absent targetPort means the Service's own port number (Kubernetes' default);
+      // `detour-<n>` is a number the manager already pointed at the agents.
+      const target = typeof servicePort.targetPort === 'string' ? numberOfAgentPortName(servicePort.targetPort) : (servicePort.targetPort ?? servicePort.port);
+      if (target === undefined || numeric.has(target)) continue;
       const fronted = [...named.values()].find((s) => s.containerPort === target);
       if (fronted !== undefined) {
         notes.push(`Service ${serviceName} targets ${target} by number and reaches the app directly: set its targetPort to ${fronted.name} to route it through the agent`);

@@ -50,3 +50,13 @@ export function appPortName(original: string): string {
 export function agentPortNameForNumber(port: number): string {
   return `detour-${port}`;
 }
+
+/**
+ * The number a patched Service's `detour-<n>` targetPort stands for, so that pods
+ * created after the patch (a rollout, a new replica) are injected like the first ones.
+ */
+export function numberOfAgentPortName(name: string): number | undefined {
+  const match = /^detour-([1-9][0-9]{0,4})$/.exec(name);
+  const port = match === null ? NaN : Number(match[1]);
+  return port <= 65_535 ? port : undefined;
+}

@@ -233,3 +233,11 @@ test('protocolFor: appProtocol first, then the Service port name, then the conta
   assert.equal(protocolFor({ port: 1 }, 'grpc'), 'h2c');
   assert.equal(protocolFor({ port: 1, name: 'web' }, 'api'), 'auto');
 });
+
+test('a pod created after its Service was patched (rollout, new replica) is injected like the first ones', () => {
+  const first = injected(injectPodTemplate(legacyPod(), [legacyService()], OPTIONS));
+  const patched = patchServiceForAgent(legacyService(), new Set(first.numericTargets.map((t) => t.targetPort)));
+  const later = injected(injectPodTemplate(legacyPod(), [patched], OPTIONS));
+  assert.deepEqual(later.template, first.template);
+  assert.deepEqual(later.numericTargets, first.numericTargets);
+});
