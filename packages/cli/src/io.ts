@@ -1,10 +1,12 @@
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /**
  * Everything a command may print goes through here: human text on stdout,
  * problems on stderr, and `--output json` as one document on stdout.
  */
 export interface Io {
+  /** Standard input, for `-f -`; absent where nothing can be read (tests that do not need it). */
+  in?: Readable;
   out: Writable;
   err: Writable;
   env: NodeJS.ProcessEnv;

@@ -12,6 +12,8 @@ import type { Logger } from '@detour/core';
 // and its idle memory is a published target, it must not carry the manager, daemon,
 // demo or trace code (and zod, undici, … with them). Types cost nothing at run time.
 import type { AgentCommandOptions } from './commands/agent.js';
+import type { InjectCommandOptions } from './commands/inject.js';
+import type { ManagerCommandOptions } from './commands/manager.js';
 import type { CommandOutcome, InterceptOptions } from './commands/intercept.js';
 import type { TraceCommandOptions } from './commands/trace.js';
 import { resolveHome, sanitizeName } from '@detour/daemon/client';
@@ -116,7 +118,13 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .requiredOption('--token-file <file>', 'bearer token file; created with a fresh token if missing')
     .option('--lease-ms <ms>', 'how long a silent developer keeps their intercepts', integer(1000, 86_400_000), CLI_DEFAULTS.leaseMs)
     .option('--no-global', 'refuse global intercepts')
-    .action(async (o: { host: string; port: number; tokenFile: string; leaseMs: number; global: boolean }) => {
+    .option('--webhook-port <port>', 'serve the agent injector (Kubernetes admission webhook) over HTTPS on this port', integer(0, 65535))
+    .option('--webhook-cert <file>', "the injector's TLS certificate (PEM); re-read when it changes")
+    .option('--webhook-key <file>', 'the private key of --webhook-cert (PEM)')
+    .option('--agent-image <image>', 'image of the agents the injector adds')
+    .option('--agent-manager-url <url>', "this manager's URL as injected agents reach it, e.g. http://detour-manager.detour.svc:8080")
+    .option('--agent-token-secret <name>', "Secret (in each injected pod's namespace) holding the token, key `token`", 'detour-token')
+    .action(async (o: ManagerCommandOptions) => {
       const { managerCommand } = await import('./commands/manager.js');
       done(await managerCommand(o, io, serverLogger('manager'), VERSION, signal));
     });
@@ -139,6 +147,20 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .action(async (o: AgentCommandOptions) => {
       const { agentCommand } = await import('./commands/agent.js');
       done(await agentCommand(o, io, serverLogger('agent'), signal));
+    });
+
+  program
+    .command('inject')
+    .description('print Kubernetes manifests with the detour agent injected (Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs, CronJobs, Pods)')
+    .requiredOption('-f, --file <file>', 'YAML or JSON manifests, several documents or a List; - reads standard input')
+    .option('--service-file <file>', 'more manifests to read Services from (repeatable); not printed', collect, [])
+    .requiredOption('--agent-image <image>', 'the detour image the agent runs')
+    .requiredOption('--manager <url>', "the manager's URL as the pods reach it, e.g. http://detour-manager.detour.svc:8080")
+    .option('--token-secret <name>', "the Secret in the workload's namespace that holds the manager's token", 'detour-token')
+    .option('--token-secret-key <key>', 'the key of the token in --token-secret', 'token')
+    .action(async (o: InjectCommandOptions) => {
+      const { injectCommand } = await import('./commands/inject.js');
+      done(await injectCommand(o, io, VERSION));
     });
 
   program

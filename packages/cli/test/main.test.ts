@@ -160,3 +160,98 @@ test('a bug prints the cause it wraps, and exits 1', async (t) => {
   assert.match(result.stderr, /DetourError: daemon answered 200 with a body that is not JSON/);
   assert.match(result.stderr, /\[cause\]: SyntaxError: /);
 });
+
+// detour inject: Kubernetes manifests in, injected manifests out (the injection itself is tested in @detour/kube).
+const INJECT_FLAGS = ['--agent-image', 'detour:test', '--manager', 'http://detour-manager.detour.svc:8080'];
+const DEPLOYMENT = `# the web app
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: app
+          image: shop/web:1
+          ports: [{name: http, containerPort: 8080}]
+          readinessProbe: {httpGet: {path: /ready, port: http}}
+`;
+const SERVICE = `apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+`;
+const CONFIG_MAP = `apiVersion: v1
+kind: ConfigMap # passes through, comment and all
+metadata: {name: c, namespace: shop}
+data: {a: b}
+`;
+
+test('detour inject -f: YAML documents in, injected YAML out; the Service and unknown kinds pass through', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'app.yaml');
+  await writeFile(file, [DEPLOYMENT, SERVICE, CONFIG_MAP].join('---\n'));
+  const result = await run(['inject', '-f', file, ...INJECT_FLAGS]);
+  assert.equal(result.code, 0, result.stderr);
+  const { parseAllDocuments } = await import('yaml');
+  const docs = parseAllDocuments(result.stdout).map((d) => d.toJS() as { kind: string; spec: { template: { spec: { containers: Array<{ name: string; ports: Array<{ name: string }> }> } } } });
+  assert.deepEqual(docs.map((d) => d.kind), ['Deployment', 'Service', 'ConfigMap']);
+  const containers = docs[0]!.spec.template.spec.containers;
+  assert.deepEqual(containers.map((c) => [c.name, c.ports[0]?.name]), [['app', 'detour-app-http'], ['detour-agent-http', 'http']]);
+  assert.ok(result.stdout.includes('kind: ConfigMap # passes through, comment and all'), result.stdout);
+  assert.match(result.stderr, /^injected Deployment shop\/web: container app: port http \(8080\) renamed detour-app-http$/m);
+
+  // Its own output again: nothing changes.
+  await writeFile(file, result.stdout);
+  const again = await run(['inject', '-f', file, ...INJECT_FLAGS]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(parseAllDocuments(again.stdout).map((d) => d.toJS() as unknown), parseAllDocuments(result.stdout).map((d) => d.toJS() as unknown));
+  assert.equal(again.stderr, '');
+});
+
+test('detour inject -f -: JSON on standard input (a kubectl List) comes out as JSON; --service-file supplies the Services', async (t) => {
+  const dir = await tempDir(t);
+  const { parse } = await import('yaml');
+  const serviceFile = join(dir, 'svc.yaml');
+  await writeFile(serviceFile, SERVICE);
+  const list = { apiVersion: 'v1', kind: 'List', items: [parse(DEPLOYMENT) as unknown] };
+  const { Readable } = await import('node:stream');
+  const out = new Capture();
+  const err = new Capture();
+  const outcome = await main(['inject', '-f', '-', '--service-file', serviceFile, ...INJECT_FLAGS], { in: Readable.from([JSON.stringify(list)]), out, err, env: {} }, new AbortController().signal);
+  assert.equal(outcome.code, 0, err.text);
+  const printed = JSON.parse(out.text) as { kind: string; items: Array<{ spec: { template: { spec: { containers: unknown[] } } } }> };
+  assert.equal(printed.kind, 'List');
+  assert.equal(printed.items.length, 1, 'the Service of --service-file is not printed');
+  assert.equal(printed.items[0]!.spec.template.spec.containers.length, 2);
+});
+
+test('detour inject: a workload it cannot inject is named on one line with the reason, exit 2', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'app.yaml');
+  await writeFile(file, DEPLOYMENT.replace('{name: web, namespace: shop}', '{name: worker, namespace: shop}'));
+  const result = await run(['inject', '-f', file, ...INJECT_FLAGS]);
+  assert.equal(result.code, 2);
+  assert.equal(result.stderr, 'detour: Deployment shop/worker: not injected: no Service selects its labels\n');
+  assert.match(result.stdout, /name: worker/, 'printed unchanged');
+});
+
+test('detour inject: a file that is not YAML, or is missing, is one line and exit 2', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'bad.yaml');
+  await writeFile(file, 'kind: [unclosed\n');
+  assertUserMistake(await run(['inject', '-f', file, ...INJECT_FLAGS]), /bad\.yaml:\d+:\d+: /);
+  await writeFile(file, '- just\n- a list\n');
+  assertUserMistake(await run(['inject', '-f', file, ...INJECT_FLAGS]), /not a Kubernetes object/);
+  assertUserMistake(await run(['inject', '-f', join(dir, 'missing.yaml'), ...INJECT_FLAGS]), /missing\.yaml: ENOENT/);
+  assertUserMistake(await run(['inject', '-f', file]), /required option/);
+});
+
+test('detour manager: the injector flags go together', async () => {
+  assertUserMistake(await run(['manager', '--token-file', '/nonexistent/t', '--webhook-port', '0']), /--webhook-port needs --webhook-cert, --webhook-key, --agent-image and --agent-manager-url/);
+  assertUserMistake(await run(['manager', '--token-file', '/nonexistent/t', '--agent-image', 'x']), /give --webhook-port too/);
+});

@@ -2,3 +2,5 @@ export { startManager, MANAGER_DEFAULTS } from './server.js';
 export type { ManagerOptions, ManagerHandle } from './server.js';
 export { ManagerState } from './state.js';
 export type { ManagerStateOptions } from './state.js';
+export { startWebhook, WEBHOOK_PATH, WEBHOOK_DEFAULTS } from './webhook-server.js';
+export type { WebhookOptions, WebhookHandle } from './webhook-server.js';

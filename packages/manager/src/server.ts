@@ -18,6 +18,8 @@ import { ManagerState } from './state.js';
 import { createTunnelUpgrade } from './tunnel-upgrade.js';
 import { Tunnels } from './tunnels.js';
 import { TraceBook } from './trace.js';
+import { startWebhook } from './webhook-server.js';
+import type { WebhookHandle, WebhookOptions } from './webhook-server.js';
 
 export interface ManagerOptions {
   host: string;
@@ -32,11 +34,15 @@ export interface ManagerOptions {
   /** Tunnel liveness: a broken tunnel is noticed within about pingTimeoutMs (issue #2: "within about 2 s"). */
   pingIntervalMs?: number;
   pingTimeoutMs?: number;
+  /** The agent injector (Kubernetes): served on its own HTTPS port when given. */
+  webhook?: Omit<WebhookOptions, 'logger'>;
 }
 
 export interface ManagerHandle {
   url: string;
   address: AddressInfo;
+  /** The injector's URL, when {@link ManagerOptions.webhook} was given. */
+  webhookUrl?: string;
   close(): Promise<void>;
 }
 
@@ -115,6 +121,13 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
   const { context, h1, h2 } = buildManager(options);
   const port = await listenOnePort({ host: options.host, port: options.port, firstByteTimeoutMs: MANAGER_DEFAULTS.firstByteTimeoutMs, http1: h1, http2: h2 });
   const address = port.server.address() as AddressInfo;
+  let webhook: WebhookHandle | undefined;
+  try {
+    webhook = options.webhook === undefined ? undefined : await startWebhook({ ...options.webhook, logger: options.logger });
+  } catch (err) {
+    await port.close();
+    throw err;
+  }
   const expiry = startLeaseExpiry(context);
 
   let closing: Promise<void> | undefined;
@@ -122,13 +135,15 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
   return {
     url: `http://${host}:${address.port}`,
     address,
+    ...(webhook === undefined ? {} : { webhookUrl: webhook.url }),
     close: () =>
       (closing ??= (async () => {
         expiry.stop();
+        const webhookClosed = webhook?.close();
         context.tunnels.destroyAll();
         h2.close();
         context.watches.destroyAll();
-        await port.close();
+        await Promise.all([port.close(), webhookClosed]);
       })()),
   };
 }

@@ -7,9 +7,9 @@ import type { Manager, ManagerOptions } from '../src/server.js';
 export const TOKEN = 'test-token-0123456789';
 export const AUTH = { authorization: `Bearer ${TOKEN}` };
 
-/** A manager wired together but listening nowhere. */
-export function build(options: Partial<ManagerOptions> = {}): Manager {
-  return buildManager({
+/** Options for a test manager on 127.0.0.1, port 0. */
+export function testManagerOptions(options: Partial<ManagerOptions> = {}): ManagerOptions {
+  return {
     host: '127.0.0.1',
     port: 0,
     token: TOKEN,
@@ -18,7 +18,12 @@ export function build(options: Partial<ManagerOptions> = {}): Manager {
     logger: createLogger('manager', { level: 'silent' }),
     version: 'test',
     ...options,
-  });
+  };
+}
+
+/** A manager wired together but listening nowhere. */
+export function build(options: Partial<ManagerOptions> = {}): Manager {
+  return buildManager(testManagerOptions(options));
 }
 
 export interface InjectRequest {
