@@ -51,6 +51,7 @@ export const ERROR_CODES = {
   DETOUR_ERR_TRACE_TIMEOUT: { status: 504, userError: true, meaning: 'The probe did not complete, or its first agent did not report it, within the deadline.' },
   DETOUR_ERR_TRACE_BUSY: { status: 429, userError: true, meaning: 'Too many traces run at once; retry when one has finished.' },
   DETOUR_ERR_TRACE_NOT_FOUND: { status: 404, userError: false, meaning: 'No active trace with that id (it finished); the sighting is dropped.' },
+  DETOUR_ERR_LOGS_NOT_FOUND: { status: 404, userError: false, meaning: "No log collection waits for this agent's lines (its deadline passed); they are dropped." },
   DETOUR_ERR_INTERNAL_BUG: { status: 500, userError: false, meaning: 'A bug in detour; the log holds the stack.' },
   DETOUR_ERR_CLI_USAGE: { status: 0, userError: true, meaning: 'The command line is wrong (exit code 2).' },
   DETOUR_ERR_CLI_NOT_CONNECTED: { status: 0, userError: true, meaning: 'No daemon is running for this DETOUR_HOME; run `detour connect`.' },
