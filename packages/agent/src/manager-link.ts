@@ -4,7 +4,7 @@ import type { ClientHttp2Session, ClientHttp2Stream, ClientSessionRequestOptions
 import diagnostics from 'node:diagnostics_channel';
 import { Backoff } from '@detour/core';
 import type { Logger } from '@detour/core';
-import { API_PATHS, ErrorBodySchema, RuleSetSchema } from '@detour/protocol';
+import { API_PATHS, ErrorBodySchema, LogsRequestLineSchema, RuleSetSchema } from '@detour/protocol';
 import type { AgentProtocol, RuleSet } from '@detour/protocol';
 import { MAX_HEADER_LIST_PAIRS, startKeepalive, widenSessionWindow } from '@detour/transport';
 
@@ -30,6 +30,8 @@ export interface ManagerLinkOptions {
   reconnectMaxMs: number;
   /** Installs a rule set; returns false when it could not be compiled (then it is not acknowledged). */
   install(ruleSet: RuleSet): boolean;
+  /** The agent's recent log lines (NDJSON), sent when the manager asks for them (`detour gather-logs`). */
+  recentLogs(): string;
 }
 
 /** Largest NDJSON line accepted from the watch stream. */
@@ -93,16 +95,20 @@ export class ManagerLink {
 
   /** Sends a small JSON report (a trace sighting) on the session; dropped while the link is not ready, since reports are best-effort. */
   post(path: string, body: unknown): void {
+    this.#report(path, 'application/json', JSON.stringify(body));
+  }
+
+  #report(path: string, contentType: string, body: string): void {
     const session = this.#session;
     if (this.#state !== 'ready' || session === undefined || session.destroyed || session.closed) return;
-    const stream = session.request({ ':method': 'POST', ':path': path, authorization: `Bearer ${this.#options.token}`, 'content-type': 'application/json' });
+    const stream = session.request({ ':method': 'POST', ':path': path, authorization: `Bearer ${this.#options.token}`, 'content-type': contentType });
     stream.on('response', (headers) => {
       const status = Number(headers[':status']);
       if (status >= 300) this.#log.debug({ status, path }, 'the manager did not take a report');
     });
     stream.on('error', (err) => this.#log.debug({ err: err.message, path }, 'report failed'));
     stream.resume();
-    stream.end(JSON.stringify(body));
+    stream.end(body);
   }
 
   /** Stops reconnecting and closes the session. Idempotent. */
@@ -205,7 +211,12 @@ export class ManagerLink {
   }
 
   #ruleSetLine(session: ClientHttp2Session, line: string): void {
-    const parsed = RuleSetSchema.safeParse(safeJson(line));
+    const value = safeJson(line);
+    if (typeof value === 'object' && value !== null && 'logsRequest' in value) {
+      this.#logsRequest(value);
+      return;
+    }
+    const parsed = RuleSetSchema.safeParse(value);
     if (!parsed.success) {
       this.#log.error({ issues: parsed.error.issues.length }, 'ignoring an invalid rule set from the manager');
       return;
@@ -218,6 +229,17 @@ export class ManagerLink {
       this.#backoff.reset();
       this.#setState('ready');
     }
+  }
+
+  /** The manager asked for our recent lines: they go back on this session, like a report (the manager cannot dial us). */
+  #logsRequest(value: unknown): void {
+    const parsed = LogsRequestLineSchema.safeParse(value);
+    if (!parsed.success) {
+      this.#log.warn({ issues: parsed.error.issues.length }, 'ignoring an invalid logs request from the manager');
+      return;
+    }
+    this.#log.debug({ requestId: parsed.data.logsRequest.id }, 'sending recent logs to the manager');
+    this.#report(API_PATHS.agentLogs(this.#options.agentId, parsed.data.logsRequest.id), 'application/x-ndjson', this.#options.recentLogs());
   }
 
   /** The manager waits for every agent's ack before `detour intercept` returns, so it is sent once the table is live. */

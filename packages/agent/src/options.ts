@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { DetourError } from '@detour/core';
-import type { Logger } from '@detour/core';
+import type { LogRing, Logger } from '@detour/core';
 import { AGENT_PROTOCOLS } from '@detour/protocol';
 import type { AgentProtocol } from '@detour/protocol';
 
@@ -50,6 +50,8 @@ export interface AgentOptions {
   token: string;
   /** pino logger (core `createLogger('agent')`); silent when absent. */
   logger?: Logger;
+  /** The ring `logger` also writes to; its lines are what the manager gets for `detour gather-logs` (none when absent). */
+  logRing?: LogRing;
   /** Defaults to a random id; the manager tells agents apart by it. */
   agentId?: string;
   maxHeaderBytes?: number;
@@ -83,6 +85,7 @@ export interface ResolvedAgentOptions {
   readonly managerUrl: string;
   readonly token: string;
   readonly logger: Logger;
+  readonly logRing: LogRing | undefined;
   readonly maxHeaderBytes: number;
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
@@ -160,6 +163,7 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
     managerUrl: manager!.origin,
     token: options.token,
     logger: options.logger ?? pino({ enabled: false }),
+    logRing: options.logRing,
     maxHeaderBytes: merged.maxHeaderBytes,
     headerTimeoutMs: merged.headerTimeoutMs,
     idleTimeoutMs: merged.idleTimeoutMs,

@@ -70,6 +70,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     pingTimeoutMs: options.pingTimeoutMs,
     reconnectInitialMs: options.reconnectInitialMs,
     reconnectMaxMs: options.reconnectMaxMs,
+    recentLogs: () => options.logRing?.text() ?? '',
     install(ruleSet) {
       try {
         router.install(ruleSet, probeReporter.watch(ruleSet.probes));

@@ -5,8 +5,7 @@ import { inspect } from 'node:util';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
 import { AGENT_PROTOCOLS, DEFAULT_HEADER_NAME } from '@detour/protocol';
-import { createLogger, isUserError } from '@detour/core';
-import type { Logger } from '@detour/core';
+import { LogRing, createLogger, isUserError } from '@detour/core';
 // Commands are imported inside their actions, so each process loads only its own
 // command and that command's dependencies: the agent sits in front of every request
 // and its idle memory is a published target, it must not carry the manager, daemon,
@@ -18,6 +17,7 @@ import type { CommandOutcome, InterceptOptions } from './commands/intercept.js';
 import type { TraceCommandOptions } from './commands/trace.js';
 import { resolveHome, sanitizeName } from '@detour/daemon/client';
 import type { Io, OutputFormat } from './io.js';
+import type { ServerLogging } from './server-logging.js';
 import { printError } from './io.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -90,8 +90,12 @@ function reportFailure(io: Io, err: unknown): number {
 export async function main(argv: string[], io: Io, signal: AbortSignal): Promise<CommandOutcome> {
   const home = resolveHome(io.env[ENVIRONMENT.home]);
   const logLevel = io.env[ENVIRONMENT.logLevel] ?? 'info';
-  // Servers log JSON to stderr; stdout stays for the lines people and scripts read.
-  const serverLogger = (component: string): Logger => createLogger(component, { level: logLevel, destination: pino.destination(2) });
+  // Servers log JSON to stderr; stdout stays for the lines people and scripts read. Their most
+  // recent lines are also kept in memory, for `detour gather-logs` to collect through the manager.
+  const serverLogging = (component: string): ServerLogging => {
+    const ring = new LogRing();
+    return { logger: createLogger(component, { level: logLevel, destination: pino.destination(2), ring }), ring };
+  };
   let outcome: CommandOutcome = { code: 0 };
   const done = (code: number) => {
     outcome = { code };
@@ -126,7 +130,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--agent-token-secret <name>', "Secret (in each injected pod's namespace) holding the token, key `token`", 'detour-token')
     .action(async (o: ManagerCommandOptions) => {
       const { managerCommand } = await import('./commands/manager.js');
-      done(await managerCommand(o, io, serverLogger('manager'), VERSION, signal));
+      done(await managerCommand(o, io, serverLogging('manager'), VERSION, signal));
     });
 
   program
@@ -146,7 +150,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--app-ca <file>', "CA bundle (PEM) that verifies an https:// --app's certificate")
     .action(async (o: AgentCommandOptions) => {
       const { agentCommand } = await import('./commands/agent.js');
-      done(await agentCommand(o, io, serverLogger('agent'), signal));
+      done(await agentCommand(o, io, serverLogging('agent'), signal));
     });
 
   program
@@ -252,6 +256,15 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .action(async (service: string, o: Omit<TraceCommandOptions, 'service'>) => {
       const { traceCommand } = await import('./commands/trace.js');
       done(await traceCommand({ ...o, service }, io, home));
+    });
+
+  program
+    .command('gather-logs')
+    .description('write one archive for a bug report: daemon, manager and agent logs, versions, status and list (secrets redacted)')
+    .option('-o, --output <file>', 'where to write it (default: detour-logs-<time>.tar.gz in this folder)')
+    .action(async (o: { output?: string }) => {
+      const { gatherLogsCommand } = await import('./commands/gather-logs.js');
+      done(await gatherLogsCommand({ ...(o.output === undefined ? {} : { file: o.output }), cwd: process.cwd(), version: VERSION }, io, home));
     });
 
   program

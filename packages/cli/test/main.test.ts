@@ -102,6 +102,12 @@ test('command-line mistakes: one line on stderr, exit 2, nothing started', async
   }
 });
 
+test('gather-logs -o in a folder that does not exist: one line, exit 2, before asking anyone', async (t) => {
+  const dir = await tempDir(t);
+  const result = await run(['gather-logs', '-o', join(dir, 'no-such-folder', 'x.tar.gz')], { DETOUR_HOME: dir });
+  assertUserMistake(result, /^detour: cannot write -o \S+x\.tar\.gz \(ENOENT\); give a file path in a folder you can write to$/m);
+});
+
 test('no daemon: a command that needs one says to run detour connect', async (t) => {
   const home = await tempDir(t);
   for (const argv of [['list'], ['leave', 'api'], ['intercept', 'api', '--port', '8080']]) {

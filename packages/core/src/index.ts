@@ -2,6 +2,7 @@ export { DetourError, errorBody, errorFromBody, isDetourError, isUserError } fro
 export { interceptOfflineError } from './offline-error.js';
 export { createLogger, REDACTED_PATHS } from './logger.js';
 export type { Logger, LoggerOptions } from './logger.js';
+export { LogRing, LOG_RING_DEFAULTS } from './log-ring.js';
 export { Backoff } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { readTokenFile, readOrCreateTokenFile } from './token-file.js';

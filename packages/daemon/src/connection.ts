@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Intercept, ServiceList, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
+import type { Intercept, RecentLogs, ServiceList, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
 import { Backoff, DetourError, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { ConnectionState, InterceptAsk, LocalIntercept } from './daemon-api.js';
@@ -68,15 +68,18 @@ export class ManagerConnection {
     return this.#options.manager.trace(request);
   }
 
+  /** The manager's and agents' recent logs, for `detour gather-logs`; the manager asks for a live session. */
+  recentLogs(): Promise<RecentLogs> {
+    return this.#options.manager.recentLogs(this.#readyKey());
+  }
+
   async addIntercept(ask: InterceptAsk): Promise<Intercept> {
-    if (this.state !== 'ready' || this.#key === undefined) {
-      throw new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', `the daemon is not connected to ${this.#options.manager.url} (${this.lastError ?? this.state}); it keeps retrying, see \`detour status\``);
-    }
+    const key = this.#readyKey();
     if (this.#intercepts.has(ask.name)) {
       throw new DetourError('DETOUR_ERR_INTERCEPT_NAME_TAKEN', `you already have an intercept named ${ask.name}; run \`detour leave ${ask.name}\` or pass --name`);
     }
     const spec = { ...ask, id: randomUUID() };
-    const intercept = await this.#options.manager.createIntercept(spec, this.#key);
+    const intercept = await this.#options.manager.createIntercept(spec, key);
     this.#intercepts.set(spec.name, { spec, intercept });
     return intercept;
   }
@@ -116,6 +119,14 @@ export class ManagerConnection {
     await this.#running;
     await this.#forwarder.close();
     await this.#options.manager.close();
+  }
+
+  /** The session key, while the session is up. */
+  #readyKey(): string {
+    if (this.state !== 'ready' || this.#key === undefined) {
+      throw new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', `the daemon is not connected to ${this.#options.manager.url} (${this.lastError ?? this.state}); it keeps retrying, see \`detour status\``);
+    }
+    return this.#key;
   }
 
   #isShutdown(): boolean {

@@ -59,6 +59,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
     const handle = async () => {
       if (req.method === 'GET' && path === DAEMON_PATHS.status) return send(200, await options.status());
       if (req.method === 'GET' && path === DAEMON_PATHS.services) return send(200, await connection.services());
+      if (req.method === 'GET' && path === DAEMON_PATHS.logs) return send(200, await connection.recentLogs());
       if (req.method === 'POST' && path === DAEMON_PATHS.intercepts) {
         const parsed = InterceptAskSchema.safeParse(await readBody(req));
         if (!parsed.success) {

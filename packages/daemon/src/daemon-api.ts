@@ -8,6 +8,8 @@ export const DAEMON_PATHS = {
   intercept: (name: string) => `/intercepts/${encodeURIComponent(name)}`,
   quit: '/quit',
   traces: '/traces',
+  /** The manager's and agents' recent logs (`detour gather-logs`). */
+  logs: '/logs',
 } as const;
 
 /** grpc-js style connectivity states of the daemon's link to the manager. */

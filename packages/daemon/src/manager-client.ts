@@ -5,13 +5,14 @@ import {
   ErrorBodySchema,
   InterceptSchema,
   ManagerInfoSchema,
+  RecentLogsSchema,
   SESSION_KEY_HEADER,
   ServiceListSchema,
   SessionCreatedSchema,
   SessionInfoSchema,
   TraceResultSchema,
 } from '@detour/protocol';
-import type { Intercept, InterceptRequest, ManagerInfo, ServiceList, SessionCreate, SessionCreated, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
+import type { Intercept, InterceptRequest, ManagerInfo, RecentLogs, ServiceList, SessionCreate, SessionCreated, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
 import { DetourError, errorFromBody } from '@detour/core';
 
 const REQUEST_TIMEOUT_MS = 20_000;
@@ -59,6 +60,21 @@ export class ManagerClient {
   /** Answers when the probe has finished, within the manager's trace deadline (10 s), well inside REQUEST_TIMEOUT_MS. */
   trace(body: TraceRequest): Promise<TraceResult> {
     return this.#call('POST', API_PATHS.traces, { body, schema: TraceResultSchema });
+  }
+
+  /**
+   * The manager's and its agents' recent log lines (`detour gather-logs`; the manager waits ≤ 2 s for agents).
+   * They are redacted where they were written; the two secrets this client holds, the token and the session
+   * key, are also cut out of the text here, so not even a line logged by mistake carries them off the laptop.
+   */
+  async recentLogs(key: string): Promise<RecentLogs> {
+    const logs = await this.#call('GET', API_PATHS.logs, { key, schema: RecentLogsSchema });
+    const scrub = (text: string) => text.replaceAll(this.#token, '[redacted]').replaceAll(key, '[redacted]');
+    return {
+      manager: { ...logs.manager, log: scrub(logs.manager.log) },
+      agents: logs.agents.map((agent) => ({ ...agent, log: scrub(agent.log) })),
+      missing: logs.missing,
+    };
   }
 
   /** Headers that authenticate a call; the tunnel upgrade sends the same. */

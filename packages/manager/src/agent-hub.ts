@@ -56,6 +56,16 @@ export class AgentHub {
     }
   }
 
+  /** Writes one line to every agent's watch stream; returns the agents it went to. */
+  broadcast(line: string): Array<{ agentId: string; service: string }> {
+    const sent: Array<{ agentId: string; service: string }> = [];
+    for (const [agentId, entry] of this.#sinks) {
+      entry.sink.write(line);
+      sent.push({ agentId, service: entry.service });
+    }
+    return sent;
+  }
+
   /** Resolves once every agent of `service` connected now has acknowledged `version` or left. */
   async waitForAcks(service: string, version: number, timeoutMs: number): Promise<void> {
     if (this.#allAcked(service, version)) return;

@@ -1,11 +1,12 @@
 import type { z } from 'zod';
 import { AgentAckSchema, InterceptRequestSchema, SessionCreateSchema, SightingSchema, TraceRequestSchema } from '@detour/protocol';
-import type { ManagerInfo } from '@detour/protocol';
-import { DetourError } from '@detour/core';
+import type { ManagerInfo, RecentLogs } from '@detour/protocol';
+import { DetourError, LOG_RING_DEFAULTS } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { AgentHub } from './agent-hub.js';
 import type { AgentWatch } from './agent-watch.js';
 import type { ApiExchange } from './api-exchange.js';
+import type { LogCollection } from './log-collection.js';
 import type { Grants, RouteAuth } from './route-auth.js';
 import type { ManagerState } from './state.js';
 import { runTrace } from './trace.js';
@@ -22,6 +23,7 @@ export interface ApiContext {
   version: string;
   ackTimeoutMs: number;
   traces: TraceBook;
+  logs: LogCollection;
 }
 
 /** A handler's view of its call: what the route's auth level proved, and its path segments (decoded on use). */
@@ -42,17 +44,22 @@ const route = <A extends RouteAuth>(definition: ApiRoute<A>): ApiRoute => defini
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-async function readJson<T>(exchange: ApiExchange, schema: z.ZodType<T>): Promise<T> {
+async function readBody(exchange: ApiExchange, maxBytes: number): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of exchange.body) {
     size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw new DetourError('DETOUR_ERR_API_BODY_TOO_LARGE', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    if (size > maxBytes) throw new DetourError('DETOUR_ERR_API_BODY_TOO_LARGE', `request body exceeds ${maxBytes} bytes`);
     chunks.push(chunk);
   }
+  return Buffer.concat(chunks);
+}
+
+async function readJson<T>(exchange: ApiExchange, schema: z.ZodType<T>): Promise<T> {
+  const body = await readBody(exchange, MAX_BODY_BYTES);
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    value = JSON.parse(body.toString('utf8'));
   } catch (err) {
     throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', 'request body is not valid JSON', { cause: err });
   }
@@ -201,6 +208,30 @@ export const API_ROUTES: readonly ApiRoute[] = [
     auth: 'token',
     handler: async (context, exchange, request) => {
       context.traces.record(request.param('traceId'), await readJson(exchange, SightingSchema));
+      exchange.send(204);
+    },
+  }),
+  route({
+    method: 'GET',
+    pattern: /^\/logs$/,
+    // Not `token`: every agent holds the token. A live session ties each fetch of
+    // everyone's (redacted) logs to a developer's name in the manager's log.
+    auth: 'caller-session',
+    handler: async (context, exchange, { session }) => {
+      const { agents, missing } = await context.logs.collectAgents(context.hub);
+      context.logger.info({ sessionId: session.id, name: session.name, agents: agents.length, missing: missing.length }, 'recent logs collected');
+      const logs: RecentLogs = { manager: { version: context.version, log: context.logs.managerLog() }, agents, missing };
+      exchange.send(200, logs);
+    },
+  }),
+  route({
+    method: 'POST',
+    pattern: /^\/agents\/(?<agentId>[^/]+)\/logs\/(?<requestId>[^/]+)$/,
+    auth: 'token',
+    handler: async (context, exchange, request) => {
+      // NDJSON as the agent's ring holds it, which never exceeds the ring's byte bound.
+      const log = (await readBody(exchange, LOG_RING_DEFAULTS.maxBytes)).toString('utf8');
+      context.logs.record(request.param('requestId'), request.param('agentId'), log);
       exchange.send(204);
     },
   }),

@@ -2,7 +2,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { RELAY_HEADER_INTERCEPT_ID } from '@detour/protocol';
-import type { Logger } from '@detour/core';
+import type { LogRing, Logger } from '@detour/core';
 import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, widenSessionWindow } from '@detour/transport';
 import { AgentHub } from './agent-hub.js';
 import { AgentWatch } from './agent-watch.js';
@@ -12,6 +12,7 @@ import { h1Exchange, h2Exchange, sendError } from './api-exchange.js';
 import type { ApiContext } from './api-routes.js';
 import { startLeaseExpiry } from './lease-expiry.js';
 import { listenOnePort } from './listener.js';
+import { LogCollection } from './log-collection.js';
 import { relayStream } from './relay.js';
 import { createAuthGate } from './route-auth.js';
 import { ManagerState } from './state.js';
@@ -36,6 +37,10 @@ export interface ManagerOptions {
   pingTimeoutMs?: number;
   /** The agent injector (Kubernetes): served on its own HTTPS port when given. */
   webhook?: Omit<WebhookOptions, 'logger'>;
+  /** The ring the logger also writes to: served, with the agents' rings, to `detour gather-logs`. */
+  logRing?: LogRing;
+  /** How long `detour gather-logs` waits for agents' lines. */
+  logsDeadlineMs?: number;
 }
 
 export interface ManagerHandle {
@@ -85,6 +90,7 @@ export function buildManager(options: ManagerOptions): Manager {
     version: options.version,
     ackTimeoutMs: options.ackTimeoutMs ?? MANAGER_DEFAULTS.ackTimeoutMs,
     traces: new TraceBook(),
+    logs: new LogCollection({ ring: options.logRing, agentDeadlineMs: options.logsDeadlineMs }),
   };
   const gate = createAuthGate(options.token, state);
   const api = createApiHandler(context, gate);

@@ -54,6 +54,7 @@ export const ERROR_CODES = {
   DETOUR_ERR_WEBHOOK_BAD_REVIEW: { status: 400, userError: true, meaning: 'The injection webhook was sent a body that is not an AdmissionReview admission.k8s.io/v1 with a request uid.' },
   DETOUR_ERR_WEBHOOK_NO_SERVICES: { status: 0, userError: false, meaning: 'The injection webhook has no Kubernetes API client to list Services with; pods are admitted unchanged.' },
   DETOUR_ERR_INJECT_BAD_MANIFEST: { status: 0, userError: true, meaning: '`detour inject` was given a file that is not YAML or JSON Kubernetes objects.' },
+  DETOUR_ERR_LOGS_NOT_FOUND: { status: 404, userError: false, meaning: "No log collection waits for this agent's lines (its deadline passed); they are dropped." },
   DETOUR_ERR_INTERNAL_BUG: { status: 500, userError: false, meaning: 'A bug in detour; the log holds the stack.' },
   DETOUR_ERR_CLI_USAGE: { status: 0, userError: true, meaning: 'The command line is wrong (exit code 2).' },
   DETOUR_ERR_CLI_NOT_CONNECTED: { status: 0, userError: true, meaning: 'No daemon is running for this DETOUR_HOME; run `detour connect`.' },

@@ -38,6 +38,8 @@ export {
   ServiceInfoSchema,
   ServiceListSchema,
   ManagerInfoSchema,
+  LogsRequestLineSchema,
+  RecentLogsSchema,
   ErrorBodySchema,
 } from './schemas.js';
 export type {
@@ -64,5 +66,7 @@ export type {
   ServiceInfo,
   ServiceList,
   ManagerInfo,
+  LogsRequestLine,
+  RecentLogs,
   ErrorBody,
 } from './schemas.js';

@@ -238,6 +238,26 @@ export type ServiceInfo = z.infer<typeof ServiceInfoSchema>;
 export const ServiceListSchema = z.strictObject({ services: z.array(ServiceInfoSchema) });
 export type ServiceList = z.infer<typeof ServiceListSchema>;
 
+/**
+ * A watch-stream line that is not a rule set: the manager asks the agent for its
+ * recent log lines (`detour gather-logs`). The agent answers by posting them to
+ * `API_PATHS.agentLogs(agentId, id)` on the same session, as it posts acks.
+ */
+export const LogsRequestLineSchema = z.strictObject({ logsRequest: z.strictObject({ id: ID }) });
+export type LogsRequestLine = z.infer<typeof LogsRequestLineSchema>;
+
+/** One component's recent log lines: NDJSON text as pino wrote it (redacted at the source). */
+const LOG_TEXT = z.string();
+
+/** `GET /v1/logs`: the manager's recent log lines and its agents', for a bug report archive. */
+export const RecentLogsSchema = z.strictObject({
+  manager: z.strictObject({ version: z.string(), log: LOG_TEXT }),
+  agents: z.array(z.strictObject({ agentId: z.string(), service: z.string(), log: LOG_TEXT })),
+  /** Agents that were connected when the manager asked but did not answer within its deadline. */
+  missing: z.array(z.strictObject({ agentId: z.string(), service: z.string(), reason: z.string() })),
+});
+export type RecentLogs = z.infer<typeof RecentLogsSchema>;
+
 export const ManagerInfoSchema = z.strictObject({
   version: z.string(),
   leaseMs: z.number().int(),

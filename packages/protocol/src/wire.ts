@@ -44,6 +44,10 @@ export const API_PATHS = {
   traces: `${API_PREFIX}/traces`,
   /** Where agents report what they saw while a probe was active (HTTP/2, on their session). */
   traceSightings: (traceId: string) => `${API_PREFIX}/traces/${encodeURIComponent(traceId)}/sightings`,
+  /** `detour gather-logs`: the manager's and its agents' recent log lines ({@link RecentLogs}). */
+  logs: `${API_PREFIX}/logs`,
+  /** Where an agent posts its recent log lines (NDJSON) when the watch stream asked for them (HTTP/2, on its session). */
+  agentLogs: (agentId: string, requestId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/logs/${encodeURIComponent(requestId)}`,
 } as const;
 
 /**

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { DetourError, readTokenFile } from '@detour/core';
-import type { Logger } from '@detour/core';
 import { startAgent } from '@detour/agent';
 import type { AgentProtocol } from '@detour/protocol';
 import type { Io } from '../io.js';
 import { printLine } from '../io.js';
+import type { ServerLogging } from '../server-logging.js';
 
 export interface AgentCommandOptions {
   service: string;
@@ -21,7 +21,7 @@ export interface AgentCommandOptions {
   appCa?: string;
 }
 
-export async function agentCommand(options: AgentCommandOptions, io: Io, logger: Logger, signal: AbortSignal): Promise<number> {
+export async function agentCommand(options: AgentCommandOptions, io: Io, { logger, ring }: ServerLogging, signal: AbortSignal): Promise<number> {
   if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--tls-cert and --tls-key go together: give both (the service certificate and its key) or neither');
   }
@@ -41,6 +41,7 @@ export async function agentCommand(options: AgentCommandOptions, io: Io, logger:
     managerUrl: options.manager,
     token,
     logger,
+    logRing: ring,
     protocol: options.protocol,
     tlsCert,
     tlsKey,

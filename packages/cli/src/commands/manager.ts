@@ -4,6 +4,7 @@ import type { ServiceLookup } from '@detour/kube';
 import { startManager } from '@detour/manager';
 import type { ManagerOptions } from '@detour/manager';
 import type { Io } from '../io.js';
+import type { ServerLogging } from '../server-logging.js';
 import { printLine } from '../io.js';
 
 export interface ManagerCommandOptions {
@@ -54,11 +55,11 @@ function webhookOptions(options: ManagerCommandOptions, logger: Logger, version:
   };
 }
 
-export async function managerCommand(options: ManagerCommandOptions, io: Io, logger: Logger, version: string, signal: AbortSignal): Promise<number> {
+export async function managerCommand(options: ManagerCommandOptions, io: Io, { logger, ring }: ServerLogging, version: string, signal: AbortSignal): Promise<number> {
   const webhook = webhookOptions(options, logger, version);
   const { token, created } = await readOrCreateTokenFile(options.tokenFile);
   if (created) printLine(io, `wrote a new token to ${options.tokenFile}`);
-  const manager = await startManager({ host: options.host, port: options.port, token, leaseMs: options.leaseMs, globalAllowed: options.global, logger, version, ...(webhook === undefined ? {} : { webhook }) });
+  const manager = await startManager({ host: options.host, port: options.port, token, leaseMs: options.leaseMs, globalAllowed: options.global, logger, logRing: ring, version, ...(webhook === undefined ? {} : { webhook }) });
   printLine(io, `manager listening on ${manager.url}`);
   if (manager.webhookUrl !== undefined) printLine(io, `agent injector listening on ${manager.webhookUrl}`);
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
