@@ -3,26 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
-import type { Intercept, ServiceInfo } from '@detour/protocol';
-import { Environment } from './support/environment.js';
+import { Environment, answeredBy } from './support/environment.js';
 import type { Developer } from './support/environment.js';
 import { FakeKubeApi } from './support/fake-kube-api.js';
 import { eventually } from './support/processes.js';
 
 const NAMESPACE = 'dev';
 const COLLECTION = `/apis/detour.dev/v1alpha1/namespaces/${NAMESPACE}/intercepts`;
-
-async function listed(env: Environment, service: string): Promise<Intercept[]> {
-  const r = await request(`${env.managerUrl}/v1/services`, { headers: { authorization: `Bearer ${await env.token()}` } });
-  const { services } = (await r.body.json()) as { services: ServiceInfo[] };
-  return services.find((s) => s.name === service)?.intercepts ?? [];
-}
-
-async function answeredBy(url: string, headers: Record<string, string> = {}): Promise<string | undefined> {
-  const r = await request(url, { headers });
-  return ((await r.body.json()) as { app?: string }).app;
-}
 
 async function routesTo(what: string, url: string, header: [string, string], app: string, timeoutMs = 15_000): Promise<void> {
   await eventually(what, async () => ((await answeredBy(url, { [header[0]]: header[1] })) === app ? true : undefined), timeoutMs, 50);
@@ -56,7 +43,7 @@ test('--state kubernetes: intercepts are objects with a status, survive a restar
   const alice = await env.developer('alice');
   const bob = await env.developer('bob');
   const aliceHeader = await alice.interceptHeader('api');
-  const aliceId = (await listed(env, 'api'))[0]!.id;
+  const aliceId = (await env.intercepts('api'))[0]!.id;
   const alicePath = `${COLLECTION}/${aliceId}`;
 
   await t.test('an intercept is an object with its status, written before `detour intercept` returns', async () => {
@@ -91,7 +78,7 @@ test('--state kubernetes: intercepts are objects with a status, survive a restar
   });
 
   const bobHeader = await bob.interceptHeader('api');
-  const bobId = (await listed(env, 'api')).find((i) => i.owner.name === 'bob')!.id;
+  const bobId = (await env.intercepts('api')).find((i) => i.owner.name === 'bob')!.id;
   const bobPath = `${COLLECTION}/${bobId}`;
 
   await t.test('a restarted manager picks up every intercept from the cluster', async () => {
@@ -99,14 +86,14 @@ test('--state kubernetes: intercepts are objects with a status, survive a restar
     const thawAlice = await freeze(t, alice);
     const thawBob = await freeze(t, bob);
     await env.startManager();
-    const restored = await listed(env, 'api');
+    const restored = await env.intercepts('api');
     assert.deepEqual(restored.map((i) => [i.id, i.owner.name, i.online]).sort(), [[aliceId, 'alice', false], [bobId, 'bob', false]].sort(), 'both, offline until their daemons are back');
     thawAlice();
     thawBob();
     await routesTo('alice gets her traffic after the restart', agentUrl, aliceHeader, 'alice-laptop', 30_000);
     await routesTo('bob gets his traffic after the restart', agentUrl, bobHeader, 'bob-laptop', 30_000);
     assert.equal(kube.list(COLLECTION).length, 2, 'no duplicate objects');
-    assert.equal((await listed(env, 'api')).length, 2, 'no duplicate intercepts');
+    assert.equal((await env.intercepts('api')).length, 2, 'no duplicate intercepts');
     await eventually('the statuses say online', async () => (kube.list(COLLECTION).every((o) => (o['status'] as { online?: boolean }).online === true) ? true : undefined), 15_000);
   });
 
@@ -118,7 +105,7 @@ test('--state kubernetes: intercepts are objects with a status, survive a restar
     kube.expireWatches();
     await routesTo("bob's deleted intercept no longer routes", agentUrl, bobHeader, 'api');
     assert.ok(kube.requests.filter((r) => r.method === 'GET' && r.path === COLLECTION).length > listsBefore, 'the manager listed again');
-    assert.deepEqual((await listed(env, 'api')).map((i) => i.id), [aliceId]);
+    assert.deepEqual((await env.intercepts('api')).map((i) => i.id), [aliceId]);
     await routesTo('alice is not affected', agentUrl, aliceHeader, 'alice-laptop');
   });
 
@@ -126,7 +113,7 @@ test('--state kubernetes: intercepts are objects with a status, survive a restar
     await eventually('the manager watches again', async () => (kube.openWatches() > 0 ? true : undefined));
     assert.ok(kube.delete(alicePath) !== undefined);
     await routesTo("alice's deleted intercept no longer routes", agentUrl, aliceHeader, 'api');
-    assert.deepEqual(await listed(env, 'api'), []);
+    assert.deepEqual(await env.intercepts('api'), []);
     assert.deepEqual(kube.list(COLLECTION), [], 'not written back');
   });
 });

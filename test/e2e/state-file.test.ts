@@ -3,22 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
-import type { Intercept, ServiceInfo } from '@detour/protocol';
-import { Environment } from './support/environment.js';
+import type { Intercept } from '@detour/protocol';
+import { Environment, answeredBy } from './support/environment.js';
 import { eventually } from './support/processes.js';
-
-/** The intercepts of `service` as the manager lists them (GET /v1/services). */
-async function listed(env: Environment, service: string): Promise<Intercept[]> {
-  const r = await request(`${env.managerUrl}/v1/services`, { headers: { authorization: `Bearer ${await env.token()}` } });
-  const { services } = (await r.body.json()) as { services: ServiceInfo[] };
-  return services.find((s) => s.name === service)?.intercepts ?? [];
-}
-
-async function answeredBy(url: string, headers: Record<string, string> = {}): Promise<string | undefined> {
-  const r = await request(url, { headers });
-  return ((await r.body.json()) as { app?: string }).app;
-}
 
 // Issue 10 (Telepresence #4095, intercepts lost on manager restart), outside Kubernetes:
 // `--state-file` keeps the intercepts across a kill -9 of the manager.
@@ -32,7 +19,7 @@ test('--state-file: after kill -9 and a restart the intercept is listed at once,
   const agentUrl = api.agentUrls[0]!;
   const alice = await env.developer('alice');
   const [name, value] = await alice.interceptHeader('api');
-  const created = (await listed(env, 'api'))[0]!;
+  const created = (await env.intercepts('api'))[0]!;
   assert.equal(await answeredBy(agentUrl, { [name]: value }), 'alice-laptop');
   // `detour intercept` returned only once the file held it.
   const onDisk = JSON.parse(await readFile(stateFile, 'utf8')) as { intercepts: Array<{ intercept: Intercept; clientHash: string }> };
@@ -48,7 +35,7 @@ test('--state-file: after kill -9 and a restart the intercept is listed at once,
     if (!resumed) process.kill(daemonPid, 'SIGCONT');
   });
   await env.startManager();
-  const restored = await listed(env, 'api');
+  const restored = await env.intercepts('api');
   assert.deepEqual(
     restored.map((i) => ({ id: i.id, name: i.name, owner: i.owner.name, online: i.online })),
     [{ id: created.id, name: created.name, owner: 'alice', online: false }],
@@ -60,7 +47,7 @@ test('--state-file: after kill -9 and a restart the intercept is listed at once,
   process.kill(daemonPid, 'SIGCONT');
   resumed = true;
   await eventually('the developer gets the traffic again', async () => ((await answeredBy(agentUrl, { [name]: value })) === 'alice-laptop' ? true : undefined), 30_000, 100);
-  const after = await listed(env, 'api');
+  const after = await env.intercepts('api');
   assert.equal(after.length, 1, 'no duplicate');
   assert.equal(after[0]!.id, created.id);
   assert.equal(after[0]!.online, true);
