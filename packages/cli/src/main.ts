@@ -35,6 +35,10 @@ export const CLI_DEFAULTS = {
 export const ENVIRONMENT = {
   home: 'DETOUR_HOME',
   logLevel: 'DETOUR_LOG_LEVEL',
+  /** `detour manager --state kubernetes`: a kubeconfig file when --kubeconfig is not given. */
+  kubeconfig: 'KUBECONFIG',
+  /** Set by Kubernetes in every pod: the manager may use its ServiceAccount. */
+  kubernetesServiceHost: 'KUBERNETES_SERVICE_HOST',
 } as const;
 
 function integer(min: number, max: number) {
@@ -128,9 +132,15 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--agent-image <image>', 'image of the agents the injector adds')
     .option('--agent-manager-url <url>', "this manager's URL as injected agents reach it, e.g. http://detour-manager.detour.svc:8080")
     .option('--agent-token-secret <name>', "Secret (in each injected pod's namespace) holding the token, key `token`", 'detour-token')
+    .option('--state-file <file>', 'keep intercepts in this file, so that a restarted manager has them')
+    .addOption(new Option('--state <where>', 'where intercepts are kept (kubernetes: intercepts.detour.dev objects)').choices(['memory', 'kubernetes']).default('memory'))
+    .option('--namespace <name>', "with --state kubernetes: the intercepts' namespace (default: the pod's own)")
+    .option('--kubeconfig <file>', 'with --state kubernetes: cluster credentials (default: $KUBECONFIG, else the pod\'s ServiceAccount)')
     .action(async (o: ManagerCommandOptions) => {
       const { managerCommand } = await import('./commands/manager.js');
-      done(await managerCommand(o, io, serverLogging('manager'), VERSION, signal));
+      const kubeconfig = io.env[ENVIRONMENT.kubeconfig];
+      const cluster = { inCluster: io.env[ENVIRONMENT.kubernetesServiceHost] !== undefined, ...(kubeconfig === undefined || kubeconfig === '' ? {} : { kubeconfig }) };
+      done(await managerCommand(o, cluster, io, serverLogging('manager'), VERSION, signal));
     });
 
   program

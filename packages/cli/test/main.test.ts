@@ -86,6 +86,10 @@ test('command-line mistakes: one line on stderr, exit 2, nothing started', async
     [['intercept', 'api', '--port', 'http'], /argument 'http' is invalid\. expected a whole number from 1 to 65535/],
     [['intercept', 'api', '--port', '0'], /expected a whole number from 1 to 65535/],
     [['manager', '--token-file', 'token', '--port', '70000'], /expected a whole number from 0 to 65535/],
+    [['manager', '--token-file', 'token', '--state-file', 's.json', '--state', 'kubernetes', '--namespace', 'dev'], /--state-file and --state kubernetes exclude each other/],
+    [['manager', '--token-file', 'token', '--state', 'etcd'], /argument 'etcd' is invalid\. Allowed choices are memory, kubernetes/],
+    [['manager', '--token-file', 'token', '--namespace', 'dev'], /--namespace and --kubeconfig apply only with --state kubernetes/],
+    [['manager', '--token-file', 'token', '--state', 'kubernetes', '--namespace', 'dev'], /--state kubernetes needs cluster credentials: run the manager in a pod .* or pass --kubeconfig FILE/],
     [['intercept', 'api', '--port', '8080', '--http-header', 'x-dev'], /bad --http-header "x-dev": use NAME=VALUE, NAME~=REGEX or auto/],
     [['intercept', 'api', '--port', '8080', '--http-header', 'bad name=1'], /"bad name" is not a valid header name/],
     [['intercept', 'api', '--port', '8080', '--http-header', 'x-dev~=('], /invalid header x-dev regex "\(": .*missing closing \)/],
@@ -106,6 +110,16 @@ test('gather-logs -o in a folder that does not exist: one line, exit 2, before a
   const dir = await tempDir(t);
   const result = await run(['gather-logs', '-o', join(dir, 'no-such-folder', 'x.tar.gz')], { DETOUR_HOME: dir });
   assertUserMistake(result, /^detour: cannot write -o \S+x\.tar\.gz \(ENOENT\); give a file path in a folder you can write to$/m);
+});
+
+test('a corrupt --state-file: the manager does not start, one line names the file, exit 2', async (t) => {
+  const dir = await tempDir(t);
+  const stateFile = join(dir, 'state.json');
+  await writeFile(stateFile, '{"format":"detour-state/1","intercepts":[{');
+  await writeFile(join(dir, 'token'), 'a-token-of-enough-characters\n');
+  const result = await run(['manager', '--token-file', join(dir, 'token'), '--state-file', stateFile], { DETOUR_HOME: dir });
+  assertUserMistake(result, new RegExp(`state file ${stateFile.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is not valid detour state .*move it away`));
+  assert.equal(await readFile(stateFile, 'utf8'), '{"format":"detour-state/1","intercepts":[{', 'left as it was');
 });
 
 test('no daemon: a command that needs one says to run detour connect', async (t) => {

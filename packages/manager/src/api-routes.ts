@@ -24,6 +24,8 @@ export interface ApiContext {
   ackTimeoutMs: number;
   traces: TraceBook;
   logs: LogCollection;
+  /** Resolves once the intercept store holds every change made so far (at once without a store). */
+  persisted(): Promise<void>;
 }
 
 /** A handler's view of its call: what the route's auth level proved, and its path segments (decoded on use). */
@@ -71,10 +73,13 @@ async function readJson<T>(exchange: ApiExchange, schema: z.ZodType<T>): Promise
   return parsed.data;
 }
 
-/** Pushes a change to the agents and waits until every agent of each service has it live. */
+/** Pushes a change to the agents and waits until every agent of each service has it live and the store holds it. */
 async function publish(context: ApiContext, services: Set<string>): Promise<void> {
   context.hub.push(services);
-  await Promise.all([...services].map((service) => context.hub.waitForAcks(service, context.state.ruleSet(service).version, context.ackTimeoutMs)));
+  await Promise.all([
+    ...[...services].map((service) => context.hub.waitForAcks(service, context.state.ruleSet(service).version, context.ackTimeoutMs)),
+    context.persisted(),
+  ]);
 }
 
 export function notFound(exchange: Pick<ApiExchange, 'method' | 'url'>): DetourError {
@@ -146,16 +151,16 @@ export const API_ROUTES: readonly ApiRoute[] = [
     auth: 'caller-session',
     handler: async (context, exchange, { session }) => {
       const request = await readJson(exchange, InterceptRequestSchema);
-      const { intercept, created } = context.state.addIntercept(session.id, request);
-      if (created) {
+      const { intercept, created, reclaimed } = context.state.addIntercept(session.id, request);
+      if (created || reclaimed) {
         try {
           await publish(context, new Set([intercept.service]));
         } catch (err) {
-          // Nothing is created half-way: an intercept some agent may not route is withdrawn.
-          context.hub.push(context.state.rollbackIntercept(intercept.id));
+          // Nothing is created half-way: an intercept some agent may not route, or the store does not hold, is withdrawn.
+          context.hub.push(context.state.dropIntercept(intercept.id));
           throw err;
         }
-        context.logger.info({ interceptId: intercept.id, service: intercept.service, owner: intercept.owner.name }, 'intercept created');
+        context.logger.info({ interceptId: intercept.id, service: intercept.service, owner: intercept.owner.name }, created ? 'intercept created' : 'intercept reclaimed after a restart');
       }
       exchange.send(created ? 201 : 200, context.state.getIntercept(intercept.id) ?? intercept);
     },

@@ -12,10 +12,13 @@ import type { Tunnels } from './tunnels.js';
 export function startLeaseExpiry(options: { state: ManagerState; hub: AgentHub; tunnels: Tunnels; logger: Logger }): { stop(): void } {
   const { state, hub, tunnels, logger } = options;
   const timer = setInterval(() => {
-    const { expired, changed } = state.expireSessions();
+    const { expired, abandoned, changed } = state.expireSessions();
     for (const session of expired) {
       tunnels.drop(session.id);
       logger.info({ sessionId: session.id, name: session.name }, 'session lease expired; its intercepts were removed');
+    }
+    for (const intercept of abandoned) {
+      logger.info({ interceptId: intercept.id, owner: intercept.owner.name }, 'restored intercept removed: its daemon did not re-assert it within a lease of the restart');
     }
     hub.push(changed);
   }, Math.max(50, Math.min(1000, Math.floor(state.leaseMs / 4))));

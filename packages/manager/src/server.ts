@@ -16,6 +16,8 @@ import { LogCollection } from './log-collection.js';
 import { relayStream } from './relay.js';
 import { createAuthGate } from './route-auth.js';
 import { ManagerState } from './state.js';
+import type { InterceptStore } from './store/intercept-store.js';
+import { StoreSync } from './store/store-sync.js';
 import { createTunnelUpgrade } from './tunnel-upgrade.js';
 import { Tunnels } from './tunnels.js';
 import { TraceBook } from './trace.js';
@@ -41,6 +43,8 @@ export interface ManagerOptions {
   logRing?: LogRing;
   /** How long `detour gather-logs` waits for agents' lines. */
   logsDeadlineMs?: number;
+  /** Where intercepts outlive the process (--state-file, --state kubernetes); without one they live in memory only. */
+  store?: InterceptStore;
 }
 
 export interface ManagerHandle {
@@ -68,11 +72,15 @@ export interface Manager {
   h1: http.Server;
   /** Agents: their watch, acks, sightings and relay streams. */
   h2: http2.Http2Server;
+  /** Keeps options.store in step with the state; absent without a store. */
+  sync: StoreSync | undefined;
 }
 
 export function buildManager(options: ManagerOptions): Manager {
   const { logger } = options;
-  const state = new ManagerState({ leaseMs: options.leaseMs, globalAllowed: options.globalAllowed });
+  let sync: StoreSync | undefined;
+  const state = new ManagerState({ leaseMs: options.leaseMs, globalAllowed: options.globalAllowed, onInterceptsChanged: () => sync?.changed() });
+  if (options.store !== undefined) sync = new StoreSync(options.store, () => state.storedIntercepts(), logger);
   const hub = new AgentHub(state);
   const tunnels = new Tunnels({
     pingIntervalMs: options.pingIntervalMs ?? MANAGER_DEFAULTS.pingIntervalMs,
@@ -91,6 +99,7 @@ export function buildManager(options: ManagerOptions): Manager {
     ackTimeoutMs: options.ackTimeoutMs ?? MANAGER_DEFAULTS.ackTimeoutMs,
     traces: new TraceBook(),
     logs: new LogCollection({ ring: options.logRing, agentDeadlineMs: options.logsDeadlineMs }),
+    persisted: async () => sync?.flush(),
   };
   const gate = createAuthGate(options.token, state);
   const api = createApiHandler(context, gate);
@@ -119,12 +128,20 @@ export function buildManager(options: ManagerOptions): Manager {
     relayStream(stream, headers, (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0, state, tunnels, logger);
   });
 
-  return { context, api, h1, h2 };
+  return { context, api, h1, h2, sync };
 }
 
 /** Starts the manager: one port that speaks HTTP/1.1 (CLI, daemons' tunnels) and HTTP/2 (agents). */
 export async function startManager(options: ManagerOptions): Promise<ManagerHandle> {
-  const { context, h1, h2 } = buildManager(options);
+  const { store, logger } = options;
+  // Read before anything listens: a store that cannot be read stops the start-up instead of being overwritten.
+  const stored = store === undefined ? [] : await store.load();
+  const { context, h1, h2, sync } = buildManager(options);
+  if (store !== undefined) {
+    context.state.restore(stored);
+    logger.info({ store: store.description, intercepts: stored.length }, 'intercepts restored; offline until their daemons re-assert them');
+    store.watchDeletions?.((interceptId) => context.hub.push(context.state.dropIntercept(interceptId)));
+  }
   const port = await listenOnePort({ host: options.host, port: options.port, firstByteTimeoutMs: MANAGER_DEFAULTS.firstByteTimeoutMs, http1: h1, http2: h2 });
   const address = port.server.address() as AddressInfo;
   let webhook: WebhookHandle | undefined;
@@ -132,6 +149,8 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     webhook = options.webhook === undefined ? undefined : await startWebhook({ ...options.webhook, logger: options.logger });
   } catch (err) {
     await port.close();
+    await sync?.close();
+    await store?.close();
     throw err;
   }
   const expiry = startLeaseExpiry(context);
@@ -150,6 +169,8 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
         h2.close();
         context.watches.destroyAll();
         await Promise.all([port.close(), webhookClosed]);
+        await sync?.close();
+        await store?.close();
       })()),
   };
 }

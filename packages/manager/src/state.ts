@@ -1,6 +1,7 @@
-import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { AgentInfo, Intercept, InterceptRequest, Probe, RuleSet, ServiceInfo, SessionCreate, SessionInfo } from '@detour/protocol';
 import { DetourError, matcherKey, validateMatchers } from '@detour/core';
+import type { StoredIntercept } from './store/intercept-store.js';
 
 /**
  * The manager's state as plain data, with no sockets: sessions and their leases,
@@ -11,6 +12,20 @@ import { DetourError, matcherKey, validateMatchers } from '@detour/core';
 interface Session {
   info: SessionInfo;
   key: Buffer;
+  /** clientHash() of info.clientId, what a restored intercept's owner is recognised by. */
+  clientHash: string;
+}
+
+/** A restored intercept whose session died with the previous manager process. */
+interface Orphan {
+  clientHash: string;
+  /** It is dropped if its daemon has not re-asserted it by then, as a silent session's lease would end. */
+  expiresAt: number;
+}
+
+/** How a stored intercept names its owner's daemon home without storing its clientId (see StoredIntercept). */
+export function clientHash(clientId: string): string {
+  return createHash('sha256').update(clientId).digest('hex');
 }
 
 interface AgentRecord {
@@ -21,6 +36,12 @@ export interface ManagerStateOptions {
   leaseMs: number;
   globalAllowed: boolean;
   now?: () => number;
+  /**
+   * Called (synchronously) after every change of what a store holds: an
+   * intercept added, replaced, removed, or gone online or offline. The manager
+   * schedules a save from it; the state itself does no I/O.
+   */
+  onInterceptsChanged?: () => void;
 }
 
 export class ManagerState {
@@ -29,6 +50,8 @@ export class ManagerState {
   readonly #now: () => number;
   readonly #sessions = new Map<string, Session>();
   readonly #intercepts = new Map<string, Intercept>();
+  readonly #orphans = new Map<string, Orphan>();
+  readonly #onInterceptsChanged: () => void;
   readonly #agents = new Map<string, AgentRecord>();
   /** Propagation probes of running traces; they go to every service's agents, since a probe may reach any. */
   readonly #probes = new Map<string, Probe>();
@@ -41,6 +64,7 @@ export class ManagerState {
     this.leaseMs = options.leaseMs;
     this.globalAllowed = options.globalAllowed;
     this.#now = options.now ?? Date.now;
+    this.#onInterceptsChanged = options.onInterceptsChanged ?? (() => undefined);
     this.#version = this.#now();
   }
 
@@ -73,7 +97,7 @@ export class ManagerState {
       tunnel: 'disconnected',
       createdAt: now,
     };
-    this.#sessions.set(info.id, { info, key: Buffer.from(key) });
+    this.#sessions.set(info.id, { info, key: Buffer.from(key), clientHash: clientHash(request.clientId) });
     return { session: { ...info }, key, changed };
   }
 
@@ -122,12 +146,15 @@ export class ManagerState {
         changed.add(intercept.service);
       }
     }
-    this.#bump(changed);
+    this.#changed(changed);
     return changed;
   }
 
-  /** Ends every session whose lease ran out. */
-  expireSessions(): { expired: SessionInfo[]; changed: Set<string> } {
+  /**
+   * Ends every session whose lease ran out, and drops the restored intercepts
+   * (`abandoned`) that no daemon re-asserted within a lease of the restart.
+   */
+  expireSessions(): { expired: SessionInfo[]; abandoned: Intercept[]; changed: Set<string> } {
     const now = this.#now();
     const expired: SessionInfo[] = [];
     const changed = new Set<string>();
@@ -137,7 +164,17 @@ export class ManagerState {
         for (const service of this.endSession(session.info.id)) changed.add(service);
       }
     }
-    return { expired, changed };
+    const abandoned: Intercept[] = [];
+    for (const [id, orphan] of [...this.#orphans]) {
+      const intercept = this.#intercepts.get(id);
+      if (orphan.expiresAt > now || intercept === undefined) continue;
+      abandoned.push(intercept);
+      this.#orphans.delete(id);
+      this.#intercepts.delete(id);
+      changed.add(intercept.service);
+    }
+    if (abandoned.length > 0) this.#changed(new Set(abandoned.map((i) => i.service)));
+    return { expired, abandoned, changed };
   }
 
   /** Marks a session's tunnel up or down; its intercepts go online or offline with it. */
@@ -152,7 +189,7 @@ export class ManagerState {
         changed.add(intercept.service);
       }
     }
-    this.#bump(changed);
+    this.#changed(changed);
     return changed;
   }
 
@@ -161,16 +198,27 @@ export class ManagerState {
   /**
    * Adds an intercept after every check, or throws without changing anything.
    * Re-asserting an intercept this session already holds (same id, same
-   * matchers) is idempotent: daemons do it after every reconnect.
+   * matchers) is idempotent: daemons do it after every reconnect. Re-asserting a
+   * restored one from the daemon home that made it reclaims it (`reclaimed`:
+   * same intercept, new owner session), so a manager restart makes no duplicate
+   * and no conflict.
    */
-  addIntercept(sessionId: string, request: InterceptRequest): { intercept: Intercept; created: boolean } {
-    const session = this.#mustSession(sessionId).info;
+  addIntercept(sessionId: string, request: InterceptRequest): { intercept: Intercept; created: boolean; reclaimed: boolean } {
+    const record = this.#mustSession(sessionId);
+    const session = record.info;
     const existing = this.#intercepts.get(request.id);
-    if (existing !== undefined && existing.owner.sessionId !== sessionId) {
+    // A restored intercept goes back to the daemon home that made it, whatever its new session is.
+    const reclaimed = existing !== undefined && this.#orphans.get(request.id)?.clientHash === record.clientHash;
+    if (existing !== undefined && existing.owner.sessionId !== sessionId && !reclaimed) {
       throw new DetourError('DETOUR_ERR_INTERCEPT_FORBIDDEN', `intercept ${request.id} belongs to ${existing.owner.name}`, { details: { owner: existing.owner.name } });
     }
     if (existing !== undefined && matcherKey(existing) === matcherKey(request) && existing.service === request.service) {
-      return { intercept: { ...existing }, created: false };
+      if (!reclaimed) return { intercept: { ...existing }, created: false, reclaimed: false };
+      this.#orphans.delete(request.id);
+      existing.owner = { sessionId, name: session.name, headerValue: session.headerValue };
+      existing.online = session.tunnel === 'connected';
+      this.#changed(new Set([existing.service]));
+      return { intercept: { ...existing }, created: false, reclaimed: true };
     }
     if (!this.knownServices().has(request.service)) {
       const known = [...this.knownServices()].sort();
@@ -226,9 +274,10 @@ export class ManagerState {
       online: session.tunnel === 'connected',
     };
     if (existing !== undefined) this.#bump(new Set([existing.service]));
+    this.#orphans.delete(intercept.id);
     this.#intercepts.set(intercept.id, intercept);
-    this.#bump(new Set([intercept.service]));
-    return { intercept: { ...intercept }, created: true };
+    this.#changed(new Set([intercept.service]));
+    return { intercept: { ...intercept }, created: true, reclaimed: false };
   }
 
   /** Returns an intercept after checking that the session owns it. */
@@ -249,18 +298,48 @@ export class ManagerState {
   removeIntercept(sessionId: string, interceptId: string): Intercept {
     const intercept = this.ownIntercept(sessionId, interceptId);
     this.#intercepts.delete(interceptId);
-    this.#bump(new Set([intercept.service]));
+    this.#changed(new Set([intercept.service]));
     return intercept;
   }
 
-  /** Undoes an intercept that was never acknowledged, whoever holds it now. */
-  rollbackIntercept(interceptId: string): Set<string> {
+  /**
+   * Removes an intercept whoever holds it: one never acknowledged (rollback),
+   * or one deleted from the store by someone else (`kubectl delete intercept`).
+   */
+  dropIntercept(interceptId: string): Set<string> {
     const intercept = this.#intercepts.get(interceptId);
     if (intercept === undefined) return new Set();
     this.#intercepts.delete(interceptId);
+    this.#orphans.delete(interceptId);
     const changed = new Set([intercept.service]);
-    this.#bump(changed);
+    this.#changed(changed);
     return changed;
+  }
+
+  /**
+   * Puts back the intercepts a store kept from before a restart. Their sessions
+   * are gone, so they are offline (their `onDisconnect` applies) until their
+   * daemon re-asserts them (addIntercept), and dropped if it has not within a lease.
+   */
+  restore(stored: readonly StoredIntercept[]): Set<string> {
+    const expiresAt = this.#now() + this.leaseMs;
+    const changed = new Set<string>();
+    for (const { intercept, clientHash: hash } of stored) {
+      this.#intercepts.set(intercept.id, { ...intercept, owner: { ...intercept.owner }, online: false });
+      this.#orphans.set(intercept.id, { clientHash: hash, expiresAt });
+      this.#sequence = Math.max(this.#sequence, intercept.sequence);
+      changed.add(intercept.service);
+    }
+    this.#changed(changed);
+    return changed;
+  }
+
+  /** What a store must hold now. */
+  storedIntercepts(): StoredIntercept[] {
+    return [...this.#intercepts.values()].map((intercept) => ({
+      intercept: { ...intercept, owner: { ...intercept.owner } },
+      clientHash: this.#orphans.get(intercept.id)?.clientHash ?? this.#sessions.get(intercept.owner.sessionId)?.clientHash ?? '',
+    }));
   }
 
   getIntercept(interceptId: string): Intercept | undefined {
@@ -366,5 +445,12 @@ export class ManagerState {
 
   #bump(services: Set<string>): void {
     for (const service of services) this.#serviceVersions.set(service, ++this.#version);
+  }
+
+  /** An intercept change: new rule-set versions for the agents, and a save for the store. */
+  #changed(services: Set<string>): void {
+    if (services.size === 0) return;
+    this.#bump(services);
+    this.#onInterceptsChanged();
   }
 }

@@ -117,3 +117,66 @@ test('a raw TCP service takes only a global tcp intercept, and tcp is refused on
   // The usual global rules still hold on top.
   assert.throws(() => state.addIntercept(bob, onDb('t2', { headers: [], global: true, mechanism: 'tcp' })), { code: 'DETOUR_ERR_INTERCEPT_GLOBAL_CONFLICT' });
 });
+
+test('restored intercepts are listed offline and go back to the daemon home that re-asserts them', () => {
+  const before = setup();
+  before.state.addIntercept(before.alice, ask('a1'));
+  before.state.setTunnel(before.alice, true);
+  const stored = before.state.storedIntercepts();
+  assert.equal(stored[0]!.intercept.online, true);
+
+  // A new manager process: same store, no sessions.
+  let changes = 0;
+  let now = 2_000_000;
+  const state = new ManagerState({ leaseMs: 15_000, globalAllowed: true, now: () => now, onInterceptsChanged: () => changes++ });
+  state.addAgent({ id: 'api-1', service: 'api', listen: '127.0.0.1:1', protocol: 'auto' });
+  assert.deepEqual([...state.restore(stored)], ['api']);
+  assert.equal(changes, 1);
+  const listed = state.services().find((s) => s.name === 'api')!.intercepts;
+  assert.deepEqual(listed.map((i) => [i.id, i.online]), [['a1', false]]);
+
+  // Another developer cannot take it over, nor leave it.
+  const bob = state.createSession({ name: 'bob', clientId: 'client-bob', headerValue: 'bob-2' }).session.id;
+  assert.throws(() => state.addIntercept(bob, ask('a1')), { code: 'DETOUR_ERR_INTERCEPT_FORBIDDEN' });
+  assert.throws(() => state.removeIntercept(bob, 'a1'), { code: 'DETOUR_ERR_INTERCEPT_FORBIDDEN' });
+
+  // Alice's daemon opens a new session, its tunnel comes up, then it re-asserts by id.
+  const alice = state.createSession({ name: 'alice', clientId: 'client-alice', headerValue: 'alice-1' }).session.id;
+  state.setTunnel(alice, true);
+  const again = state.addIntercept(alice, ask('a1'));
+  assert.equal(again.reclaimed, true);
+  assert.equal(again.created, false);
+  assert.equal(again.intercept.owner.sessionId, alice);
+  assert.equal(again.intercept.online, true);
+  assert.equal(again.intercept.createdAt, stored[0]!.intercept.createdAt, 'still the same intercept');
+  assert.equal(state.ruleSet('api').intercepts.length, 1, 'no duplicate');
+  // Re-asserting once more is the plain idempotent case, and the lease of the restart no longer applies.
+  assert.deepEqual({ ...state.addIntercept(alice, ask('a1')), intercept: undefined }, { intercept: undefined, created: false, reclaimed: false });
+  now += 60_000;
+  state.heartbeat(alice);
+  assert.deepEqual(state.expireSessions().abandoned, []);
+  assert.equal(state.ruleSet('api').intercepts.length, 1);
+});
+
+test('restored intercepts nobody re-asserts within a lease are dropped', () => {
+  const before = setup();
+  before.state.addIntercept(before.alice, ask('a1'));
+  let now = 5_000_000;
+  const state = new ManagerState({ leaseMs: 15_000, globalAllowed: true, now: () => now });
+  state.restore(before.state.storedIntercepts());
+  now += 14_999;
+  assert.deepEqual(state.expireSessions().abandoned, []);
+  now += 1;
+  const { abandoned, changed } = state.expireSessions();
+  assert.deepEqual(abandoned.map((i) => i.id), ['a1']);
+  assert.deepEqual([...changed], ['api']);
+  assert.deepEqual(state.storedIntercepts(), []);
+});
+
+test('an intercept deleted from the store (kubectl delete) is dropped whoever owns it', () => {
+  const { state, alice } = setup();
+  state.addIntercept(alice, ask('a1'));
+  assert.deepEqual([...state.dropIntercept('a1')], ['api']);
+  assert.deepEqual([...state.dropIntercept('a1')], [], 'twice is harmless');
+  assert.equal(state.ruleSet('api').intercepts.length, 0);
+});

@@ -2,6 +2,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
+import { request } from 'undici';
+import type { Intercept, ServiceInfo } from '@detour/protocol';
 import { DETOUR_BIN, ECHO_APP, TCP_ECHO_APP, runCli, startProcess, stopProcess } from './processes.js';
 import type { CliResult } from './processes.js';
 
@@ -63,6 +65,13 @@ export class Environment {
 
   async token(): Promise<string> {
     return (await readFile(this.tokenFile, 'utf8')).trim();
+  }
+
+  /** The intercepts of `service` as the manager lists them now (GET /v1/services). */
+  async intercepts(service: string): Promise<Intercept[]> {
+    const r = await request(`${this.managerUrl}/v1/services`, { headers: { authorization: `Bearer ${await this.token()}` } });
+    const { services } = (await r.body.json()) as { services: ServiceInfo[] };
+    return services.find((s) => s.name === service)?.intercepts ?? [];
   }
 
   /** Starts an app process (the echo app, or `node ...command` when given); resolves with its URL. */
@@ -143,4 +152,10 @@ export class Environment {
     this.#children.add(child);
     child.once('exit', () => this.#children.delete(child));
   }
+}
+
+/** Which app answered a request through an agent (the echo apps name themselves in their JSON answer). */
+export async function answeredBy(url: string, headers: Record<string, string> = {}): Promise<string | undefined> {
+  const r = await request(url, { headers });
+  return ((await r.body.json()) as { app?: string }).app;
 }

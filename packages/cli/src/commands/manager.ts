@@ -1,8 +1,9 @@
+import { readFile } from 'node:fs/promises';
 import { DetourError, readOrCreateTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { ServiceLookup } from '@detour/kube';
-import { startManager } from '@detour/manager';
-import type { ManagerOptions } from '@detour/manager';
+import { FileInterceptStore, startManager } from '@detour/manager';
+import type { InterceptStore, ManagerOptions } from '@detour/manager';
 import type { Io } from '../io.js';
 import type { ServerLogging } from '../server-logging.js';
 import { printLine } from '../io.js';
@@ -19,7 +20,46 @@ export interface ManagerCommandOptions {
   agentImage?: string;
   agentManagerUrl?: string;
   agentTokenSecret: string;
+  /** `memory` (the default), or `kubernetes`; `--state-file` means a file. */
+  state?: string;
+  stateFile?: string;
+  namespace?: string;
+  kubeconfig?: string;
 }
+
+/** What the entry point read from the environment for the Kubernetes store. */
+export interface ClusterEnvironment {
+  /** $KUBECONFIG, used when --kubeconfig is not given. */
+  kubeconfig?: string;
+  /** Set in every pod ($KUBERNETES_SERVICE_HOST): the ServiceAccount's credentials are there to use. */
+  inCluster: boolean;
+}
+
+/** The namespace a pod runs in, as its ServiceAccount mount tells. */
+const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+async function openStore(options: ManagerCommandOptions, cluster: ClusterEnvironment, logger: Logger): Promise<InterceptStore | undefined> {
+  const kubernetes = options.state === 'kubernetes';
+  if (kubernetes && options.stateFile !== undefined) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state-file and --state kubernetes exclude each other: keep intercepts in a file or in the cluster, not both');
+  }
+  if (!kubernetes && (options.namespace !== undefined || options.kubeconfig !== undefined)) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--namespace and --kubeconfig apply only with --state kubernetes');
+  }
+  if (options.stateFile !== undefined) return new FileInterceptStore(options.stateFile);
+  if (!kubernetes) return undefined;
+  const kubeconfig = options.kubeconfig ?? cluster.kubeconfig;
+  if (kubeconfig === undefined && !cluster.inCluster) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state kubernetes needs cluster credentials: run the manager in a pod (its ServiceAccount) or pass --kubeconfig FILE');
+  }
+  let namespace = options.namespace;
+  if (namespace === undefined && kubeconfig === undefined) namespace = (await readFile(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').catch(() => '')).trim() || undefined;
+  if (namespace === undefined) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state kubernetes needs --namespace NAME: the namespace that holds the intercepts');
+  // Loaded here only: no other command, and no manager without --state kubernetes, carries the Kubernetes client.
+  const { openKubeStore } = await import('@detour/manager/kube-store');
+  return openKubeStore({ namespace, ...(kubeconfig === undefined ? {} : { kubeconfig }), logger });
+}
+
 
 /**
  * Until the manager has its Kubernetes API client, the injector cannot see the
@@ -55,11 +95,23 @@ function webhookOptions(options: ManagerCommandOptions, logger: Logger, version:
   };
 }
 
-export async function managerCommand(options: ManagerCommandOptions, io: Io, { logger, ring }: ServerLogging, version: string, signal: AbortSignal): Promise<number> {
+export async function managerCommand(options: ManagerCommandOptions, cluster: ClusterEnvironment, io: Io, { logger, ring }: ServerLogging, version: string, signal: AbortSignal): Promise<number> {
   const webhook = webhookOptions(options, logger, version);
+  const store = await openStore(options, cluster, logger);
   const { token, created } = await readOrCreateTokenFile(options.tokenFile);
   if (created) printLine(io, `wrote a new token to ${options.tokenFile}`);
-  const manager = await startManager({ host: options.host, port: options.port, token, leaseMs: options.leaseMs, globalAllowed: options.global, logger, logRing: ring, version, ...(webhook === undefined ? {} : { webhook }) });
+  const manager = await startManager({
+    host: options.host,
+    port: options.port,
+    token,
+    leaseMs: options.leaseMs,
+    globalAllowed: options.global,
+    logger,
+    logRing: ring,
+    version,
+    ...(webhook === undefined ? {} : { webhook }),
+    ...(store === undefined ? {} : { store }),
+  });
   printLine(io, `manager listening on ${manager.url}`);
   if (manager.webhookUrl !== undefined) printLine(io, `agent injector listening on ${manager.webhookUrl}`);
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
