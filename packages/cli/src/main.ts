@@ -68,6 +68,19 @@ function terminalColumns(stream: Io['out']): number {
   return tty.isTTY === true && tty.columns !== undefined ? tty.columns : HELP_COLUMNS;
 }
 
+/**
+ * The OS user name for `connect --name`. Commander evaluates it for every command, and a
+ * process whose UID has no passwd entry (a container run with an arbitrary UID, as clusters
+ * assign) makes os.userInfo() throw: that must not stop `detour manager` or `detour agent`.
+ */
+function defaultName(): string {
+  try {
+    return sanitizeName(userInfo().username);
+  } catch {
+    return 'user';
+  }
+}
+
 /** Exit codes main returns; a command run by `intercept -- CMD` passes its own through instead. */
 export const EXIT_CODES = { ok: 0, bug: 1, userError: 2 } as const;
 
@@ -182,7 +195,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .description('start the user daemon and open a session with the manager')
     .requiredOption('--manager <url>', "the manager's URL")
     .requiredOption('--token-file <file>', 'bearer token file')
-    .option('--name <name>', 'your name, shown to others and part of your header value', sanitizeName(userInfo().username))
+    .option('--name <name>', 'your name, shown to others and part of your header value', defaultName())
     .option('--timeout-ms <ms>', 'how long to wait for the connection', integer(100, 600_000), CLI_DEFAULTS.connectTimeoutMs)
     .action(async (o: { manager: string; tokenFile: string; name: string; timeoutMs: number }) => {
       const { connectCommand } = await import('./commands/connect.js');

@@ -36,7 +36,8 @@ export interface InjectOptions {
 
 export const INJECT_DEFAULTS = {
   firstAgentPort: 15_000,
-  agentUid: 65_532,
+  // The image's own user (Dockerfile `USER 10001`), so the agent runs as the manager does.
+  agentUid: 10_001,
   listenHost: '0.0.0.0',
   resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '128Mi' } },
 } as const;

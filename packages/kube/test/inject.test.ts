@@ -51,7 +51,7 @@ test('named targetPorts: the app port is renamed and an agent takes the original
   for (const agent of [http, grpc]) {
     assert.equal(agent.image, OPTIONS.agentImage);
     assert.deepEqual(agent.securityContext, {
-      runAsNonRoot: true, runAsUser: 65_532, runAsGroup: 65_532, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
+      runAsNonRoot: true, runAsUser: 10_001, runAsGroup: 10_001, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true,
       capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' },
     });
     assert.deepEqual(agent.resources, INJECT_DEFAULTS.resources);

@@ -1,0 +1,89 @@
+{{/* Names, labels and values shared by the templates. */}}
+
+{{- define "detour.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* RELEASE-detour, or RELEASE when it already says detour; 63 characters at most (DNS label). */}}
+{{- define "detour.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "detour.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "detour.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: manager
+{{- end }}
+
+{{- define "detour.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "detour.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: detour
+{{- end }}
+
+{{/* The namespaces the manager serves: managedNamespaces, or the release namespace alone. */}}
+{{- define "detour.managedNamespaces" -}}
+{{- $namespaces := .Values.managedNamespaces | default (list .Release.Namespace) }}
+{{- toJson (uniq $namespaces) }}
+{{- end }}
+
+{{- define "detour.image" -}}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+
+{{- define "detour.agentImage" -}}
+{{- $repository := .Values.agent.image.repository | default .Values.image.repository }}
+{{- $tag := .Values.agent.image.tag | default (.Values.image.tag | default .Chart.AppVersion) }}
+{{- printf "%s:%s" $repository $tag }}
+{{- end }}
+
+{{- define "detour.tokenSecretName" -}}
+{{- .Values.token.existingSecret | default (printf "%s-token" (include "detour.fullname" .)) }}
+{{- end }}
+
+{{- define "detour.webhookSecretName" -}}
+{{- printf "%s-webhook-tls" (include "detour.fullname" .) }}
+{{- end }}
+
+{{/* The manager's URL as agents in any managed namespace reach it. */}}
+{{- define "detour.managerUrl" -}}
+{{- printf "http://%s.%s.svc:%v" (include "detour.fullname" .) .Release.Namespace .Values.manager.port }}
+{{- end }}
+
+{{/* Where the API server sends AdmissionReviews (served by the manager). */}}
+{{- define "detour.webhookPath" -}}
+/v1/webhook/inject
+{{- end }}
+
+{{/*
+`detour manager`'s arguments, one per line. The webhook's certificate files are re-read when
+they change (cert-manager renews them in place).
+*/}}
+{{- define "detour.managerArgs" -}}
+- manager
+- --host=0.0.0.0
+- --port={{ .Values.manager.port }}
+- --token-file=/var/run/secrets/detour/token
+- --lease-ms={{ int .Values.leaseMs }}
+{{- if not .Values.allowGlobal }}
+- --no-global
+{{- end }}
+- --state=kubernetes
+- --webhook-port={{ .Values.manager.webhookPort }}
+- --webhook-cert=/var/run/secrets/detour-webhook/tls.crt
+- --webhook-key=/var/run/secrets/detour-webhook/tls.key
+- --agent-image={{ include "detour.agentImage" . }}
+- --agent-manager-url={{ include "detour.managerUrl" . }}
+- --agent-token-secret={{ include "detour.tokenSecretName" . }}
+{{- end }}
