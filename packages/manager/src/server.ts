@@ -3,7 +3,8 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { RELAY_HEADER_INTERCEPT_ID } from '@detour/protocol';
 import type { Logger } from '@detour/core';
-import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, widenSessionWindow } from '@detour/transport';
+import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startMetricsListener, widenSessionWindow } from '@detour/transport';
+import type { MetricsListener } from '@detour/transport';
 import { AgentHub } from './agent-hub.js';
 import { AgentWatch } from './agent-watch.js';
 import { createApiHandler } from './api.js';
@@ -12,6 +13,7 @@ import { h1Exchange, h2Exchange, sendError } from './api-exchange.js';
 import type { ApiContext } from './api-routes.js';
 import { startLeaseExpiry } from './lease-expiry.js';
 import { listenOnePort } from './listener.js';
+import { ManagerMetrics } from './metrics.js';
 import { relayStream } from './relay.js';
 import { createAuthGate } from './route-auth.js';
 import { ManagerState } from './state.js';
@@ -36,6 +38,15 @@ export interface ManagerOptions {
   pingTimeoutMs?: number;
   /** The agent injector (Kubernetes): served on its own HTTPS port when given. */
   webhook?: Omit<WebhookOptions, 'logger'>;
+  /**
+   * Also serve `GET /metrics` without the token on a listener of its own at
+   * this port (0 picks one), bound to `metricsHost` (default 127.0.0.1). The
+   * main port's `/metrics` always needs the token.
+   */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** Add prom-client's process and Node.js metrics (the CLI does; in-process tests leave them out). */
+  processMetrics?: boolean;
 }
 
 export interface ManagerHandle {
@@ -43,6 +54,8 @@ export interface ManagerHandle {
   address: AddressInfo;
   /** The injector's URL, when {@link ManagerOptions.webhook} was given. */
   webhookUrl?: string;
+  /** The token-less metrics listener, when `metricsPort` was given. */
+  metricsAddress: { readonly host: string; readonly port: number } | undefined;
   close(): Promise<void>;
 }
 
@@ -52,6 +65,8 @@ export const MANAGER_DEFAULTS = {
   pingTimeoutMs: 1_500,
   /** Connections that send nothing are closed; protects the sniffing step from slow clients. */
   firstByteTimeoutMs: 10_000,
+  /** The token-less metrics listener: loopback, so only the node's own scraper (or a port-forward) reaches it. */
+  metricsHost: '127.0.0.1',
 } as const;
 
 /** The manager's parts, wired together but listening nowhere; {@link startManager} puts them on a port. */
@@ -68,7 +83,9 @@ export interface Manager {
 export function buildManager(options: ManagerOptions): Manager {
   const { logger } = options;
   const state = new ManagerState({ leaseMs: options.leaseMs, globalAllowed: options.globalAllowed });
-  const hub = new AgentHub(state);
+  const metrics = new ManagerMetrics(state);
+  if (options.processMetrics === true) metrics.enableDefaultMetrics();
+  const hub = new AgentHub(state, (seconds) => metrics.pushAcked(seconds));
   const tunnels = new Tunnels({
     pingIntervalMs: options.pingIntervalMs ?? MANAGER_DEFAULTS.pingIntervalMs,
     pingTimeoutMs: options.pingTimeoutMs ?? MANAGER_DEFAULTS.pingTimeoutMs,
@@ -85,6 +102,7 @@ export function buildManager(options: ManagerOptions): Manager {
     version: options.version,
     ackTimeoutMs: options.ackTimeoutMs ?? MANAGER_DEFAULTS.ackTimeoutMs,
     traces: new TraceBook(),
+    metrics,
   };
   const gate = createAuthGate(options.token, state);
   const api = createApiHandler(context, gate);
@@ -128,6 +146,15 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     await port.close();
     throw err;
   }
+  let metricsListener: MetricsListener | undefined;
+  try {
+    if (options.metricsPort !== undefined) {
+      metricsListener = await startMetricsListener({ host: options.metricsHost ?? MANAGER_DEFAULTS.metricsHost, port: options.metricsPort, source: context.metrics.registry, logger: options.logger });
+    }
+  } catch (err) {
+    await Promise.all([port.close(), webhook?.close()]);
+    throw err;
+  }
   const expiry = startLeaseExpiry(context);
 
   let closing: Promise<void> | undefined;
@@ -136,6 +163,7 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     url: `http://${host}:${address.port}`,
     address,
     ...(webhook === undefined ? {} : { webhookUrl: webhook.url }),
+    metricsAddress: metricsListener?.address,
     close: () =>
       (closing ??= (async () => {
         expiry.stop();
@@ -143,7 +171,7 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
         context.tunnels.destroyAll();
         h2.close();
         context.watches.destroyAll();
-        await Promise.all([port.close(), webhookClosed]);
+        await Promise.all([port.close(), webhookClosed, metricsListener?.close()]);
       })()),
   };
 }

@@ -18,6 +18,8 @@ export interface ManagerCommandOptions {
   agentImage?: string;
   agentManagerUrl?: string;
   agentTokenSecret: string;
+  metricsPort?: number;
+  metricsHost?: string;
 }
 
 /**
@@ -55,12 +57,28 @@ function webhookOptions(options: ManagerCommandOptions, logger: Logger, version:
 }
 
 export async function managerCommand(options: ManagerCommandOptions, io: Io, logger: Logger, version: string, signal: AbortSignal): Promise<number> {
+  if (options.metricsHost !== undefined && options.metricsPort === undefined) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--metrics-host needs --metrics-port: without a port no token-less metrics listener runs (/metrics on the main port needs the token)');
+  }
   const webhook = webhookOptions(options, logger, version);
   const { token, created } = await readOrCreateTokenFile(options.tokenFile);
   if (created) printLine(io, `wrote a new token to ${options.tokenFile}`);
-  const manager = await startManager({ host: options.host, port: options.port, token, leaseMs: options.leaseMs, globalAllowed: options.global, logger, version, ...(webhook === undefined ? {} : { webhook }) });
+  const manager = await startManager({
+    host: options.host,
+    port: options.port,
+    token,
+    leaseMs: options.leaseMs,
+    globalAllowed: options.global,
+    logger,
+    version,
+    processMetrics: true,
+    ...(webhook === undefined ? {} : { webhook }),
+    ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
+  });
   printLine(io, `manager listening on ${manager.url}`);
   if (manager.webhookUrl !== undefined) printLine(io, `agent injector listening on ${manager.webhookUrl}`);
+  const metrics = manager.metricsAddress;
+  if (metrics !== undefined) printLine(io, `manager metrics on http://${metrics.host.includes(':') ? `[${metrics.host}]` : metrics.host}:${metrics.port}/metrics`);
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
   await manager.close();
   return 0;
