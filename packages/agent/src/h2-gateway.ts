@@ -8,7 +8,7 @@ import { forwardableHeaders, forwardToPool, GRPC_STATUS, Http2StreamBridge, RELA
 import type { Http2SessionPool } from '@detour/transport';
 import type { AgentContext } from './exchange.js';
 import { headTooLargeMessage } from './local-response.js';
-import type { LatencyRecorder } from './metrics.js';
+import type { LatencyRecorder } from './latency-recorder.js';
 import type { Route } from './router.js';
 
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = http2.constants;

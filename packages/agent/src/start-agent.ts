@@ -20,7 +20,7 @@ export interface AgentHandle {
   readonly address: { readonly host: string; readonly port: number };
   /** Where `GET /metrics` is served; undefined without `metricsPort`. */
   readonly metricsAddress: { readonly host: string; readonly port: number } | undefined;
-  /** The agent's metrics registry (prom-client), scraped or not: what `/metrics` would answer. */
+  /** What `/metrics` answers (loading prom-client if no scrape did yet), with or without the listener. */
   metrics(): Promise<string>;
   close(): Promise<void>;
   destroy(): Promise<void>;
@@ -120,9 +120,8 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
 
   let metricsListener: MetricsListener | undefined;
   if (options.metrics !== undefined) {
-    metrics.enableDefaultMetrics();
     try {
-      metricsListener = await startMetricsListener({ ...options.metrics, source: metrics.registry, logger });
+      metricsListener = await startMetricsListener({ ...options.metrics, source: await metrics.registry(true), logger });
     } catch (err) {
       clearInterval(sweeper);
       server.close();
@@ -143,7 +142,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     id: options.agentId,
     address,
     metricsAddress: metricsListener?.address,
-    metrics: () => metrics.registry.metrics(),
+    metrics: async () => (await metrics.registry()).metrics(),
     close() {
       closing ??= (async () => {
         const stopped = serverClosed();
