@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseFlags, PATHS, PHASES, USAGE, UsageError } from './lib/args.mjs';
 import { ensureTools } from './lib/tools.mjs';
 import { stopAll } from './lib/procs.mjs';
-import { closeProbes } from './lib/http.mjs';
+import { closeProbes, request } from './lib/http.mjs';
 import { cpuLayout, pinSelf, makeWorkDir, versionOf } from './lib/setup.mjs';
 import { startUpstream, startNginxRouter, startHaproxy, startGoRouter } from './lib/servers.mjs';
 import { SMALL_BODY } from './lib/configs.mjs';
@@ -87,7 +87,7 @@ function gitCommit() {
   }
 }
 
-const DETOUR_IDS = ['detour-unmatched', 'detour-matched', 'scaling', 'activation', 'streaming', 'h2c'];
+const DETOUR_IDS = ['detour-unmatched', 'detour-unmatched-metrics', 'detour-matched', 'scaling', 'activation', 'streaming', 'h2c'];
 
 /**
  * Starts the upstream, the routers and the detour stack that the selected paths
@@ -139,6 +139,14 @@ async function startServers({ flags, tools, server, workDir, state, skipped, wan
     delete skipped.detour;
   }
   if (stack && wants('detour-unmatched') && !skipped['detour-unmatched']) targets.push({ id: 'detour-unmatched', url: stack.agent.url, headers: {}, servedBy: 'app' });
+  if (stack && wants('detour-unmatched-metrics') && !skipped['detour-unmatched-metrics']) {
+    // A second agent of the same service (so the same rule set), with its metrics listener on: the two rows differ by metrics only.
+    const metered = await phase(state, skipped, 'detour-unmatched-metrics', () => startAgent({ service: SERVICE, appUrl: upstream.appUrl, manager: stack.manager, metrics: true, ...server }));
+    if (metered) {
+      stack.meteredAgent = metered;
+      targets.push({ id: 'detour-unmatched-metrics', url: metered.url, headers: {}, servedBy: 'app' });
+    }
+  }
   if (stack && wants('detour-matched') && !skipped['detour-matched']) {
     targets.push({ id: 'detour-matched', url: stack.agent.url, headers: { [HEADER_NAME]: DEV_HEADER_VALUE }, servedBy: 'laptop' });
   }
@@ -176,6 +184,13 @@ async function measure(flags, state) {
     paths = compared?.results ?? {};
     Object.assign(skipped, compared?.skipped);
     if (rss) agentMemory = { hwmMiB: rss.stop().agent.hwmMiB };
+  }
+  // Later phases create intercepts on the service: they should wait for the acks of one agent, as before this row existed.
+  if (stack?.meteredAgent) {
+    // Proof that the row measured an agent that was counting: its own /metrics after the runs.
+    const scraped = await request(new URL(stack.meteredAgent.metricsUrl), { timeoutMs: 10_000 }).catch((err) => ({ body: String(err) }));
+    log(`detour-unmatched-metrics agent counted ${/^detour_agent_requests_total\{route="app"\} (\S+)$/m.exec(scraped.body)?.[1] ?? `nothing (${scraped.body.slice(0, 200)})`} unmatched requests`);
+    await stack.meteredAgent.proc.stop();
   }
 
   const detourPhase = (id) => stack && wants(id) && !skipped[id];

@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
  */
 
 /** Every path and phase `--only` can select. */
-export const PATHS = ['direct', 'nginx', 'haproxy', 'go-httputil', 'detour-unmatched', 'detour-matched'];
+/** `detour-unmatched-metrics`: the unmatched path through a second agent of the same service run with `--metrics-port`. */
+export const PATHS = ['direct', 'nginx', 'haproxy', 'go-httputil', 'detour-unmatched', 'detour-unmatched-metrics', 'detour-matched'];
 export const PHASES = ['scaling', 'activation', 'streaming', 'h2c', 'two-cpus'];
 
 /**

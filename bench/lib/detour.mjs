@@ -56,11 +56,17 @@ export async function startManager({ workDir, cpus, tasksetPath }) {
   return { proc, url, token, tokenFile };
 }
 
-/** Starts one agent for `service` in front of `appUrl`; resolves { proc, url }. `nodeArgs` go to node itself (e.g. --cpu-prof). */
-export async function startAgent({ service, appUrl, manager, cpus, tasksetPath, nodeArgs }) {
-  const proc = node(`detour-agent-${service}`, ['agent', '--service', service, '--listen', '0', '--app', appUrl, '--manager', manager.url, '--token-file', manager.tokenFile], { cpus, tasksetPath, nodeArgs });
+/**
+ * Starts one agent for `service` in front of `appUrl`; resolves { proc, url, metricsUrl }. `nodeArgs` go to node
+ * itself (e.g. --cpu-prof); `metrics` runs it with `--metrics-port 0`.
+ */
+export async function startAgent({ service, appUrl, manager, cpus, tasksetPath, nodeArgs, metrics = false }) {
+  const args = ['agent', '--service', service, '--listen', '0', '--app', appUrl, '--manager', manager.url, '--token-file', manager.tokenFile];
+  if (metrics) args.push('--metrics-port', '0');
+  const proc = node(`detour-agent-${service}${metrics ? '-metrics' : ''}`, args, { cpus, tasksetPath, nodeArgs });
   const [, url] = await proc.waitFor(/agent \S+ listening on (http:\/\/\S+)/, START_TIMEOUT_MS);
-  return { proc, url };
+  const metricsUrl = metrics ? (await proc.waitFor(/agent \S+ metrics on (http:\/\/\S+)/, START_TIMEOUT_MS))[1] : null;
+  return { proc, url, metricsUrl };
 }
 
 /**

@@ -31,6 +31,7 @@ export class ClientConnection implements ExchangeHost {
   readonly socket: net.Socket;
   readonly ctx: AgentContext;
   readonly #onClosed: (conn: ClientConnection) => void;
+  requestStartedAt = 0;
   #state = HEAD;
   #exchange: Exchange | undefined;
   #buf: Buffer | undefined;
@@ -119,6 +120,7 @@ export class ClientConnection implements ExchangeHost {
     this.#exchange = undefined;
     exchange?.abort();
     if (this.#state === CLOSING || this.socket.destroyed) return;
+    this.ctx.metrics.rejected(code);
     this.ctx.logger.warn({ status, code, remote: this.socket.remoteAddress }, message);
     this.socket.write(errorResponse(status, code, message, true, details));
     this.#closeGracefully();
@@ -266,6 +268,7 @@ export class ClientConnection implements ExchangeHost {
     const { router, link } = this.ctx;
     // One field check per request while no trace runs (the hot path).
     if (router.probes !== undefined) this.#sighting = router.probes.observe(head);
+    this.requestStartedAt = performance.now();
     this.follow(router.decide(head.method, head.target, head.captured, link.ready), head, buf, start);
   }
 

@@ -3,6 +3,7 @@ import type { Logger, RequestHead } from '@detour/core';
 import type { ErrorCode } from '@detour/protocol';
 import type { Destination, TunnelPools } from './destinations.js';
 import type { ManagerLink } from './manager-link.js';
+import type { AgentMetrics } from './metrics.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { Route, Router } from './router.js';
 
@@ -18,12 +19,16 @@ export interface AgentContext {
   readonly link: ManagerLink;
   /** Coarse clock (ms), advanced by the agent's sweep timer: timeouts need no timer per request. */
   readonly clock: { now: number };
+  /** Plain counters and latency recorders, read by prom-client only when scraped. */
+  readonly metrics: AgentMetrics;
 }
 
 /** The client connection, as an exchange sees it. */
 export interface ExchangeHost {
   readonly socket: net.Socket;
   readonly ctx: AgentContext;
+  /** `performance.now()` at the current request's routing decision: its latency is measured from there, through a late refusal too. */
+  readonly requestStartedAt: number;
   /** Stops reading the client (backpressure from the app or the relay). */
   pauseReading(): void;
   resumeReading(): void;

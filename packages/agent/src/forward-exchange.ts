@@ -320,6 +320,8 @@ export class ForwardExchange implements Exchange, UpstreamUser {
   #complete(): void {
     if (this.#done) return;
     this.#done = true;
+    const { metrics } = this.#host.ctx;
+    (this.#destination.intercept === undefined ? metrics.toApp : metrics.toDeveloper).observe((performance.now() - this.#host.requestStartedAt) / 1e3);
     const upstream = this.#upstream;
     this.#upstream = undefined;
     if (upstream !== undefined) {

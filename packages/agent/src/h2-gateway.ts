@@ -8,9 +8,16 @@ import { forwardableHeaders, forwardToPool, GRPC_STATUS, Http2StreamBridge, RELA
 import type { Http2SessionPool } from '@detour/transport';
 import type { AgentContext } from './exchange.js';
 import { headTooLargeMessage } from './local-response.js';
+import type { LatencyRecorder } from './latency-recorder.js';
 import type { Route } from './router.js';
 
-const { NGHTTP2_FLAG_END_STREAM } = http2.constants;
+const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
+
+/** One stream's latency: measured from its routing decision; `to` is where it went last (a late refusal moves it to the app). */
+interface StreamLatency {
+  readonly startedAt: number;
+  to: LatencyRecorder | undefined;
+}
 
 /** Names a caller must not smuggle towards the app, the manager or the developer: the relay sets them itself. */
 const RELAY_OWNED: ReadonlySet<string> = new Set(RELAY_OWNED_HEADERS);
@@ -85,6 +92,7 @@ export class Http2Gateway {
     stream.on('error', (err) => this.#ctx.logger.debug({ err: err.message }, 'client stream error'));
     const { router, link, options } = this.#ctx;
     if (headBytes(rawHeaders) > options.maxHeaderBytes) {
+      this.#ctx.metrics.rejected('DETOUR_ERR_AGENT_HEAD_TOO_LARGE');
       // As HTTP/1.1's 431, but only this stream ends. gRPC: RESOURCE_EXHAUSTED is what
       // gRPC servers answer for metadata over their own limit (grpc.max_metadata_size).
       respondLocalError(stream, headers, {
@@ -95,21 +103,29 @@ export class Http2Gateway {
       });
       return;
     }
-    this.#follow(stream, headers, ended, router.decide(String(headers[':method']), String(headers[':path'] ?? ''), rawHeaders, link.ready));
+    const latency: StreamLatency = { startedAt: performance.now(), to: undefined };
+    const route = router.decide(String(headers[':method']), String(headers[':path'] ?? ''), rawHeaders, link.ready);
+    // A stream the app or the developer answered and that ended cleanly; resets and local errors are not latencies.
+    stream.once('close', () => {
+      if (latency.to !== undefined && stream.rstCode === NGHTTP2_NO_ERROR) latency.to.observe((performance.now() - latency.startedAt) / 1e3);
+    });
+    this.#follow(stream, headers, ended, route, latency);
   }
 
   /** Sends a stream where `route` says: the one switch of HTTP/2, for a fresh decision and a late refusal alike. */
-  #follow(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, route: Route): void {
-    if (route.kind === 'intercept') this.#toRelay(stream, headers, requestEnded, route.intercept!);
+  #follow(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, route: Route, latency: StreamLatency): void {
+    if (route.kind === 'intercept') this.#toRelay(stream, headers, requestEnded, route.intercept!, latency);
     else if (route.kind === 'offline') {
       const error = interceptOfflineError(route.intercept!);
       respondLocalError(stream, headers, { status: error.status, code: error.code, grpcStatus: GRPC_STATUS.UNAVAILABLE, message: error.message, details: error.details });
-    } else this.#toApp(stream, headers, requestEnded);
+    } else this.#toApp(stream, headers, requestEnded, latency);
   }
 
-  #toApp(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean): void {
+  #toApp(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, latency: StreamLatency): void {
     const { app } = this.#ctx.options;
+    latency.to = this.#ctx.metrics.toApp;
     const unreachable = (reason: string) => {
+      latency.to = undefined;
       this.#ctx.logger.warn({ app: `${app.host}:${app.port}`, reason }, 'app unreachable over HTTP/2');
       respondLocalError(stream, headers, {
         status: 502,
@@ -121,15 +137,16 @@ export class Http2Gateway {
     forwardToPool(stream, headers, requestEnded, this.#appPool, this.#appScheme, unreachable);
   }
 
-  #toRelay(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept): void {
+  #toRelay(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept, latency: StreamLatency): void {
     const out = forwardableHeaders(headers, RELAY_OWNED);
     out[RELAY_HEADER_INTERCEPT_ID] = intercept.id;
     out[RELAY_HEADER_UPSTREAM_PROTOCOL] = 'h2';
     const up = this.#ctx.link.request(out, { endStream: requestEnded, waitForTrailers: !requestEnded });
     if (up === undefined) {
-      this.#refused(stream, headers, requestEnded, intercept);
+      this.#refused(stream, headers, requestEnded, intercept, latency);
       return;
     }
+    latency.to = this.#ctx.metrics.toDeveloper;
     // While no request byte has left, the request can still go to the app instead.
     let sent = 0;
     const count = (chunk: Buffer) => {
@@ -142,9 +159,10 @@ export class Http2Gateway {
       onNoResponse: () => {
         stream.off('data', count);
         if (sent === 0) {
-          this.#refused(stream, headers, requestEnded || stream.readableEnded, intercept);
+          this.#refused(stream, headers, requestEnded || stream.readableEnded, intercept, latency);
           return;
         }
+        latency.to = undefined;
         respondLocalError(stream, headers, {
           status: 503,
           code: 'DETOUR_ERR_TUNNEL_OFFLINE',
@@ -156,9 +174,10 @@ export class Http2Gateway {
   }
 
   /** The relay is not available for this stream and no request byte left: the intercept's offline policy decides. */
-  #refused(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept): void {
+  #refused(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept, latency: StreamLatency): void {
     const route = this.#ctx.router.refused(String(headers[':method']), String(headers[':path'] ?? ''), intercept);
-    this.#follow(stream, headers, requestEnded, route);
+    latency.to = undefined;
+    this.#follow(stream, headers, requestEnded, route, latency);
   }
 }
 

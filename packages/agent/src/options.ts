@@ -26,6 +26,8 @@ export const DEFAULTS = {
   reconnectMaxMs: 2_000,
   /** What the listener expects: `auto` sniffs the first bytes of each connection. */
   protocol: 'auto',
+  /** The metrics listener has no authentication: loopback unless told otherwise. */
+  metricsHost: '127.0.0.1',
 } as const;
 
 /** Options of {@link startAgent}. */
@@ -63,6 +65,10 @@ export interface AgentOptions {
   pingTimeoutMs?: number;
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
+  /** Serve `GET /metrics` (Prometheus text format) on a listener of its own at this port (0 picks one); absent: no listener. */
+  metricsPort?: number;
+  /** Address the metrics listener binds (default 127.0.0.1). */
+  metricsHost?: string;
 }
 
 /** Where unmatched traffic goes. `tls`: re-encrypt, verifying the app's certificate for `servername`. */
@@ -95,6 +101,8 @@ export interface ResolvedAgentOptions {
   readonly pingTimeoutMs: number;
   readonly reconnectInitialMs: number;
   readonly reconnectMaxMs: number;
+  /** Set when the metrics listener runs. */
+  readonly metrics: { readonly host: string; readonly port: number } | undefined;
 }
 
 const NUMERIC = [
@@ -145,6 +153,9 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
   if (options.tlsCert !== undefined && protocol === 'tcp') problems.push('TLS termination needs an HTTP protocol (http1, h2c or auto), not tcp');
   if (options.appCa !== undefined && app !== undefined && app.protocol !== 'https:') problems.push('appCa verifies an https:// app; appUrl is not https');
   const manager = parseHttpUrl('managerUrl', options.managerUrl, problems);
+  const { metricsPort } = options;
+  if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) problems.push('metricsPort must be an integer from 0 to 65535');
+  if (options.metricsHost !== undefined && metricsPort === undefined) problems.push('metricsHost needs metricsPort: no metrics listener runs without a port');
   const merged = { ...DEFAULTS, ...stripUndefined(options) };
   for (const key of NUMERIC) {
     const value = merged[key];
@@ -173,6 +184,7 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
     pingTimeoutMs: merged.pingTimeoutMs,
     reconnectInitialMs: merged.reconnectInitialMs,
     reconnectMaxMs: merged.reconnectMaxMs,
+    metrics: metricsPort === undefined ? undefined : Object.freeze({ host: merged.metricsHost, port: metricsPort }),
   });
 }
 

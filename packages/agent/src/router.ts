@@ -25,6 +25,21 @@ export type RequestFields = ReadonlyMap<string, readonly string[]> | readonly st
 const NO_FIELDS: ReadonlyMap<string, readonly string[]> = new Map();
 
 /**
+ * Told of every decision, synchronously and before its event is published:
+ * the agent's metrics count routes here rather than by subscribing to
+ * `detour:agent:route`, whose subscriber would make every request allocate
+ * its event (see docs/performance.md, "Metrics").
+ */
+export interface RouteObserver {
+  /** A fresh decision: {@link Router.decide} or {@link Router.decideConnection}. */
+  routed(route: Route): void;
+  /** The final route of a late refusal ({@link Router.refused}); the request was counted by `routed` already. */
+  refused(route: Route): void;
+}
+
+const NO_OBSERVER: RouteObserver = { routed: () => undefined, refused: () => undefined };
+
+/**
  * The routing decision on plain data: a request that matched `intercept` (or
  * nothing), while the relay to the manager is up (`relayUp`) or not. An online
  * intercept with a working relay goes to its developer; otherwise its offline
@@ -59,10 +74,12 @@ export class Router {
   probes: ProbeWatch | undefined;
   readonly #service: string;
   readonly #agentId: string;
+  readonly #observer: RouteObserver;
 
-  constructor(identity: { service: string; agentId: string }) {
+  constructor(identity: { service: string; agentId: string }, observer: RouteObserver = NO_OBSERVER) {
     this.#service = identity.service;
     this.#agentId = identity.agentId;
+    this.#observer = observer;
   }
 
   /** Compiles and installs a rule set; throws DETOUR_ERR_INTERCEPT_INVALID_MATCHER and keeps the old one. */
@@ -83,6 +100,7 @@ export class Router {
   decide(method: string, target: string, fields: RequestFields, relayUp: boolean): Route {
     const table = this.table;
     const route = table.size === 0 ? APP_ROUTE : routeOf(table.match({ path: targetPath(target), headers: fieldValues(fields, table.headerNames) }), relayUp);
+    this.#observer.routed(route);
     this.#publish(method, target, route);
     return route;
   }
@@ -90,6 +108,7 @@ export class Router {
   /** Routes a raw TCP connection, which has no request to read: by the global `--mechanism tcp` intercept alone. */
   decideConnection(relayUp: boolean): Route {
     const route = routeOf(this.tcpIntercept, relayUp);
+    this.#observer.routed(route);
     this.#publish('CONNECT', '', route);
     return route;
   }
@@ -102,6 +121,7 @@ export class Router {
    */
   refused(method: string, target: string, intercept: Intercept): Route {
     const route = offlineRoute(intercept);
+    this.#observer.refused(route);
     this.#publish(method, target, route);
     return route;
   }

@@ -5,8 +5,10 @@ import { ConnectionDispatcher } from './connection-dispatcher.js';
 import { appDestination, TunnelPools } from './destinations.js';
 import type { AgentContext } from './exchange.js';
 import { Http2Gateway } from './h2-gateway.js';
-import { Http2SessionPool } from '@detour/transport';
+import { Http2SessionPool, startMetricsListener } from '@detour/transport';
+import type { MetricsListener } from '@detour/transport';
 import { ManagerLink } from './manager-link.js';
+import { AgentMetrics } from './metrics.js';
 import { resolveOptions } from './options.js';
 import type { AgentOptions } from './options.js';
 import { ProbeReporter } from './probe-reporter.js';
@@ -16,6 +18,10 @@ import { Router } from './router.js';
 export interface AgentHandle {
   readonly id: string;
   readonly address: { readonly host: string; readonly port: number };
+  /** Where `GET /metrics` is served; undefined without `metricsPort`. */
+  readonly metricsAddress: { readonly host: string; readonly port: number } | undefined;
+  /** What `/metrics` answers (loading prom-client if no scrape did yet), with or without the listener. */
+  metrics(): Promise<string>;
   close(): Promise<void>;
   destroy(): Promise<void>;
 }
@@ -33,7 +39,12 @@ const MIN_SWEEP_MS = 10;
 export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandle> {
   const options = resolveOptions(agentOptions);
   const logger = options.logger.child({ service: options.service, agentId: options.agentId });
-  const router = new Router({ service: options.service, agentId: options.agentId });
+  const metrics = new AgentMetrics({
+    openConnections: () => new Promise((resolve) => server.getConnections((err, count) => resolve(err === null ? count : 0))),
+    managerConnected: (): boolean => link.ready,
+    ruleSetVersion: (): number => router.version,
+  });
+  const router = new Router({ service: options.service, agentId: options.agentId }, metrics);
   const app = appDestination(options);
   const h2Pool = new Http2SessionPool({
     origin: `${options.app.tls === undefined ? 'http' : 'https'}://${net.isIPv6(options.app.host) ? `[${options.app.host}]` : options.app.host}:${options.app.port}`,
@@ -83,7 +94,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     },
   });
   const tunnels = new TunnelPools(link, options);
-  const ctx: AgentContext = { options, logger, router, app, tunnels, link, clock };
+  const ctx: AgentContext = { options, logger, router, app, tunnels, link, clock, metrics };
 
   const gateway = new Http2Gateway(ctx, h2Pool);
   const dispatcher = new ConnectionDispatcher({
@@ -108,6 +119,18 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     tunnels.sweep(now);
   }, sweepMs).unref();
 
+  let metricsListener: MetricsListener | undefined;
+  if (options.metrics !== undefined) {
+    try {
+      metricsListener = await startMetricsListener({ ...options.metrics, source: await metrics.registry(true), logger });
+    } catch (err) {
+      clearInterval(sweeper);
+      server.close();
+      throw err;
+    }
+    logger.info({ metrics: metricsListener.address }, 'metrics listening');
+  }
+
   link.start();
   logger.info({ listen, app: `${options.app.host}:${options.app.port}` }, 'agent listening');
 
@@ -119,11 +142,13 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
   return {
     id: options.agentId,
     address,
+    metricsAddress: metricsListener?.address,
+    metrics: async () => (await metrics.registry()).metrics(),
     close() {
       closing ??= (async () => {
         const stopped = serverClosed();
         for (const conn of connections) conn.drain();
-        await Promise.all([stopped, allClosed(), gateway.close(), link.close()]);
+        await Promise.all([stopped, allClosed(), gateway.close(), link.close(), metricsListener?.close()]);
         clearInterval(sweeper);
         dispatcher.destroy();
         app.pool.close();
@@ -143,7 +168,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
         tunnels.destroy();
         h2Pool.destroy();
         clearInterval(sweeper);
-        await Promise.all([stopped, allClosed(), link.close()]);
+        await Promise.all([stopped, allClosed(), link.close(), metricsListener?.close()]);
       })();
       return destroying;
     },

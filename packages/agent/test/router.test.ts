@@ -118,3 +118,19 @@ test('HTTP/2: `:authority` stands in for a missing Host (RFC 9113 §8.3.1), a Ho
   assert.equal(r.decide('GET', '/', [':authority', 'orders.staging', 'host', 'elsewhere'], true), APP_ROUTE);
   assert.equal(r.decide('GET', '/', [':authority', 'elsewhere'], true), APP_ROUTE);
 });
+
+test('the observer sees every fresh decision and every late refusal, before the event', (t) => {
+  const seen = events(t);
+  const observed: string[] = [];
+  const r = new Router({ service: 'orders', agentId: 'orders-1' }, {
+    routed: (route) => observed.push(`routed:${route.kind}:${seen.length}`),
+    refused: (route) => observed.push(`refused:${route.kind}:${seen.length}`),
+  });
+  const i = intercept({ id: 'i1' });
+  r.install({ service: 'orders', version: 1, intercepts: [i] });
+  r.decide('GET', '/', alice(), true);
+  r.decide('GET', '/', undefined, true);
+  r.refused('GET', '/', i);
+  r.decideConnection(true);
+  assert.deepEqual(observed, ['routed:intercept:0', 'routed:app:1', 'refused:fallback:2', 'routed:app:3']);
+});

@@ -149,6 +149,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .addOption(new Option('--state <where>', 'where intercepts are kept (kubernetes: intercepts.detour.dev objects)').choices(['memory', 'kubernetes']).default('memory'))
     .option('--namespace <name>', "with --state kubernetes: the intercepts' namespace (default: the pod's own)")
     .option('--kubeconfig <file>', 'with --state kubernetes: cluster credentials (default: $KUBECONFIG, else the pod\'s ServiceAccount)')
+    .option('--metrics-port <port>', 'also serve Prometheus GET /metrics without the token on a listener of its own (0 picks a free port)', integer(0, 65535))
+    .option('--metrics-host <host>', 'address that listener binds (default: 127.0.0.1); /metrics on --port always needs the token')
     .action(async (o: ManagerCommandOptions) => {
       const { managerCommand } = await import('./commands/manager.js');
       const kubeconfig = io.env[ENVIRONMENT.kubeconfig];
@@ -171,6 +173,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--tls-cert <file>', "the service's own TLS certificate (PEM): the agent terminates TLS, ALPN h2 and http/1.1")
     .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
     .option('--app-ca <file>', "CA bundle (PEM) that verifies an https:// --app's certificate")
+    .option('--metrics-port <port>', 'serve Prometheus GET /metrics on a listener of its own at this port (0 picks a free one)', integer(0, 65535))
+    .option('--metrics-host <host>', 'address the metrics listener binds; it has no authentication (default: 127.0.0.1)')
     .action(async (o: AgentCommandOptions) => {
       const { agentCommand } = await import('./commands/agent.js');
       done(await agentCommand(o, io, serverLogging('agent'), signal));

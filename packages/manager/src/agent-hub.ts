@@ -6,6 +6,17 @@ export interface RuleSink {
   write(line: string): void;
 }
 
+/** A rule set pushed to the agents of its service, until the last of them acknowledged it. */
+interface PendingPush {
+  service: string;
+  version: number;
+  /** `performance.now()` at the push. */
+  pushedAt: number;
+}
+
+/** Pushes no agent ever acknowledges (a hung agent that stays connected) must not pile up: the oldest are forgotten. */
+const MAX_PENDING_PUSHES = 1024;
+
 interface AckWaiter {
   service: string;
   version: number;
@@ -22,9 +33,13 @@ export class AgentHub {
   readonly #state: ManagerState;
   readonly #sinks = new Map<string, { service: string; sink: RuleSink }>();
   readonly #waiters = new Set<AckWaiter>();
+  readonly #pushes = new Set<PendingPush>();
+  readonly #onPushAcked: (seconds: number) => void;
 
-  constructor(state: ManagerState) {
+  /** `onPushAcked` learns how long each push took to be acknowledged by every agent of its service (the push latency metric). */
+  constructor(state: ManagerState, onPushAcked: (seconds: number) => void = () => undefined) {
     this.#state = state;
+    this.#onPushAcked = onPushAcked;
   }
 
   attach(agentId: string, service: string, sink: RuleSink): void {
@@ -49,10 +64,15 @@ export class AgentHub {
   /** Sends the current rule set of each service to its agents. */
   push(services: Iterable<string>): void {
     for (const service of services) {
-      const line = `${JSON.stringify(this.#state.ruleSet(service))}\n`;
+      const ruleSet = this.#state.ruleSet(service);
+      const line = `${JSON.stringify(ruleSet)}\n`;
+      let sent = false;
       for (const entry of this.#sinks.values()) {
-        if (entry.service === service) entry.sink.write(line);
+        if (entry.service !== service) continue;
+        entry.sink.write(line);
+        sent = true;
       }
+      if (sent) this.#pending({ service, version: ruleSet.version, pushedAt: performance.now() });
     }
   }
 
@@ -95,7 +115,20 @@ export class AgentHub {
     return this.#state.agentsOf(service).every((a) => a.ackedVersion >= version);
   }
 
+  #pending(push: PendingPush): void {
+    this.#pushes.add(push);
+    if (this.#pushes.size > MAX_PENDING_PUSHES) this.#pushes.delete(this.#pushes.values().next().value!);
+  }
+
   #settle(): void {
+    for (const push of this.#pushes) {
+      // A service whose agents all left acknowledged nothing: no latency to report.
+      if (this.#state.agentsOf(push.service).length === 0) this.#pushes.delete(push);
+      else if (this.#allAcked(push.service, push.version)) {
+        this.#pushes.delete(push);
+        this.#onPushAcked((performance.now() - push.pushedAt) / 1e3);
+      }
+    }
     for (const waiter of [...this.#waiters]) {
       if (this.#allAcked(waiter.service, waiter.version)) {
         this.#waiters.delete(waiter);

@@ -10,6 +10,8 @@ export interface ApiExchange {
   header(name: string): string | undefined;
   body: AsyncIterable<Buffer>;
   send(status: number, body?: unknown): void;
+  /** Answers a body that is not JSON (the Prometheus text of `/metrics`). */
+  sendText(status: number, contentType: string, text: string): void;
   /**
    * The HTTP/2 stream that carries the call; absent over HTTP/1.1. Only the
    * agent watch needs it: its answer is a stream that never ends.
@@ -39,6 +41,10 @@ export function h1Exchange(req: http.IncomingMessage, res: http.ServerResponse):
       const text = JSON.stringify(body);
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
     },
+    sendText: (status, contentType, text) => {
+      if (res.headersSent) return;
+      res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(text) }).end(text);
+    },
   };
 }
 
@@ -58,6 +64,11 @@ export function h2Exchange(stream: ServerHttp2Stream, headers: IncomingHttpHeade
       }
       stream.respond({ ':status': status, 'content-type': 'application/json' });
       stream.end(JSON.stringify(body));
+    },
+    sendText: (status, contentType, text) => {
+      if (stream.destroyed || stream.headersSent) return;
+      stream.respond({ ':status': status, 'content-type': contentType });
+      stream.end(text);
     },
   };
 }

@@ -7,6 +7,7 @@ import type { AgentHub } from './agent-hub.js';
 import type { AgentWatch } from './agent-watch.js';
 import type { ApiExchange } from './api-exchange.js';
 import type { LogCollection } from './log-collection.js';
+import type { ManagerMetrics } from './metrics.js';
 import type { Grants, RouteAuth } from './route-auth.js';
 import type { ManagerState } from './state.js';
 import { runTrace } from './trace.js';
@@ -26,6 +27,7 @@ export interface ApiContext {
   logs: LogCollection;
   /** Resolves once the intercept store holds every change made so far (at once without a store). */
   persisted(): Promise<void>;
+  metrics: ManagerMetrics;
 }
 
 /** A handler's view of its call: what the route's auth level proved, and its path segments (decoded on use). */
@@ -35,6 +37,8 @@ export interface ApiRoute<A extends RouteAuth = RouteAuth> {
   method: string;
   /** Matched against the path after `/v1`; its named groups are the route's params (`sessionId`, `interceptId` are what the gate reads). */
   pattern: RegExp;
+  /** Matched against the whole path instead, outside the versioned API: `/metrics`, where Prometheus looks by default. */
+  unversioned?: true;
   /** What the caller must prove; route-auth.ts checks it before `handler` runs. */
   auth: A;
   // Method syntax on purpose: a route of one level is then usable where any route is (parameters are checked bivariantly).
@@ -197,6 +201,16 @@ export const API_ROUTES: readonly ApiRoute[] = [
         throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no agent ${agentId} is watching`);
       }
       exchange.send(204);
+    },
+  }),
+  route({
+    method: 'GET',
+    pattern: /^\/metrics$/,
+    unversioned: true,
+    auth: 'token',
+    handler: async (context, exchange) => {
+      const { registry } = context.metrics;
+      exchange.sendText(200, registry.contentType, await registry.metrics());
     },
   }),
   route({

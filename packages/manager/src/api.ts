@@ -20,24 +20,48 @@ const NOT_FOUND: ApiRoute = {
 };
 
 function findRoute(method: string, path: string): { route: ApiRoute; groups: Record<string, string> } {
-  if (!path.startsWith(`${API_PREFIX}/`)) return { route: NOT_FOUND, groups: {} };
-  const rest = path.slice(API_PREFIX.length);
+  const versioned = path.startsWith(`${API_PREFIX}/`);
+  const rest = versioned ? path.slice(API_PREFIX.length) : path;
   for (const route of API_ROUTES) {
-    if (route.method !== method) continue;
+    if (route.method !== method || (route.unversioned === true) === versioned) continue;
     const match = route.pattern.exec(rest);
     if (match !== null) return { route, groups: { ...match.groups } };
   }
   return { route: NOT_FOUND, groups: {} };
 }
 
+/** A route's pattern as a metric label, `/v1/sessions/:sessionId`: bounded by the route table, whatever paths callers send. */
+const ROUTE_LABELS = new Map<ApiRoute, string>([
+  [NOT_FOUND, 'unmatched'],
+  ...API_ROUTES.map((route): [ApiRoute, string] => {
+    const path = route.pattern.source.replace(/^\^|\$$/g, '').replace(/\(\?<(\w+)>[^)]*\)/g, ':$1').replace(/\\\//g, '/');
+    return [route, route.unversioned === true ? path : `${API_PREFIX}${path}`];
+  }),
+]);
+
 /**
  * The JSON API: finds the route, lets the gate check what the route declares,
  * then runs its handler. Build it without a socket and feed it exchanges to test it.
  */
 export function createApiHandler(context: ApiContext, gate: AuthGate): ApiHandler {
-  return async (exchange) => {
+  return async (received) => {
+    let route = NOT_FOUND;
+    let status: number | undefined;
+    const exchange: ApiExchange = {
+      ...received,
+      send: (code, body) => {
+        status ??= code;
+        received.send(code, body);
+      },
+      sendText: (code, contentType, text) => {
+        status ??= code;
+        received.sendText(code, contentType, text);
+      },
+    };
     try {
-      const { route, groups } = findRoute(exchange.method, exchange.url.pathname);
+      const found = findRoute(exchange.method, exchange.url.pathname);
+      route = found.route;
+      const { groups } = found;
       // Segments are decoded on use, after the gate has checked the token.
       const param = (name: string): string => {
         const raw = groups[name];
@@ -49,5 +73,8 @@ export function createApiHandler(context: ApiContext, gate: AuthGate): ApiHandle
     } catch (err) {
       sendError(context.logger, exchange, err);
     }
+    // The agent watch answers on its own stream, never through send().
+    status ??= Number(exchange.h2Stream?.sentHeaders[':status'] ?? 0);
+    context.metrics.apiRequest(route.method, ROUTE_LABELS.get(route)!, status);
   };
 }

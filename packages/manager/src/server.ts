@@ -3,7 +3,8 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { RELAY_HEADER_INTERCEPT_ID } from '@detour/protocol';
 import type { LogRing, Logger } from '@detour/core';
-import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, widenSessionWindow } from '@detour/transport';
+import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startMetricsListener, widenSessionWindow } from '@detour/transport';
+import type { MetricsListener } from '@detour/transport';
 import { AgentHub } from './agent-hub.js';
 import { AgentWatch } from './agent-watch.js';
 import { createApiHandler } from './api.js';
@@ -13,6 +14,7 @@ import type { ApiContext } from './api-routes.js';
 import { startLeaseExpiry } from './lease-expiry.js';
 import { listenOnePort } from './listener.js';
 import { LogCollection } from './log-collection.js';
+import { ManagerMetrics } from './metrics.js';
 import { relayStream } from './relay.js';
 import { createAuthGate } from './route-auth.js';
 import { ManagerState } from './state.js';
@@ -45,6 +47,15 @@ export interface ManagerOptions {
   logsDeadlineMs?: number;
   /** Where intercepts outlive the process (--state-file, --state kubernetes); without one they live in memory only. */
   store?: InterceptStore;
+  /**
+   * Also serve `GET /metrics` without the token on a listener of its own at
+   * this port (0 picks one), bound to `metricsHost` (default 127.0.0.1). The
+   * main port's `/metrics` always needs the token.
+   */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** Add prom-client's process and Node.js metrics (the CLI does; in-process tests leave them out). */
+  processMetrics?: boolean;
 }
 
 export interface ManagerHandle {
@@ -52,6 +63,8 @@ export interface ManagerHandle {
   address: AddressInfo;
   /** The injector's URL, when {@link ManagerOptions.webhook} was given. */
   webhookUrl?: string;
+  /** The token-less metrics listener, when `metricsPort` was given. */
+  metricsAddress: { readonly host: string; readonly port: number } | undefined;
   close(): Promise<void>;
 }
 
@@ -61,6 +74,8 @@ export const MANAGER_DEFAULTS = {
   pingTimeoutMs: 1_500,
   /** Connections that send nothing are closed; protects the sniffing step from slow clients. */
   firstByteTimeoutMs: 10_000,
+  /** The token-less metrics listener: loopback, so only the node's own scraper (or a port-forward) reaches it. */
+  metricsHost: '127.0.0.1',
 } as const;
 
 /** The manager's parts, wired together but listening nowhere; {@link startManager} puts them on a port. */
@@ -81,7 +96,9 @@ export function buildManager(options: ManagerOptions): Manager {
   let sync: StoreSync | undefined;
   const state = new ManagerState({ leaseMs: options.leaseMs, globalAllowed: options.globalAllowed, onInterceptsChanged: () => sync?.changed() });
   if (options.store !== undefined) sync = new StoreSync(options.store, () => state.storedIntercepts(), logger);
-  const hub = new AgentHub(state);
+  const metrics = new ManagerMetrics(state);
+  if (options.processMetrics === true) metrics.enableDefaultMetrics();
+  const hub = new AgentHub(state, (seconds) => metrics.pushAcked(seconds));
   const tunnels = new Tunnels({
     pingIntervalMs: options.pingIntervalMs ?? MANAGER_DEFAULTS.pingIntervalMs,
     pingTimeoutMs: options.pingTimeoutMs ?? MANAGER_DEFAULTS.pingTimeoutMs,
@@ -100,6 +117,7 @@ export function buildManager(options: ManagerOptions): Manager {
     traces: new TraceBook(),
     logs: new LogCollection({ ring: options.logRing, agentDeadlineMs: options.logsDeadlineMs }),
     persisted: async () => sync?.flush(),
+    metrics,
   };
   const gate = createAuthGate(options.token, state);
   const api = createApiHandler(context, gate);
@@ -153,6 +171,15 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     await store?.close();
     throw err;
   }
+  let metricsListener: MetricsListener | undefined;
+  try {
+    if (options.metricsPort !== undefined) {
+      metricsListener = await startMetricsListener({ host: options.metricsHost ?? MANAGER_DEFAULTS.metricsHost, port: options.metricsPort, source: context.metrics.registry, logger: options.logger });
+    }
+  } catch (err) {
+    await Promise.all([port.close(), webhook?.close()]);
+    throw err;
+  }
   const expiry = startLeaseExpiry(context);
 
   let closing: Promise<void> | undefined;
@@ -161,6 +188,7 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     url: `http://${host}:${address.port}`,
     address,
     ...(webhook === undefined ? {} : { webhookUrl: webhook.url }),
+    metricsAddress: metricsListener?.address,
     close: () =>
       (closing ??= (async () => {
         expiry.stop();
@@ -168,7 +196,7 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
         context.tunnels.destroyAll();
         h2.close();
         context.watches.destroyAll();
-        await Promise.all([port.close(), webhookClosed]);
+        await Promise.all([port.close(), webhookClosed, metricsListener?.close()]);
         await sync?.close();
         await store?.close();
       })()),

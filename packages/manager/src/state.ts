@@ -131,6 +131,11 @@ export class ManagerState {
     return { ...session.info };
   }
 
+  /** Every open session, as copies. */
+  sessions(): SessionInfo[] {
+    return [...this.#sessions.values()].map((session) => ({ ...session.info }));
+  }
+
   getSession(sessionId: string): SessionInfo | undefined {
     const session = this.#sessions.get(sessionId);
     return session === undefined ? undefined : { ...session.info };

@@ -36,8 +36,10 @@ export interface InjectRequest {
 
 export interface Injected {
   status: number;
-  /** The body as a client would parse it (a JSON round trip), or undefined for none. */
+  /** The body as a client would parse it (a JSON round trip), the text of a non-JSON answer, or undefined for none. */
   body: unknown;
+  /** Set for a non-JSON answer. */
+  contentType?: string;
 }
 
 /** Feeds one call to the API handler, as fastify's `inject` does, and returns what it answered. */
@@ -55,6 +57,10 @@ export async function inject(api: ApiHandler, request: InjectRequest): Promise<I
     send: (status, body) => {
       assert.equal(answer, undefined, 'the handler answered twice');
       answer = { status, body: body === undefined ? undefined : JSON.parse(JSON.stringify(body)) };
+    },
+    sendText: (status, contentType, text) => {
+      assert.equal(answer, undefined, 'the handler answered twice');
+      answer = { status, body: text, contentType };
     },
   });
   assert.ok(answer !== undefined, `${request.method} ${request.path} got no answer`);

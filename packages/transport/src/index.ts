@@ -9,3 +9,5 @@ export { GRPC_STATUS, isGrpcRequest, percentEncodeGrpcMessage, respondLocalError
 export type { LocalError } from './stream-errors.js';
 export { dialSocket, spliceStream, spliceToTarget } from './splice.js';
 export type { SocketTarget } from './splice.js';
+export { startMetricsListener } from './metrics-listener.js';
+export type { MetricsListener, MetricsListenerOptions, MetricsSource } from './metrics-listener.js';

@@ -19,6 +19,8 @@ export interface AgentCommandOptions {
   tlsCert?: string;
   tlsKey?: string;
   appCa?: string;
+  metricsPort?: number;
+  metricsHost?: string;
 }
 
 export async function agentCommand(options: AgentCommandOptions, io: Io, { logger, ring }: ServerLogging, signal: AbortSignal): Promise<number> {
@@ -30,6 +32,9 @@ export async function agentCommand(options: AgentCommandOptions, io: Io, { logge
   }
   if (options.appCa !== undefined && !options.app.startsWith('https://')) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', `--app-ca verifies an https:// app, but --app is ${JSON.stringify(options.app)}`);
+  }
+  if (options.metricsHost !== undefined && options.metricsPort === undefined) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--metrics-host needs --metrics-port: without a port no metrics listener runs');
   }
   const token = await readTokenFile(options.tokenFile);
   const [tlsCert, tlsKey, appCa] = await Promise.all([pem('--tls-cert', options.tlsCert), pem('--tls-key', options.tlsKey), pem('--app-ca', options.appCa)]);
@@ -48,12 +53,18 @@ export async function agentCommand(options: AgentCommandOptions, io: Io, { logge
     appCa,
     ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderBytes: options.maxHeaderBytes }),
     ...(options.headerTimeoutMs === undefined ? {} : { headerTimeoutMs: options.headerTimeoutMs }),
+    ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
   });
   const scheme = tlsCert === undefined ? 'http' : 'https';
-  printLine(io, `agent ${options.service} listening on ${scheme}://${options.host.includes(':') ? `[${agent.address.host}]` : agent.address.host}:${agent.address.port}`);
+  printLine(io, `agent ${options.service} listening on ${scheme}://${hostPort(agent.address)}`);
+  if (agent.metricsAddress !== undefined) printLine(io, `agent ${options.service} metrics on http://${hostPort(agent.metricsAddress)}/metrics`);
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
   await agent.close();
   return 0;
+}
+
+function hostPort(address: { host: string; port: number }): string {
+  return `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
 }
 
 /** Reads a PEM file named by a flag; a missing or unreadable file is the user's mistake. */

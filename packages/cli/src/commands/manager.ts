@@ -25,6 +25,8 @@ export interface ManagerCommandOptions {
   stateFile?: string;
   namespace?: string;
   kubeconfig?: string;
+  metricsPort?: number;
+  metricsHost?: string;
 }
 
 /** What the entry point read from the environment for the Kubernetes store. */
@@ -96,6 +98,9 @@ function webhookOptions(options: ManagerCommandOptions, logger: Logger, version:
 }
 
 export async function managerCommand(options: ManagerCommandOptions, cluster: ClusterEnvironment, io: Io, { logger, ring }: ServerLogging, version: string, signal: AbortSignal): Promise<number> {
+  if (options.metricsHost !== undefined && options.metricsPort === undefined) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--metrics-host needs --metrics-port: without a port no token-less metrics listener runs (/metrics on the main port needs the token)');
+  }
   const webhook = webhookOptions(options, logger, version);
   const store = await openStore(options, cluster, logger);
   const { token, created } = await readOrCreateTokenFile(options.tokenFile);
@@ -109,11 +114,15 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
     logger,
     logRing: ring,
     version,
+    processMetrics: true,
     ...(webhook === undefined ? {} : { webhook }),
     ...(store === undefined ? {} : { store }),
+    ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
   });
   printLine(io, `manager listening on ${manager.url}`);
   if (manager.webhookUrl !== undefined) printLine(io, `agent injector listening on ${manager.webhookUrl}`);
+  const metrics = manager.metricsAddress;
+  if (metrics !== undefined) printLine(io, `manager metrics on http://${metrics.host.includes(':') ? `[${metrics.host}]` : metrics.host}:${metrics.port}/metrics`);
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
   await manager.close();
   return 0;
