@@ -98,9 +98,14 @@ export class Http2Gateway {
     this.#follow(stream, headers, ended, router.decide(String(headers[':method']), String(headers[':path'] ?? ''), rawHeaders, link.ready));
   }
 
-  /** Sends a stream where `route` says: the one switch of HTTP/2, for a fresh decision and a late refusal alike. */
-  #follow(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, route: Route): void {
-    if (route.kind === 'intercept') this.#toRelay(stream, headers, requestEnded, route.intercept!);
+  /**
+   * Sends a stream where `route` says: the one switch of HTTP/2, for a fresh
+   * decision and a late refusal alike. `holdUntilMs`: the deadline of the
+   * stream's earlier wait, if it waited (a refusal after a wake waits on to it).
+   */
+  #follow(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, route: Route, holdUntilMs?: number): void {
+    if (route.kind === 'intercept') this.#toRelay(stream, headers, requestEnded, route.intercept!, holdUntilMs);
+    else if (route.kind === 'hold') this.#hold(stream, headers, requestEnded, route.intercept!, holdUntilMs);
     else if (route.kind === 'offline') {
       const error = interceptOfflineError(route.intercept!);
       respondLocalError(stream, headers, { status: error.status, code: error.code, grpcStatus: GRPC_STATUS.UNAVAILABLE, message: error.message, details: error.details });
@@ -121,13 +126,37 @@ export class Http2Gateway {
     forwardToPool(stream, headers, requestEnded, this.#appPool, this.#appScheme, unreachable);
   }
 
-  #toRelay(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept): void {
+  /**
+   * Holds a stream for its developer before any relay stream opens. Its body
+   * is not read meanwhile, so HTTP/2 flow control (RFC 9113 §5.2) stops the
+   * client once the stream window is used up; a client reset cancels the wait.
+   */
+  #hold(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept, holdUntilMs: number | undefined): void {
+    const declared = Number(headers['content-length'] ?? 0);
+    let untilMs = holdUntilMs;
+    const ask = { method: String(headers[':method']), target: String(headers[':path'] ?? ''), intercept, bodyBytes: Number.isFinite(declared) ? declared : 0, untilMs };
+    const held = this.#ctx.router.hold(ask, (route) => {
+      stream.off('close', cancel);
+      this.#follow(stream, headers, requestEnded || stream.readableEnded, route, untilMs);
+    });
+    if ('kind' in held) {
+      this.#follow(stream, headers, requestEnded, held, untilMs);
+      return;
+    }
+    untilMs = held.untilMs;
+    // After a late refusal the stream may be flowing still (the relay's pipe is gone): body bytes must wait unread, not go to no one.
+    stream.pause();
+    const cancel = () => held.cancel();
+    stream.once('close', cancel);
+  }
+
+  #toRelay(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept, holdUntilMs: number | undefined): void {
     const out = forwardableHeaders(headers, RELAY_OWNED);
     out[RELAY_HEADER_INTERCEPT_ID] = intercept.id;
     out[RELAY_HEADER_UPSTREAM_PROTOCOL] = 'h2';
     const up = this.#ctx.link.request(out, { endStream: requestEnded, waitForTrailers: !requestEnded });
     if (up === undefined) {
-      this.#refused(stream, headers, requestEnded, intercept);
+      this.#refused(stream, headers, requestEnded, intercept, holdUntilMs);
       return;
     }
     // While no request byte has left, the request can still go to the app instead.
@@ -142,7 +171,7 @@ export class Http2Gateway {
       onNoResponse: () => {
         stream.off('data', count);
         if (sent === 0) {
-          this.#refused(stream, headers, requestEnded || stream.readableEnded, intercept);
+          this.#refused(stream, headers, requestEnded || stream.readableEnded, intercept, holdUntilMs);
           return;
         }
         respondLocalError(stream, headers, {
@@ -156,9 +185,9 @@ export class Http2Gateway {
   }
 
   /** The relay is not available for this stream and no request byte left: the intercept's offline policy decides. */
-  #refused(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept): void {
+  #refused(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept, holdUntilMs: number | undefined): void {
     const route = this.#ctx.router.refused(String(headers[':method']), String(headers[':path'] ?? ''), intercept);
-    this.#follow(stream, headers, requestEnded, route);
+    this.#follow(stream, headers, requestEnded, route, holdUntilMs);
   }
 }
 
