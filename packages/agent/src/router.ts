@@ -1,4 +1,5 @@
 import { FieldNameSet, RouteTable, targetPath } from '@detour/core';
+import type { Logger } from '@detour/core';
 import { DEFAULT_HOLD_MS } from '@detour/protocol';
 import type { Intercept, RuleSet } from '@detour/protocol';
 import { routeChannel } from './diagnostics.js';
@@ -77,10 +78,13 @@ export class Router {
   readonly #agentId: string;
   readonly #held = new HoldQueue();
   #intercepts: readonly Intercept[] = [];
+  /** Held requests are logged (rare, and what an operator asks about); routine decisions are not. */
+  readonly #logger: Logger | undefined;
 
-  constructor(identity: { service: string; agentId: string }) {
+  constructor(identity: { service: string; agentId: string; logger?: Logger }) {
     this.#service = identity.service;
     this.#agentId = identity.agentId;
+    this.#logger = identity.logger;
   }
 
   /** Compiles and installs a rule set; throws DETOUR_ERR_INTERCEPT_INVALID_MATCHER and keeps the old one. */
@@ -153,16 +157,20 @@ export class Router {
       ask.bodyBytes > MAX_HELD_BODY_BYTES ? 'body-over-bound' : untilMs <= sinceMs ? 'expired' : this.#held.size >= MAX_HELD_REQUESTS ? 'hold-limit' : undefined;
     if (refusal !== undefined) {
       const route: Route = { kind: 'fallback', intercept };
+      this.#logger?.info({ intercept: intercept.id, method, target, outcome: refusal }, 'not holding a request of an offline developer: to the app');
       this.#publish(method, target, route, { outcome: refusal, heldMs: 0 });
       return route;
     }
     const held = new HeldRequest(this.#held, { method, target, intercept, sinceMs, untilMs }, (outcome, current) => {
       const route: Route =
         outcome === 'online' ? { kind: 'intercept', intercept: current! } : outcome === 'policy-changed' ? offlineRoute(current!) : { kind: 'fallback', intercept: held.intercept };
-      this.#publish(method, target, route, { outcome, heldMs: Date.now() - sinceMs });
+      const heldMs = Date.now() - sinceMs;
+      this.#logger?.info({ intercept: intercept.id, method, target, outcome, heldMs, route: route.kind }, 'held request released');
+      this.#publish(method, target, route, { outcome, heldMs });
       resume(route);
     });
     this.#held.add(held);
+    this.#logger?.info({ intercept: intercept.id, method, target, holdMs: untilMs - sinceMs, held: this.#held.size }, 'holding a request: its developer is offline');
     this.#publish(method, target, { kind: 'hold', intercept });
     return held;
   }

@@ -33,7 +33,7 @@ const MIN_SWEEP_MS = 10;
 export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandle> {
   const options = resolveOptions(agentOptions);
   const logger = options.logger.child({ service: options.service, agentId: options.agentId });
-  const router = new Router({ service: options.service, agentId: options.agentId });
+  const router = new Router({ service: options.service, agentId: options.agentId, logger });
   const app = appDestination(options);
   const h2Pool = new Http2SessionPool({
     origin: `${options.app.tls === undefined ? 'http' : 'https'}://${net.isIPv6(options.app.host) ? `[${options.app.host}]` : options.app.host}:${options.app.port}`,
