@@ -157,7 +157,7 @@ test('CLI mistakes print one line and exit 2', async (t) => {
     [['intercept', 'nope', '--port', port], /no agent serves nope; known services: api, web/],
     [['intercept', 'api', '--port', 'http'], /--port.*expected a whole number/],
     [['intercept', 'api', '--port', port, '--global', '--http-header', 'auto'], /--global takes all traffic/],
-    [['intercept', 'api', '--port', port, '--on-disconnect', 'explode'], /--on-disconnect.*Allowed choices are fallback, fail/],
+    [['intercept', 'api', '--port', port, '--on-disconnect', 'explode'], /bad --on-disconnect "explode": use fallback, fail, hold or hold=DURATION/],
     [['leave', 'nothing'], /you have no intercept named nothing/],
     [['frobnicate'], /unknown command 'frobnicate'/],
   ];

@@ -4,6 +4,7 @@ import type { RequestHead } from '@detour/core';
 import type { ErrorCode } from '@detour/protocol';
 import type { AgentContext, Exchange, ExchangeHost } from './exchange.js';
 import { ForwardExchange } from './forward-exchange.js';
+import type { HeldRequest } from './held-requests.js';
 import { errorResponse, headTooLargeMessage } from './local-response.js';
 import type { PendingSighting } from './probe-reporter.js';
 import type { Route } from './router.js';
@@ -49,6 +50,8 @@ export class ClientConnection implements ExchangeHost {
   #headDue = true;
   /** The current request, when a `detour trace` probe is active; reported when the exchange ends. */
   #sighting: PendingSighting | undefined;
+  /** When the current request's hold ends, once it has waited: a late refusal after its wake waits on to the same deadline. */
+  #holdUntilMs: number | undefined;
 
   constructor(socket: net.Socket, ctx: AgentContext, onClosed: (conn: ClientConnection) => void) {
     this.socket = socket;
@@ -135,6 +138,10 @@ export class ClientConnection implements ExchangeHost {
     if (route.kind === 'offline') {
       const error = interceptOfflineError(route.intercept!);
       this.fail(error.status, error.code, error.message, error.details);
+      return;
+    }
+    if (route.kind === 'hold') {
+      this.#hold(route, head, buf, start);
       return;
     }
     const { app, tunnels } = this.ctx;
@@ -264,8 +271,30 @@ export class ClientConnection implements ExchangeHost {
     return head;
   }
 
+  /**
+   * Holds the request for its developer: the connection stays busy and reads
+   * no body byte (past `maxHeaderBytes` waiting it stops reading), so the
+   * request goes on whole to wherever its wait ends.
+   */
+  #hold(route: Route, head: RequestHead, buf: Buffer, start: number): void {
+    const ask = { method: head.method, target: head.target, intercept: route.intercept!, bodyBytes: Math.max(0, head.contentLength), untilMs: this.#holdUntilMs };
+    const held = this.ctx.router.hold(ask, (next) => {
+      this.#exchange = undefined;
+      this.follow(next, head, buf, start);
+      this.pump();
+    });
+    if ('kind' in held) {
+      this.follow(held, head, buf, start);
+      return;
+    }
+    this.#holdUntilMs = held.untilMs;
+    this.#state = BUSY;
+    this.#exchange = new HeldExchange(held);
+  }
+
   #dispatch(head: RequestHead, buf: Buffer, start: number): void {
     const { router, link } = this.ctx;
+    this.#holdUntilMs = undefined;
     // One field check per request while no trace runs (the hot path).
     if (router.probes !== undefined) this.#sighting = router.probes.observe(head);
     this.requestStartedAt = performance.now();
@@ -298,5 +327,28 @@ export class ClientConnection implements ExchangeHost {
     this.#paused = 0;
     this.socket.resume();
     this.socket.end();
+  }
+}
+
+/** A request waiting in Router.hold: it takes no body byte, and the client going away cancels the wait. */
+class HeldExchange implements Exchange {
+  readonly #held: HeldRequest;
+
+  constructor(held: HeldRequest) {
+    this.#held = held;
+  }
+
+  start(): void {}
+
+  body(_buf: Buffer, start: number): number {
+    return start;
+  }
+
+  clientEnd(): void {}
+
+  clientDrain(): void {}
+
+  abort(): void {
+    this.#held.cancel();
   }
 }

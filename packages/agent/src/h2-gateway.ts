@@ -14,9 +14,12 @@ import type { Route } from './router.js';
 const { NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
 
 /** One stream's latency: measured from its routing decision; `to` is where it went last (a late refusal moves it to the app). */
-interface StreamLatency {
+/** What follows one stream from decision to close: its latency record, and the deadline of a wait it already had. */
+interface StreamState {
   readonly startedAt: number;
   to: LatencyRecorder | undefined;
+  /** Set once the stream waited (`hold`): a refusal after the wake waits on only to this deadline. */
+  holdUntilMs: number | undefined;
 }
 
 /** Names a caller must not smuggle towards the app, the manager or the developer: the relay sets them itself. */
@@ -103,7 +106,7 @@ export class Http2Gateway {
       });
       return;
     }
-    const latency: StreamLatency = { startedAt: performance.now(), to: undefined };
+    const latency: StreamState = { startedAt: performance.now(), to: undefined, holdUntilMs: undefined };
     const route = router.decide(String(headers[':method']), String(headers[':path'] ?? ''), rawHeaders, link.ready);
     // A stream the app or the developer answered and that ended cleanly; resets and local errors are not latencies.
     stream.once('close', () => {
@@ -113,15 +116,16 @@ export class Http2Gateway {
   }
 
   /** Sends a stream where `route` says: the one switch of HTTP/2, for a fresh decision and a late refusal alike. */
-  #follow(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, route: Route, latency: StreamLatency): void {
+  #follow(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, route: Route, latency: StreamState): void {
     if (route.kind === 'intercept') this.#toRelay(stream, headers, requestEnded, route.intercept!, latency);
+    else if (route.kind === 'hold') this.#hold(stream, headers, requestEnded, route.intercept!, latency);
     else if (route.kind === 'offline') {
       const error = interceptOfflineError(route.intercept!);
       respondLocalError(stream, headers, { status: error.status, code: error.code, grpcStatus: GRPC_STATUS.UNAVAILABLE, message: error.message, details: error.details });
     } else this.#toApp(stream, headers, requestEnded, latency);
   }
 
-  #toApp(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, latency: StreamLatency): void {
+  #toApp(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, latency: StreamState): void {
     const { app } = this.#ctx.options;
     latency.to = this.#ctx.metrics.toApp;
     const unreachable = (reason: string) => {
@@ -137,7 +141,30 @@ export class Http2Gateway {
     forwardToPool(stream, headers, requestEnded, this.#appPool, this.#appScheme, unreachable);
   }
 
-  #toRelay(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept, latency: StreamLatency): void {
+  /**
+   * Holds a stream for its developer before any relay stream opens. Its body
+   * is not read meanwhile, so HTTP/2 flow control (RFC 9113 §5.2) stops the
+   * client once the stream window is used up; a client reset cancels the wait.
+   */
+  #hold(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept, latency: StreamState): void {
+    const declared = Number(headers['content-length'] ?? 0);
+    const ask = { method: String(headers[':method']), target: String(headers[':path'] ?? ''), intercept, bodyBytes: Number.isFinite(declared) ? declared : 0, untilMs: latency.holdUntilMs };
+    const held = this.#ctx.router.hold(ask, (route) => {
+      stream.off('close', cancel);
+      this.#follow(stream, headers, requestEnded || stream.readableEnded, route, latency);
+    });
+    if ('kind' in held) {
+      this.#follow(stream, headers, requestEnded, held, latency);
+      return;
+    }
+    latency.holdUntilMs = held.untilMs;
+    // After a late refusal the stream may be flowing still (the relay's pipe is gone): body bytes must wait unread, not go to no one.
+    stream.pause();
+    const cancel = () => held.cancel();
+    stream.once('close', cancel);
+  }
+
+  #toRelay(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept, latency: StreamState): void {
     const out = forwardableHeaders(headers, RELAY_OWNED);
     out[RELAY_HEADER_INTERCEPT_ID] = intercept.id;
     out[RELAY_HEADER_UPSTREAM_PROTOCOL] = 'h2';
@@ -174,7 +201,7 @@ export class Http2Gateway {
   }
 
   /** The relay is not available for this stream and no request byte left: the intercept's offline policy decides. */
-  #refused(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept, latency: StreamLatency): void {
+  #refused(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, intercept: Intercept, latency: StreamState): void {
     const route = this.#ctx.router.refused(String(headers[':method']), String(headers[':path'] ?? ''), intercept);
     latency.to = undefined;
     this.#follow(stream, headers, requestEnded, route, latency);

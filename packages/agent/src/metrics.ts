@@ -22,8 +22,8 @@ export class AgentMetrics implements RouteObserver, AgentMetricsView {
   readonly toApp = new LatencyRecorder();
   /** Requests relayed through the manager to a developer's laptop, likewise. */
   readonly toDeveloper = new LatencyRecorder();
-  readonly routedCounts: Record<RouteKind, number> = { app: 0, intercept: 0, fallback: 0, offline: 0 };
-  readonly refusedCounts: Record<RouteKind, number> = { app: 0, intercept: 0, fallback: 0, offline: 0 };
+  readonly routedCounts: Record<RouteKind, number> = { app: 0, intercept: 0, fallback: 0, offline: 0, hold: 0 };
+  readonly refusedCounts: Record<RouteKind, number> = { app: 0, intercept: 0, fallback: 0, offline: 0, hold: 0 };
   readonly rejectedCounts = Object.fromEntries(REJECTION_CODES.map((code) => [code, 0])) as Record<RejectionCode, number>;
   readonly sources: AgentMetricSources;
   #registry: Promise<Registry> | undefined;

@@ -1,7 +1,10 @@
 import { FieldNameSet, RouteTable, targetPath } from '@detour/core';
+import type { Logger } from '@detour/core';
+import { DEFAULT_HOLD_MS } from '@detour/protocol';
 import type { Intercept, RuleSet } from '@detour/protocol';
 import { routeChannel } from './diagnostics.js';
-import type { RouteEvent, RouteKind } from './diagnostics.js';
+import type { HoldOutcome, RouteEvent, RouteKind } from './diagnostics.js';
+import { HeldRequest, HoldQueue, MAX_HELD_BODY_BYTES, MAX_HELD_REQUESTS } from './held-requests.js';
 import type { ProbeWatch } from './probe-reporter.js';
 
 /** Where one request (or one raw TCP connection) goes. */
@@ -51,9 +54,23 @@ export function routeOf(intercept: Intercept | undefined, relayUp: boolean): Rou
   return offlineRoute(intercept);
 }
 
-/** An intercept's offline policy (`--on-disconnect`): `fallback` → the app, `fail` → the offline answer. */
+/**
+ * An intercept's offline policy (`--on-disconnect`): `fallback` → the app,
+ * `fail` → the offline answer, `hold` → wait for the developer ({@link Router.hold}).
+ */
 export function offlineRoute(intercept: Intercept): Route {
-  return { kind: intercept.onDisconnect === 'fallback' ? 'fallback' : 'offline', intercept };
+  const policy = intercept.onDisconnect;
+  return { kind: policy === 'fallback' ? 'fallback' : policy === 'hold' ? 'hold' : 'offline', intercept };
+}
+
+/** What {@link Router.hold} needs to know of a request. `untilMs`: the deadline of an earlier wait of the same request. */
+export interface HoldAsk {
+  readonly method: string;
+  readonly target: string;
+  readonly intercept: Intercept;
+  /** The declared body size (Content-Length), 0 when unknown or none. */
+  readonly bodyBytes: number;
+  readonly untilMs?: number | undefined;
 }
 
 /**
@@ -75,10 +92,15 @@ export class Router {
   readonly #service: string;
   readonly #agentId: string;
   readonly #observer: RouteObserver;
+  readonly #held = new HoldQueue();
+  #intercepts: readonly Intercept[] = [];
+  /** Held requests are logged (rare, and what an operator asks about); routine decisions are not. */
+  readonly #logger: Logger | undefined;
 
-  constructor(identity: { service: string; agentId: string }, observer: RouteObserver = NO_OBSERVER) {
+  constructor(identity: { service: string; agentId: string; logger?: Logger }, observer: RouteObserver = NO_OBSERVER) {
     this.#service = identity.service;
     this.#agentId = identity.agentId;
+    this.#logger = identity.logger;
     this.#observer = observer;
   }
 
@@ -90,6 +112,14 @@ export class Router {
     this.table = table;
     this.tcpIntercept = ruleSet.intercepts.find((i) => i.global && i.mechanism === 'tcp');
     this.version = ruleSet.version;
+    this.#intercepts = ruleSet.intercepts;
+    // The developer of a held request may be back (or the intercept gone): wake on install.
+    this.#held.recheck(() => new Map(this.#intercepts.map((i) => [i.id, i])));
+  }
+
+  /** How many requests wait now (see {@link hold}). */
+  get heldCount(): number {
+    return this.#held.size;
   }
 
   /**
@@ -101,7 +131,8 @@ export class Router {
     const table = this.table;
     const route = table.size === 0 ? APP_ROUTE : routeOf(table.match({ path: targetPath(target), headers: fieldValues(fields, table.headerNames) }), relayUp);
     this.#observer.routed(route);
-    this.#publish(method, target, route);
+    // A `hold` route is published by hold(), which decides whether the request really waits.
+    if (route.kind !== 'hold') this.#publish(method, target, route);
     return route;
   }
 
@@ -109,7 +140,7 @@ export class Router {
   decideConnection(relayUp: boolean): Route {
     const route = routeOf(this.tcpIntercept, relayUp);
     this.#observer.routed(route);
-    this.#publish('CONNECT', '', route);
+    if (route.kind !== 'hold') this.#publish('CONNECT', '', route);
     return route;
   }
 
@@ -117,16 +148,54 @@ export class Router {
    * A route to a developer that failed before any request byte left the agent
    * (the manager or the daemon answered `detour-offline`, or the relay stream
    * died unanswered): the intercept's offline policy applies after all. The
-   * final route is published as a second event for the same request.
+   * final route is published as a second event for the same request (for
+   * `hold`, by hold(): the developer just dropped, the request waits).
    */
   refused(method: string, target: string, intercept: Intercept): Route {
     const route = offlineRoute(intercept);
     this.#observer.refused(route);
-    this.#publish(method, target, route);
+    if (route.kind !== 'hold') this.#publish(method, target, route);
     return route;
   }
 
-  #publish(method: string, target: string, route: Route): void {
+  /**
+   * Holds a request of a `hold` intercept (or a raw TCP connection, unread)
+   * until its developer is back — a rule set brings the intercept online:
+   * `intercept` — or the hold time passes, or the intercept is removed: then
+   * `fallback`, to the app. `resume` gets that final route once, unless the
+   * caller cancels the wait first (its client went away). A request that
+   * cannot wait — its declared body is over MAX_HELD_BODY_BYTES, the agent
+   * already holds MAX_HELD_REQUESTS, or its deadline passed — gets its
+   * `fallback` route back at once instead. The wait is published as a `hold`
+   * event, its end as the final route with the outcome.
+   */
+  hold(ask: HoldAsk, resume: (route: Route) => void): HeldRequest | Route {
+    const { method, target, intercept } = ask;
+    const sinceMs = Date.now();
+    const untilMs = ask.untilMs ?? sinceMs + (intercept.holdMs ?? DEFAULT_HOLD_MS);
+    const refusal: HoldOutcome | undefined =
+      ask.bodyBytes > MAX_HELD_BODY_BYTES ? 'body-over-bound' : untilMs <= sinceMs ? 'expired' : this.#held.size >= MAX_HELD_REQUESTS ? 'hold-limit' : undefined;
+    if (refusal !== undefined) {
+      const route: Route = { kind: 'fallback', intercept };
+      this.#logger?.info({ intercept: intercept.id, method, target, outcome: refusal }, 'not holding a request of an offline developer: to the app');
+      this.#publish(method, target, route, { outcome: refusal, heldMs: 0 });
+      return route;
+    }
+    const held = new HeldRequest(this.#held, { method, target, intercept, sinceMs, untilMs }, (outcome, current) => {
+      const route: Route =
+        outcome === 'online' ? { kind: 'intercept', intercept: current! } : outcome === 'policy-changed' ? offlineRoute(current!) : { kind: 'fallback', intercept: held.intercept };
+      const heldMs = Date.now() - sinceMs;
+      this.#logger?.info({ intercept: intercept.id, method, target, outcome, heldMs, route: route.kind }, 'held request released');
+      this.#publish(method, target, route, { outcome, heldMs });
+      resume(route);
+    });
+    this.#held.add(held);
+    this.#logger?.info({ intercept: intercept.id, method, target, holdMs: untilMs - sinceMs, held: this.#held.size }, 'holding a request: its developer is offline');
+    this.#publish(method, target, { kind: 'hold', intercept });
+    return held;
+  }
+
+  #publish(method: string, target: string, route: Route, hold?: RouteEvent['hold']): void {
     if (!routeChannel.hasSubscribers) return;
     const event: RouteEvent = {
       service: this.#service,
@@ -137,6 +206,7 @@ export class Router {
       interceptId: route.intercept?.id,
       ruleVersion: this.version,
     };
+    if (hold !== undefined) event.hold = hold;
     routeChannel.publish(event);
   }
 }

@@ -44,7 +44,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     managerConnected: (): boolean => link.ready,
     ruleSetVersion: (): number => router.version,
   });
-  const router = new Router({ service: options.service, agentId: options.agentId }, metrics);
+  const router = new Router({ service: options.service, agentId: options.agentId, logger }, metrics);
   const app = appDestination(options);
   const h2Pool = new Http2SessionPool({
     origin: `${options.app.tls === undefined ? 'http' : 'https'}://${net.isIPv6(options.app.host) ? `[${options.app.host}]` : options.app.host}:${options.app.port}`,

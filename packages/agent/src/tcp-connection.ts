@@ -15,7 +15,8 @@ const { NGHTTP2_CANCEL, NGHTTP2_CONNECT_ERROR } = http2.constants;
  * `--mechanism tcp` intercept: to the developer as a plain CONNECT stream
  * (RFC 9113 §8.5) through the manager, or to the app. While the developer is
  * offline the intercept's policy applies: `fallback` → the app, `fail` → the
- * connection is closed (a raw protocol has no way to carry an error message).
+ * connection is closed (a raw protocol has no way to carry an error message),
+ * `hold` → the connection waits, unread, for the developer or the hold time.
  */
 export function handleTcpConnection(socket: net.Socket, ctx: AgentContext): void {
   // Nothing is read until the route is known, so that a fallback still has every byte.
@@ -24,8 +25,12 @@ export function handleTcpConnection(socket: net.Socket, ctx: AgentContext): void
   follow(socket, ctx.router.decideConnection(ctx.link.ready), ctx);
 }
 
-/** Sends the connection where `route` says: the one switch of raw TCP, for a fresh decision and a late refusal alike. */
-function follow(socket: net.Socket, route: Route, ctx: AgentContext): void {
+/**
+ * Sends the connection where `route` says: the one switch of raw TCP, for a
+ * fresh decision and a late refusal alike. `holdUntilMs`: the deadline of its
+ * earlier wait, if it waited (a refusal after a wake waits on to it).
+ */
+function follow(socket: net.Socket, route: Route, ctx: AgentContext, holdUntilMs?: number): void {
   const intercept = route.intercept;
   if (route.kind === 'app' || route.kind === 'fallback') {
     spliceToTarget(socket, ctx.options.app, ctx.logger);
@@ -36,12 +41,36 @@ function follow(socket: net.Socket, route: Route, ctx: AgentContext): void {
     socket.destroy();
     return;
   }
+  if (route.kind === 'hold') {
+    hold(socket, intercept!, ctx, holdUntilMs);
+    return;
+  }
   const stream = ctx.link.request(
     { ':method': 'CONNECT', ':authority': `${ctx.options.service}:${socket.localPort ?? 0}`, [RELAY_HEADER_INTERCEPT_ID]: intercept!.id },
     { endStream: false },
   );
-  if (stream === undefined) follow(socket, ctx.router.refused('CONNECT', '', intercept!), ctx);
-  else relay(socket, stream, intercept!, ctx);
+  if (stream === undefined) follow(socket, ctx.router.refused('CONNECT', '', intercept!), ctx, holdUntilMs);
+  else relay(socket, stream, intercept!, ctx, holdUntilMs);
+}
+
+/**
+ * Holds the connection, still unread, until the developer is back or the hold
+ * time passes. A paused socket reads nothing, so a client that leaves while
+ * held is noticed only when the wait ends (an error or reset cancels it).
+ */
+function hold(socket: net.Socket, intercept: Intercept, ctx: AgentContext, holdUntilMs: number | undefined): void {
+  let untilMs = holdUntilMs;
+  const held = ctx.router.hold({ method: 'CONNECT', target: '', intercept, bodyBytes: 0, untilMs }, (route) => {
+    socket.off('close', cancel);
+    follow(socket, route, ctx, untilMs);
+  });
+  if ('kind' in held) {
+    follow(socket, held, ctx, untilMs);
+    return;
+  }
+  untilMs = held.untilMs;
+  const cancel = () => held.cancel();
+  socket.once('close', cancel);
 }
 
 /**
@@ -50,11 +79,11 @@ function follow(socket: net.Socket, route: Route, ctx: AgentContext): void {
  * developer (`detour-offline`, or the stream dying unanswered) still gets the
  * intercept's offline policy.
  */
-function relay(socket: net.Socket, stream: ClientHttp2Stream, intercept: Intercept, ctx: AgentContext): void {
+function relay(socket: net.Socket, stream: ClientHttp2Stream, intercept: Intercept, ctx: AgentContext, holdUntilMs: number | undefined): void {
   let settled = false;
   const refused = () => {
     settled = true;
-    follow(socket, ctx.router.refused('CONNECT', '', intercept), ctx);
+    follow(socket, ctx.router.refused('CONNECT', '', intercept), ctx, holdUntilMs);
   };
   stream.on('error', () => undefined); // 'close' follows and decides
   stream.once('response', (headers) => {

@@ -1,13 +1,23 @@
 import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
+import diagnostics from 'node:diagnostics_channel';
 import type { TestContext } from 'node:test';
 import { BODY_KIND, BodyFramer, findHeadEnd, listFields, parseResponseHead, responseBodyKind } from '@detour/core';
 import type { Intercept } from '@detour/protocol';
 import { startAgent } from '../src/index.js';
-import type { AgentHandle, AgentOptions } from '../src/index.js';
+import type { AgentHandle, AgentOptions, RouteEvent } from '../src/index.js';
 
 export const TOKEN = 'test-token-0123456789';
+
+/** Every `detour:agent:route` event published during the test, in order. */
+export function routeEvents(t: TestContext): RouteEvent[] {
+  const seen: RouteEvent[] = [];
+  const onRoute = (message: unknown) => seen.push(message as RouteEvent);
+  diagnostics.subscribe('detour:agent:route', onRoute);
+  t.after(() => diagnostics.unsubscribe('detour:agent:route', onRoute));
+  return seen;
+}
 
 /** Polls `check` until it returns true; fails after `deadlineMs` instead of sleeping a fixed time. */
 export async function until(check: () => boolean | Promise<boolean>, what: string, deadlineMs = 5_000): Promise<void> {

@@ -1,11 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import diagnostics from 'node:diagnostics_channel';
-import type { TestContext } from 'node:test';
 import type { Intercept } from '@detour/protocol';
-import type { RouteEvent } from '../src/diagnostics.js';
 import { APP_ROUTE, Router, offlineRoute, routeOf } from '../src/router.js';
-import { intercept } from './helpers.js';
+import { intercept, routeEvents } from './helpers.js';
 
 // The routing decision on plain data: no socket, no manager. Each branch of
 // routeOf/decide is taken once, with the event it publishes.
@@ -16,13 +13,7 @@ function router(intercepts: Intercept[]): Router {
   return r;
 }
 
-function events(t: TestContext): RouteEvent[] {
-  const seen: RouteEvent[] = [];
-  const onRoute = (message: unknown) => seen.push(message as RouteEvent);
-  diagnostics.subscribe('detour:agent:route', onRoute);
-  t.after(() => diagnostics.unsubscribe('detour:agent:route', onRoute));
-  return seen;
-}
+const events = routeEvents;
 
 const alice = (value = 'alice'): ReadonlyMap<string, readonly string[]> => new Map([['x-telepresence-id', [value]]]);
 

@@ -1,4 +1,5 @@
 import type { Intercept, InterceptRequest } from '@detour/protocol';
+import { describePolicy } from './disconnect-policy.js';
 
 /** One-line description of what an intercept matches, as `list`, `status` and `intercept` show it. */
 export function describeMatchers(intercept: Pick<InterceptRequest, 'headers' | 'paths' | 'global'> & Partial<Pick<InterceptRequest, 'mechanism'>>): string {
@@ -13,7 +14,7 @@ export function describeMatchers(intercept: Pick<InterceptRequest, 'headers' | '
 export function describeState(intercept: Intercept | undefined, error: string | undefined): string {
   if (error !== undefined) return `failed: ${error}`;
   if (intercept === undefined) return 'pending';
-  return intercept.online ? 'active' : `offline (${intercept.onDisconnect})`;
+  return intercept.online ? 'active' : `offline (${describePolicy(intercept)})`;
 }
 
 /** The `NAME=VALUE` a caller sends to reach an intercept, when it is matched by exact header values. */

@@ -16,6 +16,7 @@ import type { ManagerCommandOptions } from './commands/manager.js';
 import type { CommandOutcome, InterceptOptions } from './commands/intercept.js';
 import type { TraceCommandOptions } from './commands/trace.js';
 import { resolveHome, sanitizeName } from '@detour/daemon/client';
+import { parseDisconnectPolicy } from './disconnect-policy.js';
 import type { Io, OutputFormat } from './io.js';
 import type { ServerLogging } from './server-logging.js';
 import { printError } from './io.js';
@@ -248,7 +249,11 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--http-path-regex <regex>', 'path matches RE2 regex, whole path (repeatable)', collect, [])
     .option('--global', 'take ALL traffic of the service', false)
     .option('--name <name>', 'intercept name (default: the service)')
-    .addOption(new Option('--on-disconnect <policy>', 'what callers get while you are offline').choices(['fallback', 'fail']).default(CLI_DEFAULTS.onDisconnect))
+    .addOption(
+      new Option('--on-disconnect <policy>', 'while you are offline, matched requests: fallback (to the app), fail, or hold[=DURATION] (wait for you up to DURATION, default 10s, then fallback)')
+        .argParser(parseDisconnectPolicy)
+        .default(parseDisconnectPolicy(CLI_DEFAULTS.onDisconnect), CLI_DEFAULTS.onDisconnect),
+    )
     .addOption(new Option('--mechanism <kind>', 'http: per request; tcp: whole connections of a raw TCP port (with --global)').choices(['http', 'tcp']).default('http'))
     .addOption(outputOption())
     .action(async (service: string, command: string[], o: Omit<InterceptOptions, 'service' | 'command'>) => {

@@ -32,8 +32,20 @@ export type PathMatcher = z.infer<typeof PathMatcherSchema>;
 export const MechanismSchema = z.enum(['http', 'tcp']);
 export type Mechanism = z.infer<typeof MechanismSchema>;
 
-export const OnDisconnectSchema = z.enum(['fallback', 'fail']);
+/**
+ * What a matched request gets while its developer is offline: `fallback` → the
+ * app; `fail` → the offline answer; `hold` → it waits up to `holdMs` for the
+ * developer to come back, then goes to the app.
+ */
+export const OnDisconnectSchema = z.enum(['fallback', 'fail', 'hold']);
 export type OnDisconnect = z.infer<typeof OnDisconnectSchema>;
+
+/** How long a `hold` request waits when the intercept names no `holdMs` (daemons may send none). */
+export const DEFAULT_HOLD_MS = 10_000;
+/** The longest hold accepted: past a few minutes a caller has given up anyway, and held requests take memory. */
+export const MAX_HOLD_MS = 10 * 60_000;
+/** The shortest hold accepted: less is no wait at all. */
+export const MIN_HOLD_MS = 100;
 
 const ID = z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, 'ids are letters, digits, ".", "_" and "-"');
 const NAME_PATTERN = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/;
@@ -48,6 +60,8 @@ export const InterceptRequestSchema = z.strictObject({
   paths: z.array(PathMatcherSchema).max(32),
   global: z.boolean(),
   onDisconnect: OnDisconnectSchema,
+  /** How long a request waits under `hold` (read only then); absent: DEFAULT_HOLD_MS. */
+  holdMs: z.number().int().min(MIN_HOLD_MS).max(MAX_HOLD_MS).optional(),
   /** Daemons from before raw TCP support send none: they mean `http`. */
   mechanism: MechanismSchema.default('http'),
   /** The developer's local port; informational for `list`. */

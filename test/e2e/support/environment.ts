@@ -88,14 +88,15 @@ export class Environment {
     return { port: Number(started.value), child: started.child };
   }
 
-  /** Starts an agent; `port` restarts one where an agent was before (0: a free port). */
-  async agent(service: string, appUrl: string, extraArgs: string[] = [], port = 0): Promise<{ url: string; child: ChildProcess }> {
+  /** Starts an agent; `port` restarts one where an agent was before (0: a free port). `stderr`: its log so far (`env` may raise DETOUR_LOG_LEVEL). */
+  async agent(service: string, appUrl: string, extraArgs: string[] = [], port = 0, env: NodeJS.ProcessEnv = {}): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
     const started = await startProcess(
       [DETOUR_BIN, 'agent', '--service', service, '--listen', String(port), '--app', appUrl, '--manager', this.managerUrl, '--token-file', this.tokenFile, ...extraArgs],
       URL_LINE,
+      env,
     );
     this.#track(started.child);
-    return { url: started.value, child: started.child };
+    return { url: started.value, child: started.child, stderr: started.stderr };
   }
 
   /** An app plus `replicas` agents in front of it. */

@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import type { Intercept, Mechanism, OnDisconnect } from '@detour/protocol';
+import type { Intercept, Mechanism } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome, InterceptAsk } from '@detour/daemon/client';
+import type { DisconnectPolicy } from '../disconnect-policy.js';
+import { describePolicy } from '../disconnect-policy.js';
 import { describeMatchers, headerToSend } from '../format.js';
 import { AUTO_HEADER, autoHeaderMatcher, parseHeaderSpec, parsePathMatchers } from '../header-spec.js';
 import type { Io, OutputFormat } from '../io.js';
@@ -18,7 +20,7 @@ export interface InterceptOptions {
   httpPathRegex: string[];
   global: boolean;
   name?: string;
-  onDisconnect: OnDisconnect;
+  onDisconnect: DisconnectPolicy;
   mechanism: Mechanism;
   output: OutputFormat;
   command: string[];
@@ -53,7 +55,8 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
       headers: headers.map((matcher) => (matcher === AUTO_HEADER ? autoHeaderMatcher(status.header.value) : matcher)),
       paths,
       global: options.global,
-      onDisconnect: options.onDisconnect,
+      onDisconnect: options.onDisconnect.onDisconnect,
+      holdMs: options.onDisconnect.holdMs,
       mechanism: options.mechanism,
       localPort: options.port,
     };
@@ -71,7 +74,7 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     printLine(io, `   State          : ${intercept.online ? 'ACTIVE' : 'OFFLINE'}`);
     printLine(io, `   Destination    : 127.0.0.1:${intercept.localPort}`);
     printLine(io, `   Intercepting   : ${describeMatchers(intercept)}`);
-    printLine(io, `   On disconnect  : ${intercept.onDisconnect}`);
+    printLine(io, `   On disconnect  : ${describePolicy(intercept)}`);
     if (header !== undefined) printLine(io, `   Send the header: ${header.replace('=', ': ')}`);
   }
   if (options.command.length === 0) return { code: 0 };

@@ -1,6 +1,7 @@
 import { isDetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome } from '@detour/daemon/client';
+import { describePolicy } from '../disconnect-policy.js';
 import { describeMatchers, describeState } from '../format.js';
 import type { Io, OutputFormat } from '../io.js';
 import { formatTable, printJson, printLine } from '../io.js';
@@ -48,7 +49,7 @@ export async function statusCommand(output: OutputFormat, io: Io, home: DetourHo
         spec.service,
         describeMatchers(spec),
         `127.0.0.1:${spec.localPort}`,
-        spec.onDisconnect,
+        describePolicy(spec),
         describeState(intercept, error),
       ]),
     ).replace(/^/gm, '  '),
