@@ -24,6 +24,8 @@ export const DEFAULTS = {
   pingTimeoutMs: 2_000,
   reconnectInitialMs: 100,
   reconnectMaxMs: 2_000,
+  /** How long connections accepted at start-up wait for the first rule set before going by no rules (to the app). */
+  firstRulesTimeoutMs: 5_000,
   /** What the listener expects: `auto` sniffs the first bytes of each connection. */
   protocol: 'auto',
   /** The metrics listener has no authentication: loopback unless told otherwise. */
@@ -65,6 +67,7 @@ export interface AgentOptions {
   pingTimeoutMs?: number;
   reconnectInitialMs?: number;
   reconnectMaxMs?: number;
+  firstRulesTimeoutMs?: number;
   /** Serve `GET /metrics` (Prometheus text format) on a listener of its own at this port (0 picks one); absent: no listener. */
   metricsPort?: number;
   /** Address the metrics listener binds (default 127.0.0.1). */
@@ -101,6 +104,7 @@ export interface ResolvedAgentOptions {
   readonly pingTimeoutMs: number;
   readonly reconnectInitialMs: number;
   readonly reconnectMaxMs: number;
+  readonly firstRulesTimeoutMs: number;
   /** Set when the metrics listener runs. */
   readonly metrics: { readonly host: string; readonly port: number } | undefined;
 }
@@ -116,6 +120,7 @@ const NUMERIC = [
   'pingTimeoutMs',
   'reconnectInitialMs',
   'reconnectMaxMs',
+  'firstRulesTimeoutMs',
 ] as const;
 
 function parseHttpUrl(name: string, value: unknown, problems: string[], allowHttps = false): URL | undefined {
@@ -159,7 +164,8 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
   const merged = { ...DEFAULTS, ...stripUndefined(options) };
   for (const key of NUMERIC) {
     const value = merged[key];
-    const min = key === 'listenPort' ? 0 : 1;
+    // 0 means "at once" for these two: a free port, and no wait for a first rule set.
+    const min = key === 'listenPort' || key === 'firstRulesTimeoutMs' ? 0 : 1;
     if (!Number.isInteger(value) || value < min || (key === 'listenPort' && value > 65535)) problems.push(`${key} must be an integer >= ${min}`);
   }
   if (problems.length > 0) throw new DetourError('DETOUR_ERR_CONFIG_INVALID', `invalid agent options: ${problems.join('; ')}`, { details: { problems } });
@@ -184,6 +190,7 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
     pingTimeoutMs: merged.pingTimeoutMs,
     reconnectInitialMs: merged.reconnectInitialMs,
     reconnectMaxMs: merged.reconnectMaxMs,
+    firstRulesTimeoutMs: merged.firstRulesTimeoutMs,
     metrics: metricsPort === undefined ? undefined : Object.freeze({ host: merged.metricsHost, port: metricsPort }),
   });
 }

@@ -33,8 +33,10 @@ const MIN_SWEEP_MS = 10;
 /**
  * Starts the sidecar: listens for the service's callers, forwards unmatched
  * requests to the app, and relays matched ones through the manager. Resolves
- * once listening; the manager link connects in the background (until its first
- * rule set arrives, every request goes to the app).
+ * once listening; the manager link connects in the background. Connections
+ * accepted before its first rule set wait for it (at most
+ * `firstRulesTimeoutMs`), so a restarted agent does not send a developer's
+ * requests to the app while it does not know their intercept yet.
  */
 export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandle> {
   const options = resolveOptions(agentOptions);
@@ -86,6 +88,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
       try {
         router.install(ruleSet, probeReporter.watch(ruleSet.probes));
         tunnels.retain(ruleSet.intercepts);
+        startRouting();
         return true;
       } catch (err) {
         logger.error({ err: (err as Error).message, version: ruleSet.version }, 'cannot compile the rule set; keeping the previous one');
@@ -105,7 +108,26 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
       connections.add(conn);
     },
   });
-  server.on('connection', (socket) => dispatcher.accept(socket));
+  // Until the first rule set (or its timeout) a connection is held unread: its bytes wait in the socket.
+  let waiting: Set<net.Socket> | undefined = new Set();
+  const startRouting = () => {
+    if (waiting === undefined) return;
+    clearTimeout(firstRulesTimer);
+    const held = waiting;
+    waiting = undefined;
+    for (const socket of held) if (!socket.destroyed) dispatcher.accept(socket);
+  };
+  const firstRulesTimer = setTimeout(() => {
+    if (waiting !== undefined) logger.warn({ firstRulesTimeoutMs: options.firstRulesTimeoutMs }, 'no rule set from the manager yet; routing every request to the app meanwhile');
+    startRouting();
+  }, options.firstRulesTimeoutMs).unref();
+  server.on('connection', (socket) => {
+    if (waiting === undefined) return void dispatcher.accept(socket);
+    const held = waiting;
+    held.add(socket);
+    socket.on('error', () => socket.destroy());
+    socket.once('close', () => held.delete(socket));
+  });
   server.on('error', (err) => logger.error({ err: err.message }, 'listener error'));
 
   const sweepMs = Math.max(

@@ -10,11 +10,12 @@ import type { AgentProcessMessage } from './fixtures/agent-process.js';
 import { RawClient, TOKEN, agentFor, echoHandler, field, json, startApp, until } from './helpers.js';
 
 // No manager is needed for unmatched traffic: it must work while the manager is unreachable.
-const NO_MANAGER = 'http://127.0.0.1:9';
+// firstRulesTimeoutMs 0: these agents will never get a rule set, so nothing waits for one.
+const NO_MANAGER = { managerUrl: 'http://127.0.0.1:9', firstRulesTimeoutMs: 0 };
 
 test('keep-alive connection: many requests, raw head forwarded unchanged, app keep-alive lines dropped', async (t) => {
   const app = await startApp(t, echoHandler());
-  const agent = await agentFor(t, { appUrl: app.url, managerUrl: NO_MANAGER });
+  const agent = await agentFor(t, { appUrl: app.url, ...NO_MANAGER });
   const client = await RawClient.connect(t, agent.address.port);
   for (let i = 0; i < 5; i++) {
     client.send(`GET /items/${i}?q=1 HTTP/1.1\r\nHost: orders.local\r\nX-Mixed-Case: Value\r\n\r\n`);
@@ -31,7 +32,7 @@ test('keep-alive connection: many requests, raw head forwarded unchanged, app ke
 
 test('hop-by-hop request fields are removed, including those Connection names (RFC 9110 §7.6.1)', async (t) => {
   const app = await startApp(t, echoHandler());
-  const agent = await agentFor(t, { appUrl: app.url, managerUrl: NO_MANAGER });
+  const agent = await agentFor(t, { appUrl: app.url, ...NO_MANAGER });
   const client = await RawClient.connect(t, agent.address.port);
   client.send('GET / HTTP/1.1\r\nHost: h\r\nConnection: x-private, keep-alive\r\nX-Private: secret\r\nKeep-Alive: 30\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nX-Kept: yes\r\n\r\n');
   const seen = json(await client.response());
@@ -44,7 +45,7 @@ test('pipelined requests are answered in order', async (t) => {
     const delay = req.url === '/0' ? 30 : 0;
     setTimeout(() => res.end(req.url), delay);
   });
-  const agent = await agentFor(t, { appUrl: app.url, managerUrl: NO_MANAGER });
+  const agent = await agentFor(t, { appUrl: app.url, ...NO_MANAGER });
   const client = await RawClient.connect(t, agent.address.port);
   let batch = '';
   for (let i = 0; i < 10; i++) batch += `GET /${i} HTTP/1.1\r\nHost: h\r\n\r\n`;
@@ -67,7 +68,7 @@ test('chunked request bodies with extensions and trailers reach the app; chunked
       res.end();
     });
   });
-  const agent = await agentFor(t, { appUrl: app.url, managerUrl: NO_MANAGER });
+  const agent = await agentFor(t, { appUrl: app.url, ...NO_MANAGER });
   const client = await RawClient.connect(t, agent.address.port);
   client.send('POST /up HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n');
   client.send('6\r\n world\r\n0\r\nX-Check: 42\r\n\r\n');
@@ -80,7 +81,7 @@ test('chunked request bodies with extensions and trailers reach the app; chunked
 
 test('HTTP/1.0 and Connection: close clients get their answer and a closed connection', async (t) => {
   const app = await startApp(t, echoHandler());
-  const agent = await agentFor(t, { appUrl: app.url, managerUrl: NO_MANAGER });
+  const agent = await agentFor(t, { appUrl: app.url, ...NO_MANAGER });
   const old = await RawClient.connect(t, agent.address.port);
   old.send('GET /old HTTP/1.0\r\n\r\n');
   const res10 = await old.response();
@@ -90,7 +91,7 @@ test('HTTP/1.0 and Connection: close clients get their answer and a closed conne
 
   // A length-delimited answer lets a 1.0 keep-alive client keep its connection.
   const sized = await startApp(t, (req, res) => res.writeHead(200, { 'content-length': String(req.url!.length) }).end(req.url));
-  const sizedAgent = await agentFor(t, { appUrl: sized.url, managerUrl: NO_MANAGER });
+  const sizedAgent = await agentFor(t, { appUrl: sized.url, ...NO_MANAGER });
   const kept = await RawClient.connect(t, sizedAgent.address.port);
   kept.send('GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
   const first = await kept.response();
@@ -115,7 +116,7 @@ test('HEAD, 204 and 304 responses carry no body; 100-continue passes through', a
       req.on('end', () => res.writeHead(200, { 'content-length': '5' }).end(req.method === 'HEAD' ? undefined : 'hello'));
     }
   });
-  const agent = await agentFor(t, { appUrl: app.url, managerUrl: NO_MANAGER });
+  const agent = await agentFor(t, { appUrl: app.url, ...NO_MANAGER });
   const client = await RawClient.connect(t, agent.address.port);
   client.send('HEAD / HTTP/1.1\r\nHost: h\r\n\r\nGET /204 HTTP/1.1\r\nHost: h\r\n\r\nGET /304 HTTP/1.1\r\nHost: h\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n');
   const head = await client.response('HEAD');
@@ -138,7 +139,7 @@ function patternChunk(index: number, base: Buffer): Buffer {
 }
 
 /** Starts an agent in a child process (fixtures/agent-process.ts) and reads its memory over IPC. */
-async function agentProcess(t: TestContext, options: { appUrl: string; managerUrl: string }) {
+async function agentProcess(t: TestContext, options: { appUrl: string; managerUrl: string; firstRulesTimeoutMs?: number }) {
   const child = fork(fileURLToPath(new URL('./fixtures/agent-process.js', import.meta.url)), [JSON.stringify({ service: 'orders', token: TOKEN, ...options })], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
@@ -185,7 +186,7 @@ test('large bodies stream both ways with bounded memory: every byte arrives, in 
   });
   // The agent runs in its own process: the app and this client also hold the bodies' chunks, and in
   // one process their garbage would hide (or fake) what the agent keeps.
-  const agent = await agentProcess(t, { appUrl: app.url, managerUrl: NO_MANAGER });
+  const agent = await agentProcess(t, { appUrl: app.url, ...NO_MANAGER });
   const warm = await RawClient.connect(t, agent.port);
   warm.send('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
   assert.equal((await warm.response()).status, 200);
@@ -228,7 +229,7 @@ test('large bodies stream both ways with bounded memory: every byte arrives, in 
 
 test('bad input gets 400/431/408 and closes, while a parallel good connection keeps working', async (t) => {
   const app = await startApp(t, echoHandler());
-  const agent = await agentFor(t, { appUrl: app.url, managerUrl: NO_MANAGER, headerTimeoutMs: 200, maxHeaderBytes: 1024 });
+  const agent = await agentFor(t, { appUrl: app.url, ...NO_MANAGER, headerTimeoutMs: 200, maxHeaderBytes: 1024 });
   const good = await RawClient.connect(t, agent.address.port);
   const check = async () => {
     good.send('GET /good HTTP/1.1\r\nHost: h\r\n\r\n');
@@ -264,7 +265,7 @@ test('app unreachable: 502 with the error code; other connections unaffected', a
   await once(closed, 'listening');
   const port = (closed.address() as net.AddressInfo).port;
   await new Promise((resolve) => closed.close(resolve));
-  const agent = await agentFor(t, { appUrl: `http://127.0.0.1:${port}`, managerUrl: NO_MANAGER });
+  const agent = await agentFor(t, { appUrl: `http://127.0.0.1:${port}`, ...NO_MANAGER });
   for (let i = 0; i < 2; i++) {
     const client = await RawClient.connect(t, agent.address.port);
     client.send('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
@@ -280,7 +281,7 @@ test('a pooled app connection closed by the app is retried once for an idempoten
     requests += 1;
     res.end(`n=${requests}`);
   });
-  const agent = await agentFor(t, { appUrl: app.url, managerUrl: NO_MANAGER });
+  const agent = await agentFor(t, { appUrl: app.url, ...NO_MANAGER });
   const client = await RawClient.connect(t, agent.address.port);
   client.send('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
   assert.equal((await client.response()).body.toString(), 'n=1');
@@ -297,7 +298,7 @@ test('close() drains: an in-flight response completes, then the agent stops', as
   const app = await startApp(t, (_req, res) => {
     release = () => res.end('done');
   });
-  const agent = await agentFor(t, { appUrl: app.url, managerUrl: NO_MANAGER });
+  const agent = await agentFor(t, { appUrl: app.url, ...NO_MANAGER });
   const client = await RawClient.connect(t, agent.address.port);
   client.send('GET / HTTP/1.1\r\nHost: h\r\n\r\n');
   await until(() => release !== undefined, 'the request to reach the app');
