@@ -16,10 +16,10 @@ test('fault: an agent restarted under load', { timeout: 180_000 }, async (t) => 
   const [restarted, steady] = api.agentUrls as [string, string];
 
   const loads = {
-    restartedUnmatched: new Load(restarted, { connections: 4, expectApp: 'api', maxDurationMs: 120_000 }),
-    restartedMatched: new Load(restarted, { connections: 2, headers: { [name]: value }, expectApp: 'bob-laptop', maxDurationMs: 120_000 }),
-    steadyUnmatched: new Load(steady, { connections: 4, expectApp: 'api', maxDurationMs: 120_000 }),
-    steadyMatched: new Load(steady, { connections: 2, headers: { [name]: value }, expectApp: 'bob-laptop', maxDurationMs: 120_000 }),
+    restartedUnmatched: new Load(t, restarted, { connections: 4, expectApp: 'api', maxDurationMs: 120_000 }),
+    restartedMatched: new Load(t, restarted, { connections: 2, headers: { [name]: value }, expectApp: 'bob-laptop', maxDurationMs: 120_000 }),
+    steadyUnmatched: new Load(t, steady, { connections: 4, expectApp: 'api', maxDurationMs: 120_000 }),
+    steadyMatched: new Load(t, steady, { connections: 2, headers: { [name]: value }, expectApp: 'bob-laptop', maxDurationMs: 120_000 }),
   };
   await eventually('load is flowing', async () => (loads.restartedUnmatched.requests > 200 && loads.steadyMatched.requests > 50 ? true : undefined), 30_000);
 

@@ -13,14 +13,16 @@ test('fault: intercept create/leave cycles by two developers while unmatched tra
   const api = await env.service('api');
   const devs = await Promise.all(['alice', 'bob'].map((name) => env.developer(name)));
   const agentUrl = api.agentUrls[0]!;
-  const unmatched = new Load(agentUrl, { connections: 8, expectApp: 'api', maxDurationMs: 850_000 });
+  const unmatched = new Load(t, agentUrl, { connections: 8, expectApp: 'api', maxDurationMs: 850_000 });
 
+  // One developer's failure stops the other's loop too, so a failing case ends at once.
+  let failed = false;
   const churn = async (dev: (typeof devs)[number], index: number) => {
     const daemon = new DaemonApi(dev.home);
     let matchedOk = 0;
     const misses: string[] = [];
     try {
-      for (let i = 0; i < cycles; i++) {
+      for (let i = 0; i < cycles && !failed; i++) {
         // A fresh value per cycle: a request is meant for exactly the intercept that is live now.
         const header: [string, string] = ['x-telepresence-id', `${dev.name}-${index}-${i}`];
         await daemon.intercept(`churn-${dev.name}`, 'api', header, dev.localPort);
@@ -31,6 +33,9 @@ test('fault: intercept create/leave cycles by two developers while unmatched tra
         else if (misses.length < 5) misses.push(`cycle ${i}: ${response.statusCode} from ${String(body.app)}`);
         await daemon.leave(`churn-${dev.name}`);
       }
+    } catch (err) {
+      failed = true;
+      throw err;
     } finally {
       await daemon.close();
     }

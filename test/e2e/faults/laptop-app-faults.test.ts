@@ -27,8 +27,8 @@ test('fault: a laptop app that is slow, resets or answers garbage', { timeout: 1
   const carolHeaders = { [cName]: cValue };
 
   const others = [
-    new Load(agentUrl, { connections: 3, expectApp: 'api', maxDurationMs: 100_000 }),
-    new Load(agentUrl, { connections: 2, headers: { [bName]: bValue }, expectApp: 'bob-laptop', maxDurationMs: 100_000 }),
+    new Load(t, agentUrl, { connections: 3, expectApp: 'api', maxDurationMs: 100_000 }),
+    new Load(t, agentUrl, { connections: 2, headers: { [bName]: bValue }, expectApp: 'bob-laptop', maxDurationMs: 100_000 }),
   ];
   const slow = timed(agentUrl, '/slow?ms=3000', carolHeaders);
   const reset = await timed(agentUrl, '/reset', carolHeaders);

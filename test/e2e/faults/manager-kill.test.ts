@@ -33,7 +33,7 @@ test('fault: kill -9 of the manager during a matched upload and unmatched load',
   const alice = await env.developer('alice');
   const [name, value] = await alice.interceptHeader('api');
   const agentUrl = api.agentUrls[0]!;
-  const unmatched = new Load(agentUrl, { connections: 8, expectApp: 'api', maxDurationMs: 240_000 });
+  const unmatched = new Load(t, agentUrl, { connections: 8, expectApp: 'api', maxDurationMs: 240_000 });
 
   const { body, sent } = countedBody(uploadBytes);
   const upload = request(`${agentUrl}/upload`, { method: 'POST', headers: { [name]: value }, body }).then(

@@ -109,8 +109,8 @@ test('fault: the laptop network is cut for 5 s, then comes back', { timeout: 180
   const alice = { [header.slice(0, header.indexOf('='))]: header.slice(header.indexOf('=') + 1) };
   assert.equal(await appOf(agentUrl, alice), 'alice-laptop');
 
-  const bobLoad = new Load(agentUrl, { connections: 4, headers: { [bobHeader[0]]: bobHeader[1] }, expectApp: 'bob-laptop', maxDurationMs: 120_000 });
-  const unmatched = new Load(agentUrl, { connections: 4, expectApp: 'api', maxDurationMs: 120_000 });
+  const bobLoad = new Load(t, agentUrl, { connections: 4, headers: { [bobHeader[0]]: bobHeader[1] }, expectApp: 'bob-laptop', maxDurationMs: 120_000 });
+  const unmatched = new Load(t, agentUrl, { connections: 4, expectApp: 'api', maxDurationMs: 120_000 });
 
   await laptop.link('down');
   const cutAt = Date.now();

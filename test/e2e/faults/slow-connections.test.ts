@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { Environment } from '../support/environment.js';
@@ -40,8 +41,8 @@ function hostile(port: number, kind: 'slowloris' | 'half-open' | 'idle', deadlin
   });
 }
 
-async function goodRate(url: string): Promise<{ rate: number; failed: number; misrouted: number }> {
-  const load = new Load(url, { connections: 4, expectApp: 'api', maxDurationMs: GOOD_WINDOW_MS });
+async function goodRate(t: TestContext, url: string): Promise<{ rate: number; failed: number; misrouted: number }> {
+  const load = new Load(t, url, { connections: 4, expectApp: 'api', maxDurationMs: GOOD_WINDOW_MS });
   await new Promise((resolve) => setTimeout(resolve, GOOD_WINDOW_MS));
   const s = await load.stop();
   return { rate: s.ratePerSec, failed: s.failed, misrouted: s.misrouted };
@@ -60,8 +61,8 @@ test('fault: thousands of slow, half-open and idle connections while good traffi
   const port = Number(new URL(agent.url).port);
   const pid = agent.child.pid!;
 
-  await goodRate(agent.url); // warm-up: JIT and pools, so "before" is not a cold start
-  const baseline = await goodRate(agent.url);
+  await goodRate(t, agent.url); // warm-up: JIT and pools, so "before" is not a cold start
+  const baseline = await goodRate(t, agent.url);
   const rssBefore = rssBytes(pid);
   let rssPeak = rssBefore;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssBytes(pid))), 100);
@@ -74,13 +75,13 @@ test('fault: thousands of slow, half-open and idle connections while good traffi
     closings.push(...batch);
     await new Promise((resolve) => setImmediate(resolve));
   }
-  const during = await goodRate(agent.url);
+  const during = await goodRate(t, agent.url);
   const closed = await Promise.all(closings);
   clearInterval(sampler);
   const notClosed = closed.filter((c) => c.closedAfterMs === undefined).length;
   const slowest = Math.max(...closed.map((c) => c.closedAfterMs ?? Infinity));
   // And it goes on as before once they are gone.
-  const after = await goodRate(agent.url);
+  const after = await goodRate(t, agent.url);
 
   report(t, {
     hostile_connections: hostileCount,

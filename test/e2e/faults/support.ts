@@ -57,7 +57,9 @@ export class Load {
   #stopped = false;
   #summary: Omit<LoadSummary, 'durationMs' | 'ratePerSec'> = { requests: 0, ok: 0, failed: 0, badStatus: 0, misrouted: 0, samples: [] };
 
-  constructor(url: string, options: LoadOptions) {
+  /** Stops with `t` at the latest, so a case that fails half-way leaves no loop running. */
+  constructor(t: TestContext, url: string, options: LoadOptions) {
+    t.after(() => this.stop());
     this.#options = options;
     // pipelining 1: a request waits for the previous answer; keep-alive for the whole run.
     this.#clients = Array.from({ length: options.connections }, () => new Client(url, { pipelining: 1, keepAliveTimeout: 60_000, keepAliveMaxTimeout: 60_000 }));
@@ -69,6 +71,7 @@ export class Load {
     return this.#summary.requests;
   }
 
+  /** Idempotent: the summary of the whole run. */
   async stop(): Promise<LoadSummary> {
     this.#stopped = true;
     await Promise.all(this.#loops);
