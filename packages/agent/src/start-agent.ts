@@ -168,6 +168,8 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     metrics: async () => (await metrics.registry()).metrics(),
     close() {
       closing ??= (async () => {
+        // Connections still waiting for the first rule set are routed now, then drained like the others.
+        startRouting();
         const stopped = serverClosed();
         for (const conn of connections) conn.drain();
         await Promise.all([stopped, allClosed(), gateway.close(), link.close(), metricsListener?.close()]);
@@ -182,6 +184,8 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     },
     destroy() {
       destroying ??= (async () => {
+        for (const socket of waiting ?? []) socket.destroy();
+        startRouting();
         const stopped = serverClosed();
         for (const conn of connections) conn.socket.destroy();
         gateway.destroy();
