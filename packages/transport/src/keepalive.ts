@@ -10,9 +10,9 @@ export interface KeepaliveOptions {
 
 /**
  * HTTP/2 keepalive (grpc-js `transport.ts`): a PING (RFC 9113 §6.7) every
- * interval, one at a time, and a timeout for each, so a partition or a frozen
- * peer is noticed in seconds rather than when TCP gives up: at most
- * intervalMs + timeoutMs after the last answer.
+ * interval and a timeout for each, so a partition or a frozen peer is noticed
+ * in seconds rather than when TCP gives up: at most intervalMs + timeoutMs
+ * after the last answer.
  *
  * Only a ping that went out and stayed unanswered counts. A loop that was busy
  * (a long task, a GC pause, a loaded machine) fires its timers late and in the
@@ -22,17 +22,19 @@ export interface KeepaliveOptions {
  * nothing. Stops by itself when the session closes; the returned function stops it earlier.
  */
 export function startKeepalive(session: Http2Session, options: KeepaliveOptions): () => void {
-  /** When the ping in flight was sent; undefined while none is. */
-  let pingSentAt: number | undefined;
-  let deadline: NodeJS.Timeout | undefined;
+  /** When each unanswered ping was sent, oldest first; an answer also answers every ping sent before it. */
+  const unanswered: number[] = [];
+  const deadlines = new Set<NodeJS.Timeout>();
   let stopped = false;
   const stop = () => {
     stopped = true;
     clearInterval(timer);
-    clearTimeout(deadline);
+    for (const deadline of deadlines) clearTimeout(deadline);
+    deadlines.clear();
   };
-  const expired = () => !stopped && pingSentAt !== undefined && Date.now() - pingSentAt >= options.timeoutMs;
-  const judge = () => {
+  const expired = () => !stopped && unanswered.length > 0 && Date.now() - unanswered[0]! >= options.timeoutMs;
+  const judge = (deadline: NodeJS.Timeout) => {
+    deadlines.delete(deadline);
     if (!expired()) return;
     setImmediate(() => {
       if (!expired()) return;
@@ -45,16 +47,14 @@ export function startKeepalive(session: Http2Session, options: KeepaliveOptions)
       stop();
       return;
     }
-    if (pingSentAt !== undefined) return;
     const sentAt = Date.now();
-    pingSentAt = sentAt;
+    unanswered.push(sentAt);
     session.ping((err) => {
-      if (err === null && pingSentAt === sentAt) {
-        pingSentAt = undefined;
-        clearTimeout(deadline);
-      }
+      if (err !== null) return;
+      while (unanswered.length > 0 && unanswered[0]! <= sentAt) unanswered.shift();
     });
-    deadline = setTimeout(judge, options.timeoutMs).unref();
+    const deadline: NodeJS.Timeout = setTimeout(() => judge(deadline), options.timeoutMs).unref();
+    deadlines.add(deadline);
   }, options.intervalMs);
   timer.unref();
   session.once('close', stop);
