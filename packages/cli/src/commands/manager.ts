@@ -116,11 +116,11 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
     throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --preview-url ${JSON.stringify(options.previewUrl)}: give the gateway's public origin, e.g. https://preview.example.test`);
   }
   // The gateway listens first, so that its port is known for the links the manager prints; it asks the manager once that listens.
-  let managerUrl: string | undefined;
+  const listening: { url?: string } = {};
   const gateway =
     options.previewListen === undefined
       ? undefined
-      : await startGateway({ host: options.host, port: options.previewListen, domain: options.previewDomain, managerUrl: () => managerUrl, token, banner: options.previewBanner, logger });
+      : await startGateway({ host: options.host, port: options.previewListen, domain: options.previewDomain, managerUrl: () => listening.url, token, banner: options.previewBanner, logger });
   const previewUrl = options.previewUrl ?? (gateway === undefined ? undefined : `http://${options.previewDomain}:${gateway.address.port}`);
   const manager = await startManager({
     host: options.host,
@@ -140,7 +140,7 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
     await gateway?.close();
     throw err;
   });
-  managerUrl = manager.url;
+  listening.url = manager.url;
   printLine(io, `manager listening on ${manager.url}`);
   if (gateway !== undefined) printLine(io, `preview gateway listening on ${gateway.url} (previews at ${previewUrl})`);
   if (manager.webhookUrl !== undefined) printLine(io, `agent injector listening on ${manager.webhookUrl}`);
