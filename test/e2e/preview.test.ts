@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { WebSocket } from 'ws';
@@ -250,4 +253,34 @@ test('preview URLs (issue 12)', async (t) => {
     });
     assert.match(down.body, /Previews are unavailable right now/);
   });
+});
+
+test('previews outlive a manager restart with --state-file, which keeps only a hash of each id (issue 12)', async (t) => {
+  const stateDir = await mkdtemp(join(tmpdir(), 'detour-preview-state-'));
+  t.after(() => rm(stateDir, { recursive: true, force: true }));
+  const stateFile = join(stateDir, 'state.json');
+  const restartable = await Environment.create({ managerArgs: ['--preview-url', 'http://preview.localhost', '--state-file', stateFile] });
+  t.after(() => restartable.close());
+  const app = await restartable.app('web', [ECHO_APP, '--name', 'web']);
+  await restartable.agent('web', app.url);
+  const alice = await restartable.developer('alice', [ECHO_APP, '--name', 'alice-laptop']);
+  await alice.intercept('web');
+  const preview = await createPreview(alice);
+  const gateway = await startProcess([DETOUR_BIN, 'gateway', '--listen', '0', '--domain', 'preview.localhost', '--manager', restartable.managerUrl, '--token-file', restartable.tokenFile], /listening on (http:\/\/\S+)/);
+  t.after(() => stopProcess(gateway.child));
+  const host = `${preview.id}.preview.localhost`;
+  const answeredBy = async () => {
+    const r = await curl(['-H', `Host: ${host}`, `${gateway.value}/anything`]);
+    return r.status === 200 ? (JSON.parse(r.body) as { app: string }).app : `HTTP ${r.status}`;
+  };
+  assert.equal(await answeredBy(), 'alice-laptop');
+  const stored = await readFile(stateFile, 'utf8');
+  assert.match(stored, /"idHash": "[0-9a-f]{64}"/);
+  assert.ok(!stored.includes(preview.id), 'the store holds no working link');
+
+  await restartable.stopManager('SIGKILL');
+  await restartable.startManager();
+  await eventually('the restored preview to reach the laptop again', async () => ((await answeredBy()) === 'alice-laptop' ? true : undefined), 20_000, 100);
+  const list = await alice.cli(['preview', 'list']);
+  assert.match(list.stdout, new RegExp(`${preview.hint}…\\s+web\\s+service web\\s+in \\S+ \\(.*\\)\\s+\\(shown at creation only\\)`));
 });

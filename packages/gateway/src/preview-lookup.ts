@@ -60,6 +60,8 @@ export function createPreviewLookup(options: LookupOptions): { lookup: PreviewLo
     throw new DetourError('DETOUR_ERR_GATEWAY_MANAGER_UNREACHABLE', `the manager at ${base} answered ${response.statusCode}${body.success ? ` (${body.data.error.code})` : ''} to a preview lookup`);
   };
 
+  /** Lookups under way: when an answer expires, the many requests of a page load share one question to the manager. */
+  const asking = new Map<string, Promise<PreviewRoute | undefined>>();
   return {
     lookup: async (id) => {
       // Ids that cannot be one are not worth a round trip (and are not cached, so they cannot fill the cache).
@@ -67,10 +69,18 @@ export function createPreviewLookup(options: LookupOptions): { lookup: PreviewLo
       const cached = cache.get(id);
       const at = now();
       if (cached !== undefined && at - cached.at < cacheMs) return cached.route !== undefined && cached.route.expiresAt <= at ? undefined : cached.route;
-      const route = await ask(id);
-      if (cache.size >= LOOKUP_DEFAULTS.maxEntries) cache.clear();
-      cache.set(id, { at, route });
-      return route;
+      let pending = asking.get(id);
+      if (pending === undefined) {
+        pending = ask(id)
+          .then((route) => {
+            if (cache.size >= LOOKUP_DEFAULTS.maxEntries) cache.clear();
+            cache.set(id, { at: now(), route });
+            return route;
+          })
+          .finally(() => asking.delete(id));
+        asking.set(id, pending);
+      }
+      return pending;
     },
     close: async () => pool?.close(),
   };
