@@ -173,7 +173,12 @@ test('preview URLs (issue 12)', async (t) => {
     assert.match(big, /DETOUR_ERR_AGENT_HEAD_TOO_LARGE/);
   });
 
-  await t.test('list shows the preview; remove revokes it promptly, with a page that says so', async () => {
+  await t.test('list shows the preview; remove revokes it promptly, with a page that says so, and closes its WebSocket', async () => {
+    const ws = new WebSocket(`${gateway.replace('http', 'ws')}/chat`, { headers: { host } });
+    const hello = once(ws, 'message');
+    await once(ws, 'open');
+    await hello;
+    const closed = once(ws, 'close');
     const list = await alice.cli(['preview', 'list']);
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^ID\s+INTERCEPT\s+ENTRY\s+EXPIRES\s+URL/);
@@ -187,6 +192,8 @@ test('preview URLs (issue 12)', async (t) => {
     });
     assert.match(page.body, /This preview is not available/);
     assert.match(headerOf(page.head, 'content-type')[0] ?? '', /^text\/html/);
+    // The gateway re-checks upgraded connections every 5 s.
+    await closed;
   });
 
   await t.test('leaving the intercept revokes its previews', async () => {

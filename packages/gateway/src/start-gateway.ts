@@ -20,6 +20,8 @@ export const GATEWAY_DEFAULTS = {
   /** The agent's limits (packages/agent/src/options.ts), so that the gateway answers malformed input as the agent does. */
   maxHeaderBytes: 32 * 1024,
   headerTimeoutMs: 10_000,
+  /** How often an upgraded connection (a WebSocket) checks that its preview still exists; a revoked one is closed. */
+  upgradedCheckMs: 5_000,
   /** How long an idle kept-alive visitor connection stays open (RFC 9112 §9.3). */
   keepAliveTimeoutMs: 65_000,
 } as const;
@@ -48,7 +50,7 @@ export interface GatewayHandle {
 
 /** A visitor's request resolved to a preview, or the page to answer instead. */
 type Resolution =
-  | { kind: 'forward'; route: PreviewRoute }
+  | { kind: 'forward'; id: string; route: PreviewRoute }
   | { kind: 'answer'; status: number; headers: HeaderList; body: string };
 
 const HTML = 'text/html; charset=utf-8';
@@ -96,7 +98,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     socket.on('error', () => socket.destroy());
     void resolve(req).then((resolution) => {
       if (resolution.kind === 'answer') return answerOnSocket(socket, resolution);
-      upgrade(req, socket, head, resolution.route, logger);
+      const spliced = upgrade(req, socket, head, resolution.route, logger);
+      watchRevocation(resolution.id, spliced, lookup, logger);
     });
   });
   // What the agent answers to malformed input (docs/architecture.md, "Malformed and hostile input"): JSON, then close.
@@ -157,7 +160,7 @@ async function resolveRequest(req: http.IncomingMessage, domain: string, lookup:
   if (ask.kind === 'share') {
     return { kind: 'answer', status: 302, headers: [['location', ask.location], ['set-cookie', previewCookie(ask.id, secure)], ['cache-control', 'no-store'], ['content-length', '0']], body: '' };
   }
-  return { kind: 'forward', route };
+  return { kind: 'forward', id: ask.id, route };
 }
 
 function answer(res: http.ServerResponse, resolution: Extract<Resolution, { kind: 'answer' }>): void {
@@ -239,8 +242,29 @@ function forward(req: http.IncomingMessage, res: http.ServerResponse, route: Pre
   });
 }
 
-/** A WebSocket (or any Upgrade) handshake to the entry; after `101`, bytes are spliced both ways. */
-function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, route: PreviewRoute, logger: Logger): void {
+/**
+ * A request is checked when it arrives; a WebSocket lives on after that. Its preview is
+ * asked about again every `upgradedCheckMs` (through the same cache), and the connection
+ * closed once the preview is revoked or expired, so `preview remove` ends it too. A manager
+ * that is down does not close it: the preview may well still exist.
+ */
+function watchRevocation(id: string, socket: Duplex, lookup: PreviewLookup, logger: Logger): void {
+  const timer = setInterval(() => {
+    lookup(id).then(
+      (route) => {
+        if (route !== undefined) return;
+        logger.info({ preview: id.slice(0, 6) }, 'upgraded connection closed: its preview was revoked or expired');
+        socket.destroy();
+      },
+      () => undefined,
+    );
+  }, GATEWAY_DEFAULTS.upgradedCheckMs);
+  timer.unref();
+  socket.once('close', () => clearInterval(timer));
+}
+
+/** A WebSocket (or any Upgrade) handshake to the entry; after `101`, bytes are spliced both ways. Returns the visitor's socket. */
+function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, route: PreviewRoute, logger: Logger): Duplex {
   const seen = visitor(req);
   const entry = new URL(route.entryUrl);
   const headers = requestHeaders(req.rawHeaders, entry.host, { route, visitorHost: seen.host, visitorProto: seen.proto, clientAddress: req.socket.remoteAddress, identityEncoding: false });
@@ -272,4 +296,5 @@ function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, route:
     answerOnSocket(socket, htmlAnswer(502, PAGES.entryDown) as Extract<Resolution, { kind: 'answer' }>);
   });
   upstream.end();
+  return socket;
 }
