@@ -20,3 +20,5 @@ export {
   appPortName,
 } from './names.js';
 export type { Container, ContainerPort, KubeObject, ObjectMeta, PodSpec, PodTemplate, Probe, Service, ServicePort } from './objects.js';
+export { uninjectPodTemplate } from './uninject.js';
+export { diffMergePatch } from './merge-patch.js';
