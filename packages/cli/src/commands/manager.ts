@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { DetourError, readOrCreateTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
-import type { ServiceLookup } from '@detour/kube';
+import type { ManagerCluster } from '@detour/kube/cluster';
 import { FileInterceptStore, startManager } from '@detour/manager';
 import type { InterceptStore, ManagerOptions } from '@detour/manager';
 import type { Io } from '../io.js';
@@ -20,6 +20,8 @@ export interface ManagerCommandOptions {
   agentImage?: string;
   agentManagerUrl?: string;
   agentTokenSecret: string;
+  /** The namespaces whose pods the injector serves (repeatable); default: the manager's namespace. */
+  injectNamespace: string[];
   /** `memory` (the default), or `kubernetes`; `--state-file` means a file. */
   state?: string;
   stateFile?: string;
@@ -40,59 +42,73 @@ export interface ClusterEnvironment {
 /** The namespace a pod runs in, as its ServiceAccount mount tells. */
 const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-async function openStore(options: ManagerCommandOptions, cluster: ClusterEnvironment, logger: Logger): Promise<InterceptStore | undefined> {
+/** The credentials and namespace the Kubernetes side uses, resolved once for the store and the injector. */
+interface ClusterAccess {
+  kubeconfig?: string;
+  /** --namespace, else the pod's own (its ServiceAccount mount); undefined outside a pod without --namespace. */
+  namespace?: string;
+}
+
+async function clusterAccess(options: ManagerCommandOptions, cluster: ClusterEnvironment, needed: string): Promise<ClusterAccess> {
+  const kubeconfig = options.kubeconfig ?? cluster.kubeconfig;
+  if (kubeconfig === undefined && !cluster.inCluster) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', `${needed} needs cluster credentials: run the manager in a pod (its ServiceAccount) or pass --kubeconfig FILE`);
+  }
+  let namespace = options.namespace;
+  if (namespace === undefined && kubeconfig === undefined) namespace = (await readFile(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').catch(() => '')).trim() || undefined;
+  return { ...(kubeconfig === undefined ? {} : { kubeconfig }), ...(namespace === undefined ? {} : { namespace }) };
+}
+
+async function openStore(options: ManagerCommandOptions, access: ClusterAccess | undefined, logger: Logger): Promise<InterceptStore | undefined> {
   const kubernetes = options.state === 'kubernetes';
   if (kubernetes && options.stateFile !== undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state-file and --state kubernetes exclude each other: keep intercepts in a file or in the cluster, not both');
   }
-  if (!kubernetes && (options.namespace !== undefined || options.kubeconfig !== undefined)) {
-    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--namespace and --kubeconfig apply only with --state kubernetes');
-  }
   if (options.stateFile !== undefined) return new FileInterceptStore(options.stateFile);
-  if (!kubernetes) return undefined;
-  const kubeconfig = options.kubeconfig ?? cluster.kubeconfig;
-  if (kubeconfig === undefined && !cluster.inCluster) {
-    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state kubernetes needs cluster credentials: run the manager in a pod (its ServiceAccount) or pass --kubeconfig FILE');
-  }
-  let namespace = options.namespace;
-  if (namespace === undefined && kubeconfig === undefined) namespace = (await readFile(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').catch(() => '')).trim() || undefined;
-  if (namespace === undefined) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state kubernetes needs --namespace NAME: the namespace that holds the intercepts');
+  if (!kubernetes || access === undefined) return undefined;
+  if (access.namespace === undefined) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state kubernetes needs --namespace NAME: the namespace that holds the intercepts');
   // Loaded here only: no other command, and no manager without --state kubernetes, carries the Kubernetes client.
   const { openKubeStore } = await import('@detour/manager/kube-store');
-  return openKubeStore({ namespace, ...(kubeconfig === undefined ? {} : { kubeconfig }), logger });
+  return openKubeStore({ namespace: access.namespace, ...(access.kubeconfig === undefined ? {} : { kubeconfig: access.kubeconfig }), logger });
 }
 
+interface Injector {
+  webhook: NonNullable<ManagerOptions['webhook']>;
+  cluster: ManagerCluster;
+}
 
-/**
- * Until the manager has its Kubernetes API client, the injector cannot see the
- * namespace's Services: every review fails open (the pod is admitted unchanged,
- * with a warning) and says why. The Kubernetes side replaces this with a lookup
- * backed by its list+watch of Services.
- */
-const NO_SERVICE_LOOKUP: ServiceLookup = {
-  servicesIn: () => Promise.reject(new DetourError('DETOUR_ERR_WEBHOOK_NO_SERVICES', 'the manager has no Kubernetes API client to list Services with')),
-};
-
-function webhookOptions(options: ManagerCommandOptions, logger: Logger, version: string): ManagerOptions['webhook'] {
+/** The injector: its HTTPS options and the Kubernetes side it reads Services from (and patches them, and writes Events with). */
+async function openInjector(options: ManagerCommandOptions, access: ClusterAccess | undefined, logger: Logger, version: string): Promise<Injector | undefined> {
   const { webhookPort, webhookCert, webhookKey, agentImage, agentManagerUrl } = options;
   if (webhookPort === undefined) {
-    if ([webhookCert, webhookKey, agentImage, agentManagerUrl].some((v) => v !== undefined)) {
-      throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-cert, --webhook-key, --agent-image and --agent-manager-url configure the injector: give --webhook-port too');
+    if ([webhookCert, webhookKey, agentImage, agentManagerUrl].some((v) => v !== undefined) || options.injectNamespace.length > 0) {
+      throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-cert, --webhook-key, --agent-image, --agent-manager-url and --inject-namespace configure the injector: give --webhook-port too');
     }
     return undefined;
   }
   if (webhookCert === undefined || webhookKey === undefined || agentImage === undefined || agentManagerUrl === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-port needs --webhook-cert, --webhook-key, --agent-image and --agent-manager-url');
   }
+  const namespaces = options.injectNamespace.length > 0 ? options.injectNamespace : access?.namespace === undefined ? [] : [access.namespace];
+  if (access === undefined || namespaces.length === 0) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-port needs --inject-namespace NAME (repeatable): the namespaces whose pods get agents');
+  }
+  // Loaded only for a manager that injects: the Kubernetes client stays out of every other command.
+  const { startManagerCluster } = await import('@detour/kube/cluster');
+  const cluster = await startManagerCluster({ namespaces, ...(access.kubeconfig === undefined ? {} : { kubeconfig: access.kubeconfig }), logger });
   return {
-    host: options.host,
-    port: webhookPort,
-    certFile: webhookCert,
-    keyFile: webhookKey,
-    admission: {
-      services: NO_SERVICE_LOOKUP,
-      options: { agentImage, managerUrl: agentManagerUrl, tokenSecret: { name: options.agentTokenSecret, key: 'token' }, version },
-      logger,
+    cluster,
+    webhook: {
+      host: options.host,
+      port: webhookPort,
+      certFile: webhookCert,
+      keyFile: webhookKey,
+      admission: {
+        services: cluster.services,
+        hooks: cluster.hooks,
+        options: { agentImage, managerUrl: agentManagerUrl, tokenSecret: { name: options.agentTokenSecret, key: 'token' }, version },
+        logger,
+      },
     },
   };
 }
@@ -101,8 +117,15 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
   if (options.metricsHost !== undefined && options.metricsPort === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--metrics-host needs --metrics-port: without a port no token-less metrics listener runs (/metrics on the main port needs the token)');
   }
-  const webhook = webhookOptions(options, logger, version);
-  const store = await openStore(options, cluster, logger);
+  const kubernetes = options.state === 'kubernetes';
+  const injects = options.webhookPort !== undefined;
+  if (!kubernetes && !injects && (options.namespace !== undefined || options.kubeconfig !== undefined)) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--namespace and --kubeconfig apply only with --state kubernetes or --webhook-port');
+  }
+  const access = kubernetes || injects ? await clusterAccess(options, cluster, kubernetes ? '--state kubernetes' : '--webhook-port') : undefined;
+  const store = await openStore(options, access, logger);
+  const injector = await openInjector(options, access, logger, version);
+  const webhook = injector?.webhook;
   const { token, created } = await readOrCreateTokenFile(options.tokenFile);
   if (created) printLine(io, `wrote a new token to ${options.tokenFile}`);
   const manager = await startManager({
@@ -116,6 +139,7 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
     version,
     processMetrics: true,
     ...(webhook === undefined ? {} : { webhook }),
+    ...(injector === undefined ? {} : { interceptObserver: { restored: (list) => injector.cluster.interceptsRestored(list), changed: (list) => injector.cluster.interceptsChanged(list) } }),
     ...(store === undefined ? {} : { store }),
     ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
   });
@@ -125,5 +149,6 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
   if (metrics !== undefined) printLine(io, `manager metrics on http://${metrics.host.includes(':') ? `[${metrics.host}]` : metrics.host}:${metrics.port}/metrics`);
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
   await manager.close();
+  await injector?.cluster.close();
   return 0;
 }

@@ -40,3 +40,12 @@ export async function bounded<T>(call: Promise<T>, timeoutMs: number): Promise<T
     clearTimeout(timer);
   }
 }
+
+/** A person's credentials, for the CLI: the file given, else kubectl's ($KUBECONFIG, ~/.kube/config). */
+export function loadUserKubeConfig(kubeconfig?: string): KubeConfig {
+  const config = new KubeConfig();
+  if (kubeconfig === undefined) config.loadFromDefault();
+  else config.loadFromFile(kubeconfig);
+  if (config.getCurrentCluster() === null) throw new Error('the kubeconfig names no current cluster');
+  return config;
+}

@@ -1,4 +1,4 @@
-export { loadKubeConfig, httpStatus, describeApiError, bounded } from './client.js';
+export { loadKubeConfig, loadUserKubeConfig, httpStatus, describeApiError, bounded } from './client.js';
 export { startManagerCluster } from './manager-cluster.js';
 export type { ManagerCluster, ManagerClusterOptions, InterceptSummary } from './manager-cluster.js';
 export { uninstall } from './uninstall.js';

@@ -18,13 +18,15 @@ export interface ManagerClusterOptions {
 export interface InterceptSummary {
   id: string;
   service: string;
-  owner: string;
+  owner: { name: string };
 }
 
 /** What the manager's Kubernetes side gives the webhook and the state. */
 export interface ManagerCluster {
   services: ServiceLookup;
   hooks: AdmissionHooks;
+  /** The intercepts a restarted manager read from its store: they started before, no Event. */
+  interceptsRestored(intercepts: readonly InterceptSummary[]): void;
   /** The intercepts now; Events say which started and which ended since the last call. */
   interceptsChanged(intercepts: readonly InterceptSummary[]): void;
   close(): Promise<void>;
@@ -48,9 +50,9 @@ export async function startManagerCluster(options: ManagerClusterOptions): Promi
   const { logger } = options;
   const config = loadKubeConfig(options.kubeconfig);
   const events = new EventRecorder(config, logger);
-  let patcher: ServicePatcher | undefined;
-  const view = new ClusterView(config, options.namespaces, logger, (namespace) => patcher?.changed(namespace));
-  patcher = new ServicePatcher(config, view, events, logger);
+  // The view's changes go to the patcher, which reads the view: the callback only runs once both exist (after start()).
+  const view: ClusterView = new ClusterView(config, options.namespaces, logger, (namespace) => patcher.changed(namespace));
+  const patcher = new ServicePatcher(config, view, events, logger);
   await view.start();
   let known = new Map<string, InterceptSummary>();
 
@@ -62,8 +64,8 @@ export async function startManagerCluster(options: ManagerClusterOptions): Promi
       for (const service of found.flat()) {
         const subject: EventSubject = { apiVersion: 'v1', kind: 'Service', namespace: service.metadata?.namespace ?? '', name: intercept.service, ...(service.metadata?.uid === undefined ? {} : { uid: service.metadata.uid }) };
         await (started
-          ? events.record(subject, 'Normal', 'DetourInterceptStarted', `${intercept.owner} intercepts Service ${intercept.service} (intercept ${intercept.id}); \`kubectl get intercept ${intercept.id}\` shows its matchers`)
-          : events.record(subject, 'Normal', 'DetourInterceptEnded', `${intercept.owner}'s intercept ${intercept.id} of Service ${intercept.service} ended`));
+          ? events.record(subject, 'Normal', 'DetourInterceptStarted', `${intercept.owner.name} intercepts Service ${intercept.service} (intercept ${intercept.id}); \`kubectl get intercept ${intercept.id}\` shows its matchers`)
+          : events.record(subject, 'Normal', 'DetourInterceptEnded', `${intercept.owner.name}'s intercept ${intercept.id} of Service ${intercept.service} ended`));
       }
     });
 
@@ -75,6 +77,9 @@ export async function startManagerCluster(options: ManagerClusterOptions): Promi
         void events.record(subjectOf(pod), 'Normal', 'DetourInjected', `pod ${pod.name}: detour agent injected`);
         patcher.injected(pod, numericTargets);
       },
+    },
+    interceptsRestored: (intercepts) => {
+      known = new Map(intercepts.map((i) => [i.id, i]));
     },
     interceptsChanged: (intercepts) => {
       const now = new Map(intercepts.map((i) => [i.id, i]));
