@@ -32,6 +32,7 @@ export async function uninstallCommand(options: UninstallCommandOptions, environ
   try {
     report = await uninstall(config, { namespace, ...(options.service === undefined ? {} : { service: options.service }) });
   } catch (err) {
+    if (err instanceof DetourError) throw err;
     throw new DetourError('DETOUR_ERR_UNINSTALL_FAILED', `uninstall in namespace ${namespace}: ${describeApiError(err)}`, { cause: err });
   }
   for (const line of report.changes) printLine(io, line);

@@ -27,8 +27,10 @@ export async function readModifyWrite<T extends Versioned>(
   change: (current: T) => T,
 ): Promise<{ before: T; after: T } | undefined> {
   for (let attempt = 0; ; attempt += 1) {
-    const current = await bounded(read(), WRITE_TIMEOUT_MS);
-    const next = change(current);
+    // client-node hands out class instances with every absent field present as undefined and
+    // timestamps as Dates; the JSON form is what the API server holds, and what is compared.
+    const current = JSON.parse(JSON.stringify(await bounded(read(), WRITE_TIMEOUT_MS))) as T;
+    const next = change(structuredClone(current));
     if (isDeepStrictEqual(current, next)) return undefined;
     const body = diffMergePatch(current, next) as { metadata?: object };
     body.metadata = { ...body.metadata, resourceVersion: current.metadata?.resourceVersion };

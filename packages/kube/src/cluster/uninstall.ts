@@ -1,3 +1,4 @@
+import { DetourError } from '@detour/core';
 import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig, V1DaemonSet, V1Deployment, V1Service, V1StatefulSet } from '@kubernetes/client-node';
 import { INJECTED_ANNOTATION, INJECT_DISABLED, INJECT_ENABLED, INJECT_LABEL, ORIGINAL_TARGET_PORTS_ANNOTATION } from '../names.js';
@@ -98,7 +99,7 @@ export async function uninstall(config: KubeConfig, options: UninstallOptions): 
 
   const services = (await bounded(core.listNamespacedService({ namespace }), WRITE_TIMEOUT_MS)).items as unknown as Service[];
   const chosen = options.service === undefined ? services : services.filter((s) => s.metadata.name === options.service);
-  if (options.service !== undefined && chosen.length === 0) throw Object.assign(new Error(`no Service ${options.service} in namespace ${namespace}`), { code: 404 });
+  if (options.service !== undefined && chosen.length === 0) throw new DetourError('DETOUR_ERR_UNINSTALL_FAILED', `no Service ${options.service} in namespace ${namespace}: nothing to uninstall (kubectl get services -n ${namespace})`);
 
   const namespaceOptsIn = await bounded(core.readNamespace({ name: namespace }), WRITE_TIMEOUT_MS).then(
     (ns) => ns.metadata?.labels?.[INJECT_LABEL] === INJECT_ENABLED,
