@@ -199,7 +199,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
 
   program
     .command('uninstall')
-    .description("take detour out of a namespace's workloads and Services: opt-ins removed, injected templates restored, patched targetPorts put back")
+    .description("remove detour from a namespace's workloads and Services, field by field")
     .option('--service <name>', 'one Service, and the workloads whose pods it selects')
     .option('--all', 'everything detour changed in the namespace')
     .option('--namespace <name>', "the namespace (default: the kubeconfig context's)")

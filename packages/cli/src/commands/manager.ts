@@ -60,16 +60,27 @@ async function clusterAccess(options: ManagerCommandOptions, cluster: ClusterEnv
 }
 
 async function openStore(options: ManagerCommandOptions, access: ClusterAccess | undefined, logger: Logger): Promise<InterceptStore | undefined> {
-  const kubernetes = options.state === 'kubernetes';
-  if (kubernetes && options.stateFile !== undefined) {
-    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state-file and --state kubernetes exclude each other: keep intercepts in a file or in the cluster, not both');
-  }
   if (options.stateFile !== undefined) return new FileInterceptStore(options.stateFile);
-  if (!kubernetes || access === undefined) return undefined;
+  if (options.state !== 'kubernetes' || access === undefined) return undefined;
   if (access.namespace === undefined) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state kubernetes needs --namespace NAME: the namespace that holds the intercepts');
   // Loaded here only: no other command, and no manager without --state kubernetes, carries the Kubernetes client.
   const { openKubeStore } = await import('@detour/manager/kube-store');
   return openKubeStore({ namespace: access.namespace, ...(access.kubeconfig === undefined ? {} : { kubeconfig: access.kubeconfig }), logger });
+}
+
+/** The flag combinations that are wrong whatever the cluster says, checked before reaching for credentials. */
+function checkFlags(options: ManagerCommandOptions): void {
+  if (options.state === 'kubernetes' && options.stateFile !== undefined) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state-file and --state kubernetes exclude each other: keep intercepts in a file or in the cluster, not both');
+  }
+  const { webhookPort, webhookCert, webhookKey, agentImage, agentManagerUrl } = options;
+  if (webhookPort === undefined) {
+    if ([webhookCert, webhookKey, agentImage, agentManagerUrl].some((v) => v !== undefined) || options.injectNamespace.length > 0) {
+      throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-cert, --webhook-key, --agent-image, --agent-manager-url and --inject-namespace configure the injector: give --webhook-port too');
+    }
+  } else if (webhookCert === undefined || webhookKey === undefined || agentImage === undefined || agentManagerUrl === undefined) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-port needs --webhook-cert, --webhook-key, --agent-image and --agent-manager-url');
+  }
 }
 
 interface Injector {
@@ -80,15 +91,7 @@ interface Injector {
 /** The injector: its HTTPS options and the Kubernetes side it reads Services from (and patches them, and writes Events with). */
 async function openInjector(options: ManagerCommandOptions, access: ClusterAccess | undefined, logger: Logger, version: string): Promise<Injector | undefined> {
   const { webhookPort, webhookCert, webhookKey, agentImage, agentManagerUrl } = options;
-  if (webhookPort === undefined) {
-    if ([webhookCert, webhookKey, agentImage, agentManagerUrl].some((v) => v !== undefined) || options.injectNamespace.length > 0) {
-      throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-cert, --webhook-key, --agent-image, --agent-manager-url and --inject-namespace configure the injector: give --webhook-port too');
-    }
-    return undefined;
-  }
-  if (webhookCert === undefined || webhookKey === undefined || agentImage === undefined || agentManagerUrl === undefined) {
-    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-port needs --webhook-cert, --webhook-key, --agent-image and --agent-manager-url');
-  }
+  if (webhookPort === undefined || webhookCert === undefined || webhookKey === undefined || agentImage === undefined || agentManagerUrl === undefined) return undefined;
   const namespaces = options.injectNamespace.length > 0 ? options.injectNamespace : access?.namespace === undefined ? [] : [access.namespace];
   if (access === undefined || namespaces.length === 0) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-port needs --inject-namespace NAME (repeatable): the namespaces whose pods get agents');
@@ -117,6 +120,7 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
   if (options.metricsHost !== undefined && options.metricsPort === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--metrics-host needs --metrics-port: without a port no token-less metrics listener runs (/metrics on the main port needs the token)');
   }
+  checkFlags(options);
   const kubernetes = options.state === 'kubernetes';
   const injects = options.webhookPort !== undefined;
   if (!kubernetes && !injects && (options.namespace !== undefined || options.kubeconfig !== undefined)) {
