@@ -267,3 +267,35 @@ test('in the cluster: injection per replica, numeric Services patched and restor
     assert.match(neither.stderr, /give --service NAME .* or --all/);
   });
 });
+
+test("the chart's pre-delete hook command: Services restored and intercepts deleted, the user's workloads left as they are", { timeout: 60_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'detour-kube-hook-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const kube = await FakeKubeApi.start(dir, { namespace: DETOUR_NS });
+  t.after(() => kube.close());
+  const original = service('legacy', [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }]);
+  kube.seed(`${CORE}/services`, original as never);
+  const before = kube.get(`${CORE}/services/legacy`) as Obj;
+  // As the manager left it: patched, the original in the annotation.
+  kube.touch(`${CORE}/services/legacy`, { metadata: { annotations: { [ORIGINAL_ANNOTATION]: JSON.stringify({ '80/TCP': 8080 }) } }, spec: { ports: [{ name: 'http', port: 80, targetPort: 'detour-8080', protocol: 'TCP' }] } });
+  const labelled = deployment('legacy', 2, [{ containerPort: 8080 }]) as { spec: { template: { metadata: { labels: Record<string, string> } } } };
+  labelled.spec.template.metadata.labels[INJECT_LABEL] = 'enabled';
+  kube.seed(`${APPS}/deployments`, labelled as never);
+  const workload = kube.get(`${APPS}/deployments/legacy`);
+  const intercepts = `/apis/detour.dev/v1alpha1/namespaces/${DETOUR_NS}/intercepts`;
+  for (const name of ['i-1', 'i-2']) kube.seed(intercepts, { apiVersion: 'detour.dev/v1alpha1', kind: 'Intercept', metadata: { name }, spec: { service: 'legacy' } });
+
+  // The Job's arguments (charts/detour/templates/uninstall-hook.yaml), with the fake's kubeconfig for the ServiceAccount's.
+  const result = await runCli(['uninstall', '--all', '--services-only', `--namespace=${SHOP}`, `--intercepts-namespace=${DETOUR_NS}`, '--kubeconfig', kube.kubeconfig], {});
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(result.stdout.trim().split('\n'), [
+    `Service ${SHOP}/legacy: targetPort restored (80/TCP → 8080)`,
+    `Intercept ${DETOUR_NS}/i-1 deleted`,
+    `Intercept ${DETOUR_NS}/i-2 deleted`,
+  ]);
+  assert.deepEqual(withoutServerFields(kube.get(`${CORE}/services/legacy`) as Obj), withoutServerFields(before));
+  assert.deepEqual(kube.get(`${APPS}/deployments/legacy`), workload, 'the workload is not touched (the hook may not, and its label is the user’s)');
+  assert.deepEqual(kube.list(intercepts), []);
+  const touched = kube.requests.filter((r) => r.method !== 'GET').map((r) => `${r.method} ${r.path}`);
+  assert.ok(!touched.some((w) => w.includes('/deployments') || w.includes('/pods')), `writes: ${touched.join(', ')}`);
+});

@@ -202,8 +202,10 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .description("remove detour from a namespace's workloads and Services, field by field")
     .option('--service <name>', 'one Service, and the workloads whose pods it selects')
     .option('--all', 'everything detour changed in the namespace')
-    .option('--namespace <name>', "the namespace (default: the kubeconfig context's)")
-    .option('--kubeconfig <file>', 'cluster credentials (default: $KUBECONFIG, else ~/.kube/config)')
+    .option('--namespace <name>', "the namespace (repeatable; default: the kubeconfig context's)", collect, [])
+    .option('--services-only', "only the Services' targetPorts the manager patched (what the chart's pre-delete hook runs)")
+    .option('--intercepts-namespace <name>', 'also delete every intercepts.detour.dev object in this namespace (the manager\'s)')
+    .option('--kubeconfig <file>', 'cluster credentials (default: $KUBECONFIG, ~/.kube/config, else the pod\'s ServiceAccount)')
     .action(async (o: UninstallCommandOptions) => {
       const { uninstallCommand } = await import('./commands/uninstall.js');
       const kubeconfig = io.env[ENVIRONMENT.kubeconfig];

@@ -1,7 +1,7 @@
 import { DetourError } from '@detour/core';
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import type { KubeConfig, V1DaemonSet, V1Deployment, V1Service, V1StatefulSet } from '@kubernetes/client-node';
-import { INJECTED_ANNOTATION, INJECT_DISABLED, INJECT_ENABLED, INJECT_LABEL, ORIGINAL_TARGET_PORTS_ANNOTATION } from '../names.js';
+import { INJECTED_ANNOTATION, INTERCEPT_RESOURCE, INJECT_DISABLED, INJECT_ENABLED, INJECT_LABEL, ORIGINAL_TARGET_PORTS_ANNOTATION } from '../names.js';
 import type { PodTemplate, Service } from '../objects.js';
 import { servicesSelecting } from '../selectors.js';
 import { restoreService } from '../service-patch.js';
@@ -13,6 +13,12 @@ export interface UninstallOptions {
   namespace: string;
   /** One Service and the workloads it selects; undefined means everything detour touched in the namespace. */
   service?: string;
+  /**
+   * Only what the manager itself changed: the Services' targetPorts. For the chart's
+   * pre-delete hook, which runs as the manager's ServiceAccount (no right to change
+   * workloads); the workloads' opt-in labels are the user's, in their manifests.
+   */
+  servicesOnly?: boolean;
 }
 
 export interface UninstallReport {
@@ -101,7 +107,7 @@ export async function uninstall(config: KubeConfig, options: UninstallOptions): 
   const chosen = options.service === undefined ? services : services.filter((s) => s.metadata.name === options.service);
   if (options.service !== undefined && chosen.length === 0) throw new DetourError('DETOUR_ERR_UNINSTALL_FAILED', `no Service ${options.service} in namespace ${namespace}: nothing to uninstall (kubectl get services -n ${namespace})`);
 
-  const namespaceOptsIn = await bounded(core.readNamespace({ name: namespace }), WRITE_TIMEOUT_MS).then(
+  const namespaceOptsIn = options.servicesOnly === true ? false : await bounded(core.readNamespace({ name: namespace }), WRITE_TIMEOUT_MS).then(
     (ns) => ns.metadata?.labels?.[INJECT_LABEL] === INJECT_ENABLED,
     (err: unknown) => {
       // Reading a namespace is cluster-scoped; without the right, say what that means.
@@ -110,7 +116,7 @@ export async function uninstall(config: KubeConfig, options: UninstallOptions): 
     },
   );
 
-  for (const kind of KINDS) {
+  for (const kind of options.servicesOnly === true ? [] : KINDS) {
     for (const workload of await bounded(kind.list(apps, namespace), WRITE_TIMEOUT_MS)) {
       const template = workload.spec?.template as unknown as PodTemplate | undefined;
       const name = workload.metadata?.name ?? '';
@@ -146,11 +152,32 @@ export async function uninstall(config: KubeConfig, options: UninstallOptions): 
     }
   }
 
-  const pods = (await bounded(core.listNamespacedPod({ namespace }), WRITE_TIMEOUT_MS)).items;
+  const pods = options.servicesOnly === true ? [] : (await bounded(core.listNamespacedPod({ namespace }), WRITE_TIMEOUT_MS)).items;
   for (const pod of pods) {
     if (pod.metadata?.annotations?.[INJECTED_ANNOTATION] === undefined || (pod.metadata.ownerReferences ?? []).some((o) => o.controller === true)) continue;
     if (options.service !== undefined && servicesSelecting(chosen, pod.metadata.labels ?? {}).length === 0) continue;
     notes.push(`Pod ${namespace}/${pod.metadata.name ?? '?'} has an agent and no controller to replace it: delete and re-create it to remove the agent`);
   }
   return { changes, notes };
+}
+
+/**
+ * Deletes every intercepts.detour.dev object in `namespace` (the chart's
+ * pre-delete hook: Helm never deletes a chart's CRD, so its objects would stay).
+ * Returns one line per object deleted.
+ */
+export async function deleteIntercepts(config: KubeConfig, namespace: string): Promise<string[]> {
+  const api = config.makeApiClient(CustomObjectsApi);
+  const resource = { group: INTERCEPT_RESOURCE.group, version: INTERCEPT_RESOURCE.version, namespace, plural: INTERCEPT_RESOURCE.plural };
+  const list = (await bounded(api.listNamespacedCustomObject(resource), WRITE_TIMEOUT_MS)) as { items?: Array<{ metadata?: { name?: string } }> };
+  const lines: string[] = [];
+  for (const item of list.items ?? []) {
+    const name = item.metadata?.name;
+    if (name === undefined) continue;
+    await bounded(api.deleteNamespacedCustomObject({ ...resource, name }), WRITE_TIMEOUT_MS).catch((err: unknown) => {
+      if (httpStatus(err) !== 404) throw err;
+    });
+    lines.push(`Intercept ${namespace}/${name} deleted`);
+  }
+  return lines;
 }
