@@ -128,25 +128,33 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
   }
   const access = kubernetes || injects ? await clusterAccess(options, cluster, kubernetes ? '--state kubernetes' : '--webhook-port') : undefined;
   const store = await openStore(options, access, logger);
-  const injector = await openInjector(options, access, logger, version);
-  const webhook = injector?.webhook;
   const { token, created } = await readOrCreateTokenFile(options.tokenFile);
   if (created) printLine(io, `wrote a new token to ${options.tokenFile}`);
-  const manager = await startManager({
-    host: options.host,
-    port: options.port,
-    token,
-    leaseMs: options.leaseMs,
-    globalAllowed: options.global,
-    logger,
-    logRing: ring,
-    version,
-    processMetrics: true,
-    ...(webhook === undefined ? {} : { webhook }),
-    ...(injector === undefined ? {} : { interceptObserver: { restored: (list) => injector.cluster.interceptsRestored(list), changed: (list) => injector.cluster.interceptsChanged(list) } }),
-    ...(store === undefined ? {} : { store }),
-    ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
-  });
+  // Last before the manager starts: from here on its watches run, and a failure must close them.
+  const injector = await openInjector(options, access, logger, version);
+  const webhook = injector?.webhook;
+  let manager: Awaited<ReturnType<typeof startManager>>;
+  try {
+    manager = await startManager({
+      host: options.host,
+      port: options.port,
+      token,
+      leaseMs: options.leaseMs,
+      globalAllowed: options.global,
+      logger,
+      logRing: ring,
+      version,
+      processMetrics: true,
+      ...(webhook === undefined ? {} : { webhook }),
+      ...(injector === undefined ? {} : { interceptObserver: { restored: (list) => injector.cluster.interceptsRestored(list), changed: (list) => injector.cluster.interceptsChanged(list) } }),
+      ...(store === undefined ? {} : { store }),
+      ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
+    });
+  } catch (err) {
+    // The caches' watches would keep the process alive.
+    await injector?.cluster.close();
+    throw err;
+  }
   printLine(io, `manager listening on ${manager.url}`);
   if (manager.webhookUrl !== undefined) printLine(io, `agent injector listening on ${manager.webhookUrl}`);
   const metrics = manager.metricsAddress;

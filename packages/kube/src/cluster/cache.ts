@@ -25,7 +25,6 @@ export class ResourceCache<T extends KubernetesObject> {
     this.#what = path;
     this.#logger = logger;
     this.#informer = new ListWatch<T>(path, new Watch(config), list as never, false);
-    this.#informer.on('connect', () => undefined);
     for (const verb of ['add', 'update', 'delete'] as const) this.#informer.on(verb, () => onChange());
     this.#informer.on('error', (err: unknown) => void this.#restart(err));
   }
