@@ -410,7 +410,7 @@ test('helm template with several managed namespaces, no global intercepts and cu
     allowGlobal: false,
     leaseMs: 30_000,
     image: { repository: 'registry.example.com/detour', tag: '1.2.3', pullPolicy: 'Always' },
-    agent: { image: { repository: 'registry.example.com/detour-agent' } },
+    agent: { image: { repository: 'registry.example.com/detour-agent' }, resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } } },
     manager: { resources: managerResources },
   });
   checkInvariants(objects, namespaces);
@@ -429,4 +429,5 @@ test('helm template with several managed namespaces, no global intercepts and cu
   assert.ok(container.args.includes('--agent-image=registry.example.com/detour-agent:1.2.3'));
   assert.ok(container.args.includes(`--agent-manager-url=http://${FULLNAME}.${NAMESPACE}.svc:8700`));
   assert.ok(container.args.includes(`--agent-token-secret=${FULLNAME}-token`));
+  assert.ok(container.args.includes('--agent-resources={"limits":{"cpu":"500m","memory":"256Mi"},"requests":{"cpu":"50m","memory":"64Mi"}}'), container.args.join(' '));
 });

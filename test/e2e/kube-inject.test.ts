@@ -26,6 +26,7 @@ const CORE = `/api/v1/namespaces/${SHOP}`;
 const APPS = `/apis/apps/v1/namespaces/${SHOP}`;
 const INJECT_LABEL = 'detour.dev/inject';
 const ORIGINAL_ANNOTATION = 'detour.dev/original-target-ports';
+const AGENT_RESOURCES = { requests: { cpu: '20m', memory: '40Mi' }, limits: { memory: '100Mi' } };
 
 type Json = Record<string, unknown>;
 interface Obj {
@@ -119,6 +120,7 @@ test('in the cluster: injection per replica, numeric Services patched and restor
       '--state', 'kubernetes', '--namespace', DETOUR_NS, '--kubeconfig', kube.kubeconfig,
       '--webhook-port', '0', '--webhook-cert', webhookCerts.certFile, '--webhook-key', webhookCerts.keyFile,
       '--agent-image', 'registry.example/detour:test', '--agent-manager-url', 'http://detour.detour.svc:8700', '--inject-namespace', SHOP,
+      '--agent-resources', JSON.stringify(AGENT_RESOURCES),
     ],
   });
   t.after(() => env.close());
@@ -131,7 +133,7 @@ test('in the cluster: injection per replica, numeric Services patched and restor
   const legacyTemplate = () => (kube.get(`${APPS}/deployments/legacy`) as { spec: { template: Json } }).spec.template;
   let uid = 0;
   /** Admits one replica of `legacy` and creates it as the API server would: with the webhook's patch applied. */
-  const createLegacyReplica = async (name: string): Promise<{ spec: { containers: Array<{ name: string; args: string[] }> } }> => {
+  const createLegacyReplica = async (name: string): Promise<{ spec: { containers: Array<{ name: string; args: string[]; resources?: unknown }> } }> => {
     const pod = replicaPod('legacy', legacyTemplate());
     const answer = await admit(url, webhookCerts.ca, pod, `uid-${(uid += 1)}`);
     assert.equal(answer.allowed, true);
@@ -151,6 +153,7 @@ test('in the cluster: injection per replica, numeric Services patched and restor
     const first = await createLegacyReplica('legacy-a');
     const agent = first.spec.containers.find((c) => c.name.startsWith('detour-agent-'))!;
     agentArgs = agent.args;
+    assert.deepEqual(agent.resources, AGENT_RESOURCES, '--agent-resources reaches the container');
     assert.deepEqual(agentArgs.slice(0, 3), ['agent', '--service', 'legacy']);
     await createLegacyReplica('legacy-b');
     await eventually('the DetourInjected Events', async () => (events().filter((e) => e.reason === 'DetourInjected').length === 2 ? true : undefined), 10_000);

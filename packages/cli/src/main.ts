@@ -147,6 +147,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--agent-image <image>', 'image of the agents the injector adds')
     .option('--agent-manager-url <url>', "this manager's URL as injected agents reach it, e.g. http://detour-manager.detour.svc:8080")
     .option('--agent-token-secret <name>', "Secret (in each injected pod's namespace) holding the token, key `token`", 'detour-token')
+    .option('--agent-resources <json>', 'resources of each injected agent container, JSON: {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"128Mi"}} (the default)')
     .option('--inject-namespace <name>', "a namespace whose pods the injector serves (repeatable; default: the manager's --namespace, else its pod's)", collect, [])
     .option('--state-file <file>', 'keep intercepts in this file, so that a restarted manager has them')
     .addOption(new Option('--state <where>', 'where intercepts are kept (kubernetes: intercepts.detour.dev objects)').choices(['memory', 'kubernetes']).default('memory'))

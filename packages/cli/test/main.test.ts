@@ -280,6 +280,8 @@ test('detour manager: the injector flags go together', async () => {
   assertUserMistake(await run(['manager', '--token-file', '/nonexistent/t', '--agent-image', 'x']), /give --webhook-port too/);
   assertUserMistake(await run(['manager', '--token-file', '/nonexistent/t', '--inject-namespace', 'shop']), /give --webhook-port too/);
   const injector = ['manager', '--token-file', '/nonexistent/t', '--webhook-port', '0', '--webhook-cert', 'c', '--webhook-key', 'k', '--agent-image', 'i', '--agent-manager-url', 'http://m'];
+  assertUserMistake(await run([...injector, '--agent-resources', '{"requests":{"cpu":"lots"}}']), /--agent-resources .*: requests.cpu is not a quantity like "100m" or "64Mi"/);
+  assertUserMistake(await run([...injector, '--agent-resources', 'cpu=10m']), /--agent-resources cpu=10m: not JSON/);
   // Outside a pod and without a kubeconfig, the injector cannot see Services: it says so instead of failing every review.
   assertUserMistake(await run(injector), /--webhook-port needs cluster credentials: run the manager in a pod \(its ServiceAccount\) or pass --kubeconfig FILE/);
 });

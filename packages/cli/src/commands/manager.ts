@@ -20,6 +20,8 @@ export interface ManagerCommandOptions {
   agentImage?: string;
   agentManagerUrl?: string;
   agentTokenSecret: string;
+  /** JSON of each agent container's `resources` (requests and limits). */
+  agentResources?: string;
   /** The namespaces whose pods the injector serves (repeatable); default: the manager's namespace. */
   injectNamespace: string[];
   /** `memory` (the default), or `kubernetes`; `--state-file` means a file. */
@@ -68,6 +70,32 @@ async function openStore(options: ManagerCommandOptions, access: ClusterAccess |
   return openKubeStore({ namespace: access.namespace, ...(access.kubeconfig === undefined ? {} : { kubeconfig: access.kubeconfig }), logger });
 }
 
+const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$/;
+
+/**
+ * `--agent-resources`: a container's `resources` with `requests` and/or `limits`, each a map
+ * of resource names to Kubernetes quantities. Checked here, so that a typo is one line at
+ * start-up rather than every pod failing its creation.
+ */
+function parseAgentResources(text: string): Record<string, Record<string, string>> {
+  const bad = (why: string) => new DetourError('DETOUR_ERR_CLI_USAGE', `--agent-resources ${text}: ${why}; e.g. {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"128Mi"}}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw bad('not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw bad('not a JSON object');
+  for (const [section, values] of Object.entries(parsed)) {
+    if (section !== 'requests' && section !== 'limits') throw bad(`${section} is neither requests nor limits`);
+    if (typeof values !== 'object' || values === null || Array.isArray(values)) throw bad(`${section} is not an object`);
+    for (const [name, quantity] of Object.entries(values as Record<string, unknown>)) {
+      if (typeof quantity !== 'string' || !QUANTITY.test(quantity)) throw bad(`${section}.${name} is not a quantity like "100m" or "64Mi"`);
+    }
+  }
+  return parsed as Record<string, Record<string, string>>;
+}
+
 /** The flag combinations that are wrong whatever the cluster says, checked before reaching for credentials. */
 function checkFlags(options: ManagerCommandOptions): void {
   if (options.state === 'kubernetes' && options.stateFile !== undefined) {
@@ -75,12 +103,13 @@ function checkFlags(options: ManagerCommandOptions): void {
   }
   const { webhookPort, webhookCert, webhookKey, agentImage, agentManagerUrl } = options;
   if (webhookPort === undefined) {
-    if ([webhookCert, webhookKey, agentImage, agentManagerUrl].some((v) => v !== undefined) || options.injectNamespace.length > 0) {
-      throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-cert, --webhook-key, --agent-image, --agent-manager-url and --inject-namespace configure the injector: give --webhook-port too');
+    if ([webhookCert, webhookKey, agentImage, agentManagerUrl, options.agentResources].some((v) => v !== undefined) || options.injectNamespace.length > 0) {
+      throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-cert, --webhook-key, --agent-image, --agent-manager-url, --agent-resources and --inject-namespace configure the injector: give --webhook-port too');
     }
   } else if (webhookCert === undefined || webhookKey === undefined || agentImage === undefined || agentManagerUrl === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-port needs --webhook-cert, --webhook-key, --agent-image and --agent-manager-url');
   }
+  if (options.agentResources !== undefined) parseAgentResources(options.agentResources);
 }
 
 interface Injector {
@@ -109,7 +138,13 @@ async function openInjector(options: ManagerCommandOptions, access: ClusterAcces
       admission: {
         services: cluster.services,
         hooks: cluster.hooks,
-        options: { agentImage, managerUrl: agentManagerUrl, tokenSecret: { name: options.agentTokenSecret, key: 'token' }, version },
+        options: {
+          agentImage,
+          managerUrl: agentManagerUrl,
+          tokenSecret: { name: options.agentTokenSecret, key: 'token' },
+          version,
+          ...(options.agentResources === undefined ? {} : { resources: parseAgentResources(options.agentResources) }),
+        },
         logger,
       },
     },
