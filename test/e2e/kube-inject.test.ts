@@ -61,11 +61,11 @@ function withoutServerFields(object: Obj | undefined): Obj | undefined {
 }
 
 /** POSTs an AdmissionReview to the manager's webhook (the API server's side of the call). */
-async function admit(url: string, ca: Buffer, pod: Json, uid: string): Promise<{ allowed: boolean; patch?: unknown[]; warnings?: string[] }> {
+async function admit(url: string, ca: Buffer, pod: Json, uid: string, namespace = SHOP): Promise<{ allowed: boolean; patch?: unknown[]; warnings?: string[] }> {
   const review = {
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
-    request: { uid, kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace: SHOP, operation: 'CREATE', object: pod, dryRun: false },
+    request: { uid, kind: { group: '', version: 'v1', kind: 'Pod' }, resource: { group: '', version: 'v1', resource: 'pods' }, namespace, operation: 'CREATE', object: pod, dryRun: false },
   };
   const body = JSON.stringify(review);
   const answer = await new Promise<string>((resolve, reject) => {
@@ -188,6 +188,11 @@ test('in the cluster: injection per replica, numeric Services patched and restor
     assert.deepEqual([warning.involvedObject.kind, warning.involvedObject.name], ['ReplicaSet', 'web-7c9d']);
     assert.match(warning.message, /hostNetwork/);
     assert.deepEqual(withoutServerFields(kube.get(`${CORE}/services/web`) as Obj), withoutServerFields(originals.get(`${CORE}/services/web`)));
+    // A namespace the manager does not manage (a webhook selector wider than --inject-namespace): admitted unchanged, saying why.
+    const elsewhere = await admit(url, webhookCerts.ca, replicaPod('web', webTemplate), 'uid-elsewhere', 'billing');
+    assert.equal(elsewhere.allowed, true);
+    assert.equal(elsewhere.patch, undefined);
+    assert.match(elsewhere.warnings?.join(' ') ?? '', /admitted without an agent/);
   });
 
   // Three replicas' agents, started with the arguments injection wrote (listen, app and manager local).
