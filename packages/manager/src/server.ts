@@ -2,6 +2,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { RELAY_HEADER_INTERCEPT_ID } from '@detour/protocol';
+import type { Intercept } from '@detour/protocol';
 import type { LogRing, Logger } from '@detour/core';
 import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startMetricsListener, widenSessionWindow } from '@detour/transport';
 import type { MetricsListener } from '@detour/transport';
@@ -59,6 +60,14 @@ export interface ManagerOptions {
   previewUrl?: string;
   /** Add prom-client's process and Node.js metrics (the CLI does; in-process tests leave them out). */
   processMetrics?: boolean;
+  /** Told the intercepts after each change (the Kubernetes side writes Events from it). */
+  interceptObserver?: InterceptObserver;
+}
+
+/** Sees the whole list of intercepts: once with those restored from the store, then after every change. */
+export interface InterceptObserver {
+  restored(intercepts: readonly Intercept[]): void;
+  changed(intercepts: readonly Intercept[]): void;
 }
 
 export interface ManagerHandle {
@@ -98,7 +107,15 @@ export function buildManager(options: ManagerOptions): Manager {
   const { logger } = options;
   let sync: StoreSync | undefined;
   // Every intercept change may end some previews (revoked with their intercept): prune them before the snapshot is taken.
-  const state = new ManagerState({ leaseMs: options.leaseMs, globalAllowed: options.globalAllowed, onInterceptsChanged: () => (previews.prune(), sync?.changed()) });
+  const state = new ManagerState({
+    leaseMs: options.leaseMs,
+    globalAllowed: options.globalAllowed,
+    onInterceptsChanged: () => {
+      previews.prune();
+      sync?.changed();
+      options.interceptObserver?.changed(state.storedIntercepts().map((stored) => stored.intercept));
+    },
+  });
   const previews = new PreviewRegistry({ interceptExists: (id) => state.getIntercept(id) !== undefined, onChanged: () => sync?.changed() });
   const snapshot = () => state.storedIntercepts().map((stored) => ({ ...stored, previews: previews.stored(stored.intercept.id) }));
   if (options.store !== undefined) sync = new StoreSync(options.store, snapshot, logger);
@@ -164,6 +181,7 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
   const stored = store === undefined ? [] : await store.load();
   const { context, h1, h2, sync } = buildManager(options);
   if (store !== undefined) {
+    options.interceptObserver?.restored(stored.map((s) => s.intercept));
     context.state.restore(stored);
     for (const { intercept, previews } of stored) context.previews.restore(intercept.id, previews ?? []);
     logger.info({ store: store.description, intercepts: stored.length }, 'intercepts restored; offline until their daemons re-assert them');
