@@ -164,13 +164,17 @@ test('preview URLs (issue 12)', async (t) => {
     assert.match(stderr, /Re-using existing/i);
   });
 
-  await t.test('malformed requests get the agent\'s answers: 400 and 431 as JSON', async () => {
+  await t.test('malformed requests get the agent\'s answers: 400, 431 and 408 as JSON', async () => {
     const smuggle = await rawExchange(gatewayPort, `POST / HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
     assert.match(smuggle, /^HTTP\/1\.1 400 /);
     assert.match(smuggle, /DETOUR_ERR_AGENT_BAD_REQUEST/);
     const big = await rawExchange(gatewayPort, `GET / HTTP/1.1\r\nHost: ${host}\r\nx-big: ${'a'.repeat(40 * 1024)}\r\n\r\n`);
     assert.match(big, /^HTTP\/1\.1 431 /);
     assert.match(big, /DETOUR_ERR_AGENT_HEAD_TOO_LARGE/);
+    // A head never finished: answered 408 after the 10 s header timeout, then closed.
+    const slow = await rawExchange(gatewayPort, `GET / HTTP/1.1\r\nHost: ${host}\r\n`);
+    assert.match(slow, /^HTTP\/1\.1 408 /);
+    assert.match(slow, /DETOUR_ERR_AGENT_HEAD_TIMEOUT/);
   });
 
   await t.test('list shows the preview; remove revokes it promptly, with a page that says so, and closes its WebSocket', async () => {

@@ -81,6 +81,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
     {
       maxHeaderSize: GATEWAY_DEFAULTS.maxHeaderBytes,
       headersTimeout: GATEWAY_DEFAULTS.headerTimeoutMs,
+      // Node checks headersTimeout at this interval (30 s by default), which would let a slow head wait 40 s for its 408.
+      connectionsCheckingInterval: 1_000,
       // Uploads and downloads are streamed and may take as long as they take.
       requestTimeout: 0,
       keepAliveTimeout: GATEWAY_DEFAULTS.keepAliveTimeoutMs,
