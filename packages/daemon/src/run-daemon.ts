@@ -9,6 +9,11 @@ import { ManagerClient } from './manager-client.js';
 import { ManagerConnection } from './connection.js';
 import { startControlServer } from './control-server.js';
 import { LocalForwarder } from './local-forwarder.js';
+import type { CaptureSwitch } from './capture/capture.js';
+import { CAPTURE_DEFAULTS } from './capture/exchange-ring.js';
+import { startDashboard } from './dashboard/dashboard-server.js';
+import type { Dashboard } from './dashboard/dashboard-server.js';
+import type { DashboardInfo, DashboardStart } from './daemon-api.js';
 
 export interface DaemonOptions {
   managerUrl: string;
@@ -34,6 +39,7 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
   const clientId = loadClientId(home);
   const headerValue = headerValueFor(options.name, clientId);
   const manager = new ManagerClient(options.managerUrl, token);
+  const captureSwitch: CaptureSwitch = { current: undefined };
   const connection = new ManagerConnection({
     manager,
     name: options.name,
@@ -41,7 +47,7 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     headerValue,
     logger,
     tunnel: { pingIntervalMs: DAEMON_DEFAULTS.tunnelPingIntervalMs, pingTimeoutMs: DAEMON_DEFAULTS.tunnelPingTimeoutMs },
-    createForwarder: (portOf) => new LocalForwarder(portOf, logger),
+    createForwarder: (portOf) => new LocalForwarder(portOf, logger, captureSwitch),
   });
   let managerVersion: string | undefined;
   const status = async (): Promise<DaemonStatus> => {
@@ -58,9 +64,20 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
       intercepts: connection.intercepts,
     };
   };
+  const dashboard = dashboardControl({
+    overview: () => ({
+      name: options.name,
+      header: { name: DEFAULT_HEADER_NAME, value: headerValue },
+      manager: manager.url,
+      connection: { state: connection.state, since: connection.since, ...(connection.lastError === undefined ? {} : { lastError: connection.lastError }) },
+    }),
+    intercepts: () => connection.intercepts,
+    services: () => connection.services(),
+    version: options.version,
+  }, captureSwitch, logger);
   let quit!: () => void;
   const quitting = new Promise<void>((resolve) => (quit = resolve));
-  const control = await startControlServer({ socketPath: home.socketPath, connection, status, onQuit: () => quit(), logger });
+  const control = await startControlServer({ socketPath: home.socketPath, connection, status, onQuit: () => quit(), dashboard, logger });
   await chmod(home.socketPath, 0o600);
   signal.addEventListener('abort', () => void connection.shutdown().then(() => quit()), { once: true });
   logger.info({ manager: manager.url, name: options.name }, 'daemon started');
@@ -68,10 +85,48 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     await connection.start();
     options.onReady();
   } catch (err) {
+    await dashboard.stop();
     await control.close();
     throw err;
   }
   await quitting;
+  await dashboard.stop();
   await control.close();
   logger.info('daemon stopped');
+}
+
+/** One dashboard per daemon, started on the first `detour dashboard` and kept until `--stop` or quit. */
+function dashboardControl(sources: Parameters<typeof startDashboard>[1], captureSwitch: CaptureSwitch, logger: Logger) {
+  let running: Promise<Dashboard> | undefined;
+  const info = (d: Dashboard, started: boolean): DashboardInfo => ({ url: d.url, port: d.port, maxExchanges: d.options.maxExchanges, maxBytes: d.options.maxBytes, started });
+  return {
+    async start(request: DashboardStart): Promise<DashboardInfo> {
+      if (running !== undefined) {
+        const current = await running.catch(() => undefined);
+        const same = current !== undefined && (request.port === undefined || request.port === 0 || request.port === current.port) && (request.maxExchanges ?? current.options.maxExchanges) === current.options.maxExchanges && (request.maxBytes ?? current.options.maxBytes) === current.options.maxBytes;
+        if (current !== undefined && same) return info(current, false);
+        // Other settings: the dashboard starts again with them (the captured requests go with the old one).
+        await current?.close();
+        running = undefined;
+      }
+      const starting = startDashboard(
+        { port: request.port ?? 0, maxExchanges: request.maxExchanges ?? CAPTURE_DEFAULTS.maxExchanges, maxBytes: request.maxBytes ?? CAPTURE_DEFAULTS.maxBytes },
+        sources,
+        captureSwitch,
+        logger.child({ component: 'dashboard' }),
+      );
+      running = starting;
+      try {
+        return info(await starting, true);
+      } catch (err) {
+        running = undefined;
+        throw err;
+      }
+    },
+    async stop(): Promise<void> {
+      const current = running;
+      running = undefined;
+      await (await current?.catch(() => undefined))?.close();
+    },
+  };
 }

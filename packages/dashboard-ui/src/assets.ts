@@ -1,0 +1,31 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Where the daemon finds each file it serves under `/ui/` (the built views, their page and styles, the vendored libraries). */
+export interface DashboardAssets {
+  /** `index.html`, `style.css`. */
+  staticDir: string;
+  /** The views, compiled by tsc (ES modules). */
+  scriptDir: string;
+  /** ES module builds of preact, preact/hooks and htm, by the name the page's import map gives them. */
+  vendor: Readonly<Record<string, string>>;
+}
+
+/** Resolves the files once; the daemon serves nothing outside these paths. */
+export function dashboardAssets(): DashboardAssets {
+  const here = dirname(fileURLToPath(import.meta.url));
+  const packageDir = join(here, '..', '..');
+  const require = createRequire(import.meta.url);
+  const preactDir = dirname(require.resolve('preact/package.json'));
+  const htmDir = dirname(require.resolve('htm/package.json'));
+  return {
+    staticDir: join(packageDir, 'static'),
+    scriptDir: here,
+    vendor: {
+      'preact.mjs': join(preactDir, 'dist', 'preact.mjs'),
+      'hooks.mjs': join(preactDir, 'hooks', 'dist', 'hooks.mjs'),
+      'htm.mjs': join(htmDir, 'dist', 'htm.mjs'),
+    },
+  };
+}
