@@ -8,7 +8,7 @@ export interface DashboardAssets {
   staticDir: string;
   /** The views, compiled by tsc (ES modules). */
   scriptDir: string;
-  /** ES module builds of preact, preact/hooks and htm, by the name the page's import map gives them. */
+  /** ES module builds of preact, preact/hooks, htm and htm/preact, by the name the page's import map gives them. */
   vendor: Readonly<Record<string, string>>;
 }
 
@@ -17,8 +17,9 @@ export function dashboardAssets(): DashboardAssets {
   const here = dirname(fileURLToPath(import.meta.url));
   const packageDir = join(here, '..', '..');
   const require = createRequire(import.meta.url);
-  const preactDir = dirname(require.resolve('preact/package.json'));
-  const htmDir = dirname(require.resolve('htm/package.json'));
+  // Both main entries live in <package>/dist/ (htm's exports map has no ./package.json to resolve).
+  const preactDir = dirname(dirname(require.resolve('preact')));
+  const htmDir = dirname(dirname(require.resolve('htm')));
   return {
     staticDir: join(packageDir, 'static'),
     scriptDir: here,
@@ -26,6 +27,7 @@ export function dashboardAssets(): DashboardAssets {
       'preact.mjs': join(preactDir, 'dist', 'preact.mjs'),
       'hooks.mjs': join(preactDir, 'hooks', 'dist', 'hooks.mjs'),
       'htm.mjs': join(htmDir, 'dist', 'htm.mjs'),
+      'htm-preact.mjs': join(htmDir, 'preact', 'index.mjs'),
     },
   };
 }

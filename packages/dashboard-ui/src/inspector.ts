@@ -1,0 +1,60 @@
+import { useState } from 'preact/hooks';
+import { html } from './html.js';
+import type { View } from './html.js';
+import { clearExchanges, download } from './api.js';
+import { formatBytes } from './body.js';
+import { ExchangeDetail } from './exchange-detail.js';
+import { matchesFilter } from './filter.js';
+import { toHar } from './har.js';
+import { Method, StatusBadge, formatDuration, formatTime } from './parts.js';
+import type { CapturedExchange, EnvironmentView } from './model.js';
+
+/** The inspector: every request routed to this laptop, newest first, filterable, and the selected one in detail. */
+export function Inspector({ exchanges, environment }: { exchanges: CapturedExchange[]; environment: EnvironmentView | undefined }): View {
+  const [filter, setFilter] = useState('');
+  const [selected, setSelected] = useState<number | undefined>(undefined);
+  const [revealInHar, setRevealInHar] = useState(false);
+  const shown = exchanges.filter((e) => matchesFilter(e, filter));
+  const current = shown.find((e) => e.id === selected) ?? shown[0];
+  const localPortOf = (interceptId: string) => environment?.mine.find((m) => m.spec.id === interceptId)?.spec.localPort;
+  const exportHar = () => {
+    const har = toHar(shown, { revealSecrets: revealInHar, creatorVersion: 'dashboard' });
+    download(`detour-${new Date().toISOString().replace(/[:.]/g, '-')}.har`, 'application/json', JSON.stringify(har, null, 2));
+  };
+  const localPort = current === undefined ? undefined : localPortOf(current.interceptId);
+  return html`<div class="inspector">
+    <div class="toolbar">
+      <input type="search" class="filter" placeholder="Filter: path, method:post, status:5xx, service:api, proto:grpc" aria-label="Filter requests" value=${filter} onInput=${(e: Event) => setFilter((e.target as HTMLInputElement).value)} />
+      <span class="muted small count">${shown.length === exchanges.length ? `${exchanges.length} requests` : `${shown.length} of ${exchanges.length}`}</span>
+      <span class="spacer"></span>
+      <label class="check small" title="Put Authorization, Cookie and Set-Cookie in the HAR as sent"><input type="checkbox" checked=${revealInHar} onChange=${(e: Event) => setRevealInHar((e.target as HTMLInputElement).checked)} /> secrets in HAR</label>
+      <button type="button" class="btn" disabled=${shown.length === 0} onClick=${exportHar}>Export HAR</button>
+      <button type="button" class="btn ghost" disabled=${exchanges.length === 0} onClick=${() => void clearExchanges()}>Clear</button>
+    </div>
+    <div class="split">
+      <div class="list" role="list">
+        ${shown.length === 0
+          ? html`<div class="empty">
+              <h3>${exchanges.length === 0 ? 'No requests yet' : 'Nothing matches the filter'}</h3>
+              <p class="muted">${exchanges.length === 0 ? 'Requests routed to this laptop by your intercepts appear here as they arrive.' : 'Clear the filter to see every captured request.'}</p>
+            </div>`
+          : shown.map(
+              (e) => html`<button type="button" role="listitem" class=${`row ${current?.id === e.id ? 'selected' : ''}`} data-id=${e.id} onClick=${() => setSelected(e.id)}>
+                <span class="c-time muted">${formatTime(e.startedAt)}</span>
+                <span class="c-method"><${Method} method=${e.method} /></span>
+                <span class="c-path" title=${e.path}>${e.path}</span>
+                <span class="c-status"><${StatusBadge} status=${e.status} state=${e.state} error=${e.error} /></span>
+                <span class="c-dur muted">${formatDuration(e.durationMs)}</span>
+                <span class="c-size muted">${e.responseBody === undefined ? '' : formatBytes(e.responseBody.bytes)}</span>
+                <span class="c-svc muted">${e.protocol === 'http/1.1' ? '' : html`<span class="tag">${e.protocol}</span> `}${e.service ?? ''}</span>
+              </button>`,
+            )}
+      </div>
+      <div class="detail-wrap">
+        ${current === undefined
+          ? html`<div class="empty"><p class="muted">Select a request to see its headers and bodies, replay it, or copy it as cURL.</p></div>`
+          : html`<${ExchangeDetail} exchange=${current} localOrigin=${localPort === undefined ? undefined : `http://127.0.0.1:${localPort}`} />`}
+      </div>
+    </div>
+  </div>`;
+}

@@ -1,0 +1,173 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'undici';
+import { DEFAULT_HEADER_NAME } from '@detour/protocol';
+import { Environment } from './support/environment.js';
+import type { Developer } from './support/environment.js';
+import { chromiumMissing, launchBrowser } from './support/browser.js';
+
+/** Screenshots for the README when set (a directory); the test itself does not need them. */
+const SCREENSHOT_DIR = process.env.E2E_SCREENSHOT_DIR;
+
+interface DashboardInfo {
+  url: string;
+  port: number;
+  maxExchanges: number;
+  maxBytes: number;
+  started: boolean;
+}
+
+async function startDashboard(dev: Developer, extra: string[] = []): Promise<DashboardInfo> {
+  const result = await dev.cli(['dashboard', '--no-open', '--output', 'json', ...extra]);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout) as DashboardInfo;
+}
+
+/** Signs in like a browser would: the token URL answers a cookie. */
+async function signIn(info: DashboardInfo): Promise<string> {
+  const r = await request(info.url);
+  assert.equal(r.statusCode, 303);
+  await r.body.dump();
+  const cookie = String(r.headers['set-cookie']);
+  return cookie.split(';')[0]!;
+}
+
+test('dashboard: token sign-in, live environment, inspector and replay in a real browser', { timeout: 120_000 }, async (t) => {
+  const env = await Environment.create();
+  t.after(() => env.close());
+  const api = await env.service('api');
+  const alice = await env.developer('alice');
+  const bob = await env.developer('bob');
+  await bob.intercept('api', ['--on-disconnect', 'hold=30s']);
+  const info = await startDashboard(alice);
+  const origin = `http://127.0.0.1:${info.port}`;
+  assert.match(info.url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{43}$/);
+
+  await t.test('the token is swapped for an HttpOnly cookie; nothing is served without it', async () => {
+    const anonymous = await request(`${origin}/api/exchanges`);
+    assert.equal(anonymous.statusCode, 401);
+    await anonymous.body.dump();
+    const page = await request(`${origin}/`);
+    assert.equal(page.statusCode, 401);
+    assert.match(await page.body.text(), /Open the URL that <code>detour dashboard<\/code> printed/);
+    const wrong = await request(`${origin}/?token=not-the-token`);
+    assert.equal(wrong.statusCode, 403);
+    await wrong.body.dump();
+    const signedIn = await request(info.url);
+    assert.equal(signedIn.statusCode, 303);
+    assert.equal(signedIn.headers.location, '/');
+    assert.match(String(signedIn.headers['set-cookie']), new RegExp(`^detour-dashboard-${info.port}=[\\w-]+; Path=/; HttpOnly; SameSite=Strict$`));
+    await signedIn.body.dump();
+    const cookie = await signIn(info);
+    const ok = await request(`${origin}/api/exchanges`, { headers: { cookie } });
+    assert.equal(ok.statusCode, 200);
+    await ok.body.dump();
+    // DNS rebinding: another name that resolves here is refused even with the cookie.
+    const rebound = await request(`${origin}/api/exchanges`, { headers: { cookie, host: `evil.example:${info.port}` } });
+    assert.equal(rebound.statusCode, 421);
+    await rebound.body.dump();
+    // A state-changing call from another origin is refused.
+    const forged = await request(`${origin}/api/exchanges`, { method: 'DELETE', headers: { cookie, origin: 'http://evil.example' } });
+    assert.equal(forged.statusCode, 403);
+    await forged.body.dump();
+  });
+
+  await t.test('running it again prints the same dashboard', async () => {
+    const again = await startDashboard(alice);
+    assert.equal(again.url, info.url);
+    assert.equal(again.started, false);
+  });
+
+  const missing = chromiumMissing();
+  await t.test('in Chromium: an intercept appears live, a request shows in the inspector, replay shows the new answer', { skip: missing }, async () => {
+    const browser = await launchBrowser();
+    t.after(() => browser.close());
+    const page = await browser.context.newPage();
+    await page.goto(info.url);
+    // The token left the address bar.
+    assert.equal(page.url(), `${origin}/`);
+    await page.getByRole('button', { name: /Environment/ }).click();
+    await page.locator('[data-service="api"]').waitFor();
+    // bob's intercept, with owner, matcher, state and policy.
+    const bobRow = page.locator('[data-service="api"] tr', { hasText: 'bob' });
+    await bobRow.waitFor();
+    assert.match(await bobRow.innerText(), new RegExp(`bob[\\s\\S]*${DEFAULT_HEADER_NAME}: bob-[\\s\\S]*online[\\s\\S]*hold 30 s`));
+
+    await page.getByRole('button', { name: /Your intercepts/ }).click();
+    await page.getByText('No intercepts').waitFor();
+    const [headerName, headerValue] = await alice.interceptHeader('api');
+    // Live: no reload, the SSE feed brings it.
+    await page.locator('.card.intercept', { hasText: 'online' }).waitFor({ timeout: 10_000 });
+    assert.match(await page.locator('.card.intercept').innerText(), new RegExp(`${headerName}: ${headerValue}`));
+
+    await page.getByRole('button', { name: /Inspector/ }).click();
+    const sent = await request(`${api.agentUrls[0]}/anything/orders?limit=2`, {
+      method: 'POST',
+      headers: { [headerName]: headerValue, 'content-type': 'application/json', authorization: 'Bearer s3cr3t-token-value', cookie: 'session=abc123; theme=dark' },
+      body: JSON.stringify({ item: 'book', quantity: 2 }),
+    });
+    assert.equal(sent.statusCode, 200);
+    assert.equal(((await sent.body.json()) as { app: string }).app, 'alice-laptop');
+
+    const row = page.locator('.row', { hasText: '/anything/orders?limit=2' });
+    await row.waitFor();
+    assert.match(await row.innerText(), /POST[\s\S]*200/);
+    await row.click();
+    const detail = page.locator('.detail');
+    // The answer, pretty-printed JSON from the laptop app.
+    await detail.locator('pre.code.json', { hasText: '"app": "alice-laptop"' }).waitFor();
+    await page.locator('.subtabs').getByRole('button', { name: 'Request' }).click();
+    await detail.locator('pre.code.json', { hasText: '"item": "book"' }).waitFor();
+    // Secrets are masked until clicked.
+    assert.equal(await page.getByText('s3cr3t-token-value').count(), 0);
+    const masked = detail.locator('button.secret', { hasText: 'Bearer ••••••' });
+    assert.match(await detail.locator('button.secret', { hasText: 'session=' }).innerText(), /session=•+; theme=•+/);
+    if (SCREENSHOT_DIR !== undefined) await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-request.png` });
+    await masked.click();
+    await detail.getByText('Bearer s3cr3t-token-value').waitFor();
+
+    // Replay into the laptop, then to the environment: both answers beside the original.
+    await detail.getByRole('button', { name: 'Replay', exact: true }).click();
+    const local = detail.locator('.answer.replay[data-target="local"]');
+    await local.locator('pre.code', { hasText: '"app": "alice-laptop"' }).waitFor();
+    assert.match(await local.locator('.answer-head').innerText(), /200/);
+    await detail.getByRole('button', { name: 'Replay to environment' }).click();
+    const remote = detail.locator('.answer.replay[data-target="environment"]');
+    await remote.locator('pre.code', { hasText: '"app": "api"' }).waitFor();
+    assert.match(await remote.innerText(), new RegExp(`without ${headerName}`));
+
+    // Edit and resend: a changed path and body reach the laptop app as edited.
+    await detail.getByRole('button', { name: 'Edit and resend' }).click();
+    await detail.getByRole('textbox', { name: 'Path' }).fill('/anything/edited');
+    await detail.getByRole('textbox', { name: 'Body' }).fill('{"item":"pen"}');
+    await detail.getByRole('button', { name: 'Send', exact: true }).click();
+    await detail.locator('.answer.replay', { hasText: '(edited)' }).locator('pre.code', { hasText: '"path": "/anything/edited"' }).waitFor();
+
+    if (SCREENSHOT_DIR !== undefined) {
+      await page.getByRole('button', { name: 'Edit and resend' }).click();
+      await page.locator('.subtabs').getByRole('button', { name: 'Response' }).click();
+      // A few more requests so the list looks like a working session.
+      for (const path of ['/anything/users/42', '/status/404', '/anything/cart', '/status/204']) {
+        const r = await request(`${api.agentUrls[0]}${path}`, { headers: { [headerName]: headerValue } });
+        await r.body.dump();
+      }
+      await page.locator('.row', { hasText: '/status/204' }).waitFor();
+      await row.click();
+      await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard.png` });
+      await page.getByRole('button', { name: /Environment/ }).click();
+      await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-environment.png` });
+      await page.getByRole('button', { name: /Your intercepts/ }).click();
+      await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-intercepts.png` });
+    }
+  });
+
+  await t.test('the API lists what the browser saw, and --stop ends capture with the dashboard', async () => {
+    const cookie = await signIn(info);
+    const r = await request(`${origin}/api/exchanges`, { headers: { cookie } });
+    const { exchanges } = (await r.body.json()) as { exchanges: Array<{ path: string; method: string; status: number; service: string }> };
+    if (missing === false) assert.ok(exchanges.some((e) => e.path === '/anything/orders?limit=2' && e.method === 'POST' && e.status === 200 && e.service === 'api'));
+    const stopped = await alice.cli(['dashboard', '--stop']);
+    assert.equal(stopped.code, 0, stopped.stderr);
+    await assert.rejects(request(`${origin}/api/exchanges`, { headers: { cookie } }), /ECONNREFUSED/);
+  });
+});
