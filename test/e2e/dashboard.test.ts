@@ -144,15 +144,19 @@ test('dashboard: token sign-in, live environment, inspector and replay in a real
     await detail.locator('.answer.replay', { hasText: '(edited)' }).locator('pre.code', { hasText: '"path": "/anything/edited"' }).waitFor();
 
     if (SCREENSHOT_DIR !== undefined) {
-      await page.getByRole('button', { name: 'Edit and resend' }).click();
-      await page.locator('.subtabs').getByRole('button', { name: 'Response' }).click();
-      // A few more requests so the list looks like a working session.
-      for (const path of ['/anything/users/42', '/status/404', '/anything/cart', '/status/204']) {
-        const r = await request(`${api.agentUrls[0]}${path}`, { headers: { [headerName]: headerValue } });
+      // A few more requests so the list looks like a working session, then one replayed both ways.
+      for (const path of ['/anything/users/42', '/status/404', '/anything/cart?currency=EUR', '/status/204']) {
+        const r = await request(`${api.agentUrls[0]}${path}`, { headers: { [headerName]: headerValue, authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.demo' } });
         await r.body.dump();
       }
-      await page.locator('.row', { hasText: '/status/204' }).waitFor();
-      await row.click();
+      const cart = page.locator('.row', { hasText: '/anything/cart?currency=EUR' });
+      await cart.click();
+      await detail.getByRole('button', { name: 'Replay', exact: true }).click();
+      await detail.locator('.answer.replay[data-target="local"] pre.code').waitFor();
+      await detail.getByRole('button', { name: 'Replay to environment' }).click();
+      await detail.locator('.answer.replay[data-target="environment"] pre.code').waitFor();
+      await page.locator('.subtabs').getByRole('button', { name: 'Request' }).click();
+      await page.locator('.detail-wrap').evaluate((el) => el.scrollTo(0, 0));
       await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard.png` });
       await page.getByRole('button', { name: /Environment/ }).click();
       await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-environment.png` });

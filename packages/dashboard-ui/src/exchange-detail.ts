@@ -32,6 +32,12 @@ export function requestOf(exchange: CapturedExchange, target: ReplayTarget): Rep
 
 let nextRunKey = 1;
 
+/** `api` when the intercept is named after its service, else `api-v2 on api`. */
+function interceptLabel(exchange: CapturedExchange): string {
+  const name = exchange.interceptName ?? exchange.interceptId;
+  return exchange.service === undefined || exchange.service === name ? `intercept ${name}` : `intercept ${name} on ${exchange.service}`;
+}
+
 /** The selected exchange: its request and answer, the actions, and the replays beside the original. */
 export function ExchangeDetail({ exchange, localOrigin }: { exchange: CapturedExchange; localOrigin: string | undefined }): View {
   const [runs, setRuns] = useState<ReplayRun[]>([]);
@@ -64,7 +70,7 @@ export function ExchangeDetail({ exchange, localOrigin }: { exchange: CapturedEx
         <${StatusBadge} status=${exchange.status} state=${exchange.state} error=${exchange.error} />
         <span>${formatDuration(exchange.durationMs)}</span>
         <span class="tag">${exchange.protocol}</span>
-        <span>${exchange.interceptName ?? exchange.interceptId}${exchange.service === undefined ? '' : ` · ${exchange.service}`}</span>
+        <span title="The intercept that routed it here">${interceptLabel(exchange)}</span>
         <span class="muted">${formatTime(exchange.startedAt)}</span>
       </div>
       ${exchange.error === undefined ? null : html`<p class="error-line">${exchange.error}</p>`}
@@ -124,7 +130,7 @@ function Comparison({ exchange, runs }: { exchange: CapturedExchange; runs: Repl
         ${run.error === undefined ? null : html`<p class="error-line">${run.error}</p>`}
         ${run.answer === undefined
           ? null
-          : html`<p class="muted small">${run.request.method} ${run.answer.origin}${run.request.path}${run.answer.removedHeaders.length > 0 ? ` · without ${run.answer.removedHeaders.join(', ')}` : ''}</p>
+          : html`<p class="muted target">${run.request.method} ${run.answer.origin}${run.request.path}${run.answer.removedHeaders.length > 0 ? ` · without ${run.answer.removedHeaders.join(', ')}` : ''}</p>
               ${run.answer.note === undefined ? null : html`<p class="warn small">${run.answer.note}</p>`}
               <${BodyView} body=${run.answer.body} headers=${run.answer.headers} />
               <details><summary>Headers</summary><${FieldsTable} fields=${[...run.answer.headers, ...(run.answer.trailers ?? [])]} /></details>`}

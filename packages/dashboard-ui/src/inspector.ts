@@ -24,8 +24,8 @@ export function Inspector({ exchanges, environment }: { exchanges: CapturedExcha
   const localPort = current === undefined ? undefined : localPortOf(current.interceptId);
   return html`<div class="inspector">
     <div class="toolbar">
-      <input type="search" class="filter" placeholder="Filter: path, method:post, status:5xx, service:api, proto:grpc" aria-label="Filter requests" value=${filter} onInput=${(e: Event) => setFilter((e.target as HTMLInputElement).value)} />
-      <span class="muted small count">${shown.length === exchanges.length ? `${exchanges.length} requests` : `${shown.length} of ${exchanges.length}`}</span>
+      <input type="search" class="filter" placeholder="Filter   path · method:post · status:5xx · proto:grpc" aria-label="Filter requests" value=${filter} onInput=${(e: Event) => setFilter((e.target as HTMLInputElement).value)} />
+      <span class="muted small count">${shown.length === exchanges.length ? `${exchanges.length} ${exchanges.length === 1 ? 'request' : 'requests'}` : `${shown.length} of ${exchanges.length}`}</span>
       <span class="spacer"></span>
       <label class="check small" title="Put Authorization, Cookie and Set-Cookie in the HAR as sent"><input type="checkbox" checked=${revealInHar} onChange=${(e: Event) => setRevealInHar((e.target as HTMLInputElement).checked)} /> secrets in HAR</label>
       <button type="button" class="btn" disabled=${shown.length === 0} onClick=${exportHar}>Export HAR</button>
