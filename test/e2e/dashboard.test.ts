@@ -5,6 +5,8 @@ import { DEFAULT_HEADER_NAME } from '@detour/protocol';
 import { Environment } from './support/environment.js';
 import type { Developer } from './support/environment.js';
 import { chromiumMissing, launchBrowser } from './support/browser.js';
+import { EchoClient, grpc, metadataOf, startGrpcApp, streamStatus } from './support/grpc-client.js';
+import { eventually, stopProcess } from './support/processes.js';
 
 /** Screenshots for the README when set (a directory); the test itself does not need them. */
 const SCREENSHOT_DIR = process.env.E2E_SCREENSHOT_DIR;
@@ -174,4 +176,100 @@ test('dashboard: token sign-in, live environment, inspector and replay in a real
     assert.equal(stopped.code, 0, stopped.stderr);
     await assert.rejects(request(`${origin}/api/exchanges`, { headers: { cookie } }), /ECONNREFUSED/);
   });
+});
+
+interface Captured {
+  id: number;
+  protocol: string;
+  method: string;
+  path: string;
+  status?: number;
+  state: string;
+  interceptId: string;
+  requestHeaders: Array<[string, string]>;
+  requestBody: { base64: string; bytes: number; truncated: boolean };
+  responseBody?: { base64: string; bytes: number; truncated: boolean };
+  responseHeaders?: Array<[string, string]>;
+  responseTrailers?: Array<[string, string]>;
+}
+
+/** A gRPC status is in the trailers, or in the head of a trailers-only answer (an error before any message). */
+const grpcField = (e: Captured, name: string) => [...(e.responseHeaders ?? []), ...(e.responseTrailers ?? [])].find(([n]) => n === name)?.[1];
+
+test('dashboard: gRPC calls are captured with metadata, status and trailers, streams pass whole, and replay works both ways', { timeout: 120_000 }, async (t) => {
+  const env = await Environment.create();
+  t.after(() => env.close());
+  const cluster = await startGrpcApp('cluster');
+  const laptop = await startGrpcApp('alice-laptop');
+  t.after(() => Promise.all([cluster, laptop].map((app) => stopProcess(app.child))));
+  const agent = await env.agent('greeter', cluster.value);
+  const alice = await env.developer('alice');
+  const info = await startDashboard(alice, ['--capture-requests', '50', '--capture-bytes', '8MiB']);
+  assert.equal(info.maxExchanges, 50);
+  assert.equal(info.maxBytes, 8 * 1024 * 1024);
+  const intercepted = await alice.cli(['intercept', 'greeter', '--port', new URL(laptop.value).port, '--output', 'json']);
+  assert.equal(intercepted.code, 0, intercepted.stderr);
+  const { header } = JSON.parse(intercepted.stdout) as { header: string };
+  const client = new EchoClient(new URL(agent.url).host);
+  t.after(() => client.close());
+  const origin = `http://127.0.0.1:${info.port}`;
+  const cookie = await signIn(info);
+  const captured = async () => ((await (await request(`${origin}/api/exchanges`, { headers: { cookie } })).body.json()) as { exchanges: Captured[] }).exchanges;
+  const completed = (path: string, count = 1) =>
+    eventually(`${count} complete ${path}`, async () => {
+      const found = (await captured()).filter((e) => e.path === path && e.state === 'complete');
+      return found.length >= count ? found : undefined;
+    });
+
+  const ok = await client.unary('hi', metadataOf(header));
+  assert.equal(ok.reply?.servedBy, 'alice-laptop');
+  const failed = await client.unary('fail', metadataOf(header));
+  assert.equal(failed.error?.code, grpc.status.INVALID_ARGUMENT);
+  const [fail, hi] = await completed('/detour.test.Echo/Unary', 2);
+  assert.ok(hi && fail);
+  assert.equal(hi.protocol, 'grpc');
+  assert.equal(hi.method, 'POST');
+  assert.equal(hi.status, 200);
+  assert.deepEqual(hi.responseTrailers?.find(([n]) => n === 'grpc-status'), ['grpc-status', '0']);
+  const [headerName, headerValue] = header.split('=') as [string, string];
+  assert.deepEqual(hi.requestHeaders.find(([n]) => n === headerName), [headerName, headerValue]);
+  assert.equal(grpcField(fail, 'grpc-status'), '3');
+  assert.match(decodeURIComponent(grpcField(fail, 'grpc-message') ?? ''), /refused by alice-laptop/);
+  assert.equal(grpcField(fail, 'x-detail'), 'from alice-laptop');
+
+  // A large stream passes whole while only its first 64 KiB are kept.
+  const totalBytes = 8 * 1024 * 1024;
+  let received = 0;
+  const download = client.download(totalBytes, 64 * 1024, metadataOf(header));
+  download.on('data', (chunk: { data: Buffer }) => (received += chunk.data.length));
+  assert.equal((await streamStatus(download)).code, grpc.status.OK);
+  assert.equal(received, totalBytes);
+  const [streamed] = await completed('/detour.test.Echo/Download');
+  assert.ok(streamed?.responseBody);
+  assert.equal(streamed.responseBody.truncated, true);
+  assert.ok(streamed.responseBody.bytes > totalBytes, `${streamed.responseBody.bytes}`);
+  assert.equal(Buffer.from(streamed.responseBody.base64, 'base64').length, 64 * 1024);
+
+  // Replay the unary call: into the laptop app, and into the environment without the header.
+  const replay = async (target: 'local' | 'environment') => {
+    const r = await request(`${origin}/api/replay`, {
+      method: 'POST',
+      headers: { cookie, origin, 'content-type': 'application/json' },
+      body: JSON.stringify({ target, interceptId: hi.interceptId, protocol: hi.protocol, method: hi.method, path: hi.path, headers: hi.requestHeaders, bodyBase64: hi.requestBody.base64 }),
+    });
+    assert.equal(r.statusCode, 200);
+    return (await r.body.json()) as { status: number; trailers?: Array<[string, string]>; body: { base64: string }; removedHeaders: string[] };
+  };
+  const local = await replay('local');
+  assert.equal(local.status, 200);
+  assert.deepEqual(local.trailers?.find(([n]) => n === 'grpc-status'), ['grpc-status', '0']);
+  assert.match(Buffer.from(local.body.base64, 'base64').toString('latin1'), /alice-laptop/);
+  const remote = await replay('environment');
+  assert.deepEqual(remote.removedHeaders, [headerName]);
+  assert.match(Buffer.from(remote.body.base64, 'base64').toString('latin1'), /cluster/);
+
+  // Mistakes get a 4xx with the reason.
+  const bad = await request(`${origin}/api/replay`, { method: 'POST', headers: { cookie, origin, 'content-type': 'application/json' }, body: JSON.stringify({ target: 'local', interceptId: 'gone', protocol: 'h2', method: 'GET', path: '/', headers: [], bodyBase64: '' }) });
+  assert.equal(bad.statusCode, 404);
+  assert.match(((await bad.body.json()) as { error: { message: string } }).error.message, /no longer holds intercept gone/);
 });

@@ -30,12 +30,11 @@ export function textOf(bytes: Uint8Array, truncated: boolean): string | undefine
   } catch {
     return undefined;
   }
-  // eslint-disable-next-line no-control-regex
   return /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(text) ? undefined : text;
 }
 
 function trimPartialUtf8(bytes: Uint8Array): Uint8Array {
-  let end = bytes.length;
+  const end = bytes.length;
   // Back up over at most 3 continuation bytes to the lead byte of a character that may be cut.
   for (let k = 1; k <= 4 && end - k >= 0; k++) {
     const b = bytes[end - k]!;

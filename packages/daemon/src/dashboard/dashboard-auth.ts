@@ -11,12 +11,15 @@ import type { IncomingMessage } from 'node:http';
  */
 export class DashboardAuth {
   readonly token = randomBytes(32).toString('base64url');
-  readonly cookieName: string;
-  readonly #port: number;
+  #port = 0;
 
-  constructor(port: number) {
+  /** The port is known once the server listens; nothing is served before. */
+  listeningOn(port: number): void {
     this.#port = port;
-    this.cookieName = `detour-dashboard-${port}`;
+  }
+
+  get cookieName(): string {
+    return `detour-dashboard-${this.#port}`;
   }
 
   /** `Set-Cookie` for a browser that presented the token. */

@@ -93,7 +93,7 @@ export async function startDashboard(options: DashboardOptions, sources: Dashboa
     }
   };
   const feed = new LiveFeed(capture.ring, environment);
-  let auth: DashboardAuth | undefined;
+  const auth = new DashboardAuth();
 
   const destination = async (request: ReplayRequest): Promise<ReplayDestination> => {
     const local = sources.intercepts().find((i) => i.spec.id === request.interceptId);
@@ -123,7 +123,7 @@ export async function startDashboard(options: DashboardOptions, sources: Dashboa
       res.end(`<!doctype html><meta charset="utf-8"><title>${title}</title><body style="font:15px system-ui;margin:3rem;color:#1f2937"><h1 style="font-size:1.3rem">${title}</h1><p>${text}</p>`);
     };
     const handle = async () => {
-      const a = auth!;
+      const a = auth;
       if (!a.hostAllowed(req)) return sendPage(421, 'Wrong host', 'Open the dashboard at the 127.0.0.1 address <code>detour dashboard</code> printed.');
       const url = new URL(req.url ?? '/', 'http://dashboard');
       const path = url.pathname;
@@ -193,7 +193,7 @@ export async function startDashboard(options: DashboardOptions, sources: Dashboa
     throw err;
   }
   const port = (server.address() as { port: number }).port;
-  auth = new DashboardAuth(port);
+  auth.listeningOn(port);
   captureSwitch.current = capture;
   logger.info({ port, maxExchanges: options.maxExchanges, maxBytes: options.maxBytes }, 'dashboard started');
   let closed: Promise<void> | undefined;
