@@ -41,6 +41,10 @@ test('dashboard: token sign-in, live environment, inspector and replay in a real
   const alice = await env.developer('alice');
   const bob = await env.developer('bob');
   await bob.intercept('api', ['--on-disconnect', 'hold=30s']);
+  const taken = new URL(api.agentUrls[0]!).port;
+  const refused = await alice.cli(['dashboard', '--no-open', '--port', taken]);
+  assert.equal(refused.code, 2);
+  assert.equal(refused.stderr, `detour: port ${taken} on 127.0.0.1 is taken; pick another with --port, or leave it out for a free one\n`);
   const info = await startDashboard(alice);
   const origin = `http://127.0.0.1:${info.port}`;
   assert.match(info.url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{43}$/);
