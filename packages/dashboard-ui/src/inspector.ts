@@ -40,7 +40,7 @@ export function Inspector({ exchanges, environment }: { exchanges: CapturedExcha
             </div>`
           : shown.map(
               (e) => html`<button type="button" role="listitem" class=${`row ${current?.id === e.id ? 'selected' : ''}`} data-id=${e.id} onClick=${() => setSelected(e.id)}>
-                <span class="c-time muted">${formatTime(e.startedAt)}</span>
+                <span class="c-time muted" title=${formatTime(e.startedAt)}>${formatTime(e.startedAt, false)}</span>
                 <span class="c-method"><${Method} method=${e.method} /></span>
                 <span class="c-path" title=${e.path}>${e.path}</span>
                 <span class="c-status"><${StatusBadge} status=${e.status} state=${e.state} error=${e.error} /></span>

@@ -60,9 +60,11 @@ export function formatDuration(ms: number | undefined): string {
   return `${(ms / 1000).toFixed(2)} s`;
 }
 
-export function formatTime(epochMs: number): string {
+/** `14:03:07.251`, or `14:03:07` where space is short (the list). */
+export function formatTime(epochMs: number, withMs = true): string {
   const d = new Date(epochMs);
-  return `${d.toLocaleTimeString([], { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+  const time = d.toLocaleTimeString([], { hour12: false });
+  return withMs ? `${time}.${String(d.getMilliseconds()).padStart(3, '0')}` : time;
 }
 
 /** A button that says "Copied" for a moment after its action. */
