@@ -35,8 +35,13 @@ class Direction {
     return all;
   }
 
-  keep(buf: Buffer, from: number): void {
-    if (from < buf.length) this.#pending = Buffer.from(buf.subarray(from));
+  /** Where the head starting at `at` ends, or -1 once the partial head is kept for the next chunk. */
+  headEnd(buf: Buffer, at: number, what: 'request' | 'response'): number {
+    const end = findHeadEnd(buf, at, at, buf.length, CODE);
+    if (end !== -1) return end;
+    if (buf.length - at > MAX_HEAD_BYTES) throw new Error(`${what} head too long to follow`);
+    if (at < buf.length) this.#pending = Buffer.from(buf.subarray(at));
+    return -1;
   }
 }
 
@@ -115,12 +120,8 @@ export class Http1Observer {
         }
         continue;
       }
-      const headEnd = findHeadEnd(buf, at, at, buf.length, CODE);
-      if (headEnd === -1) {
-        if (buf.length - at > MAX_HEAD_BYTES) throw new Error('request head too long to follow');
-        this.#request.keep(buf, at);
-        return;
-      }
+      const headEnd = this.#request.headEnd(buf, at, 'request');
+      if (headEnd === -1) return;
       const head = parseRequestHead(buf, at, headEnd);
       const recorder = new ExchangeRecorder(this.#ring, {
         ...this.#context,
@@ -158,12 +159,8 @@ export class Http1Observer {
         }
         continue;
       }
-      const headEnd = findHeadEnd(buf, at, at, buf.length, CODE);
-      if (headEnd === -1) {
-        if (buf.length - at > MAX_HEAD_BYTES) throw new Error('response head too long to follow');
-        this.#response.keep(buf, at);
-        return;
-      }
+      const headEnd = this.#response.headEnd(buf, at, 'response');
+      if (headEnd === -1) return;
       const head = parseResponseHead(buf, at, headEnd);
       const fields = fieldsOf(buf, at, headEnd - 4);
       at = headEnd;
