@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { Readable } from 'node:stream';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
 import { DEFAULT_HEADER_NAME } from '@detour/protocol';
@@ -47,6 +48,9 @@ test('dashboard: token sign-in, live environment, inspector and replay in a real
   assert.equal(refused.stderr, `detour: port ${taken} on 127.0.0.1 is taken; pick another with --port, or leave it out for a free one\n`);
   const info = await startDashboard(alice);
   const origin = `http://127.0.0.1:${info.port}`;
+  // Made in the browser case (to see it appear live), or by the first case that needs it when that is skipped.
+  let aliceHeader: Promise<[string, string]> | undefined;
+  const interceptAsAlice = () => (aliceHeader ??= alice.interceptHeader('api'));
   assert.match(info.url, /^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{43}$/);
 
   await t.test('the token is swapped for an HttpOnly cookie; nothing is served without it', async () => {
@@ -101,7 +105,7 @@ test('dashboard: token sign-in, live environment, inspector and replay in a real
 
     await page.getByRole('button', { name: /Your intercepts/ }).click();
     await page.getByText('No intercepts').waitFor();
-    const [headerName, headerValue] = await alice.interceptHeader('api');
+    const [headerName, headerValue] = await interceptAsAlice();
     // Live: no reload, the SSE feed brings it.
     await page.locator('.card.intercept', { hasText: 'online' }).waitFor({ timeout: 10_000 });
     assert.match(await page.locator('.card.intercept').innerText(), new RegExp(`${headerName}: ${headerValue}`));
@@ -169,6 +173,37 @@ test('dashboard: token sign-in, live environment, inspector and replay in a real
       await page.getByRole('button', { name: /Your intercepts/ }).click();
       await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-intercepts.png` });
     }
+  });
+
+  await t.test('with capture on, large HTTP/1.1 bodies still stream whole both ways; only their first 64 KiB are kept', async () => {
+    const [headerName, headerValue] = await interceptAsAlice();
+    const downloadBytes = 6 * 1024 * 1024;
+    const down = await request(`${api.agentUrls[0]}/download?bytes=${downloadBytes}`, { headers: { [headerName]: headerValue } });
+    let received = 0;
+    for await (const chunk of down.body) received += (chunk as Buffer).length;
+    assert.equal(received, downloadBytes);
+    const uploadBytes = 5 * 1024 * 1024;
+    const up = await request(`${api.agentUrls[0]}/upload`, {
+      method: 'POST',
+      headers: { [headerName]: headerValue },
+      // No length: sent chunked, so the observer frames a chunked body.
+      body: Readable.from((function* () {
+        for (let sent = 0; sent < uploadBytes; sent += 64 * 1024) yield Buffer.alloc(64 * 1024, 0x62);
+      })()),
+    });
+    assert.deepEqual(await up.body.json(), { app: 'alice-laptop', bytes: uploadBytes });
+    const cookie = await signIn(info);
+    const exchanges = await eventually('both captured', async () => {
+      const r = await request(`${origin}/api/exchanges`, { headers: { cookie } });
+      const all = ((await r.body.json()) as { exchanges: Captured[] }).exchanges.filter((e) => e.state === 'complete');
+      const d = all.find((e) => e.path.startsWith('/download'));
+      const u = all.find((e) => e.path === '/upload');
+      return d && u ? { d, u } : undefined;
+    });
+    assert.deepEqual([exchanges.d.responseBody?.bytes, exchanges.d.responseBody?.truncated], [downloadBytes, true]);
+    assert.equal(Buffer.from(exchanges.d.responseBody!.base64, 'base64').length, 64 * 1024);
+    assert.deepEqual([exchanges.u.requestBody.bytes, exchanges.u.requestBody.truncated], [uploadBytes, true]);
+    assert.equal(Buffer.from(exchanges.u.requestBody.base64, 'base64').toString(), 'b'.repeat(64 * 1024));
   });
 
   await t.test('the API lists what the browser saw, and --stop ends capture with the dashboard', async () => {

@@ -22,11 +22,13 @@ function fake(ring: ExchangeRing, bodyBytes = 0): CapturedExchange {
 test('the ring keeps the last N exchanges, newest first', () => {
   const ring = new ExchangeRing({ maxExchanges: 3, maxBytes: 1024 * 1024 });
   const seen: number[] = [];
-  ring.subscribe((e) => seen.push(e.id));
+  const dropped: number[] = [];
+  ring.subscribe({ put: (e) => seen.push(e.id), dropped: (ids) => dropped.push(...ids) });
   for (let i = 0; i < 5; i++) ring.put(fake(ring));
   assert.deepEqual(ring.list().map((e) => e.id), [5, 4, 3]);
   assert.equal(ring.size, 3);
   assert.deepEqual(seen, [1, 2, 3, 4, 5]);
+  assert.deepEqual(dropped, [1, 2]);
 });
 
 test('the ring stays within its byte budget, and an update of a dropped exchange is dropped too', () => {

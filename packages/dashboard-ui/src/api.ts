@@ -25,7 +25,7 @@ export async function clearExchanges(): Promise<void> {
 export function subscribe(onEvent: (event: DashboardEvent) => void, onState: (live: boolean) => void): () => void {
   const source = new EventSource('/api/events');
   const handle = (message: MessageEvent<string>) => onEvent(JSON.parse(message.data) as DashboardEvent);
-  for (const type of ['reset', 'exchange', 'environment', 'cleared']) source.addEventListener(type, handle as EventListener);
+  for (const type of ['reset', 'exchange', 'dropped', 'environment', 'cleared']) source.addEventListener(type, handle as EventListener);
   source.onopen = () => onState(true);
   source.onerror = () => onState(false);
   return () => source.close();

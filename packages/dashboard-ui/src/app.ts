@@ -31,6 +31,13 @@ function App(): View {
           case 'exchange':
             setExchanges((all) => new Map(all).set(event.exchange.id, event.exchange));
             break;
+          case 'dropped':
+            setExchanges((all) => {
+              const kept = new Map(all);
+              for (const id of event.ids) kept.delete(id);
+              return kept;
+            });
+            break;
           case 'environment':
             setEnvironment(event.environment);
             break;

@@ -132,5 +132,6 @@ export interface EnvironmentView {
 export type DashboardEvent =
   | { type: 'reset'; exchanges: CapturedExchange[]; environment: EnvironmentView | undefined }
   | { type: 'exchange'; exchange: CapturedExchange }
+  | { type: 'dropped'; ids: number[] }
   | { type: 'environment'; environment: EnvironmentView }
   | { type: 'cleared' };

@@ -21,7 +21,11 @@ export function exchangeBytes(exchange: CapturedExchange): number {
   return bytes;
 }
 
-export type ExchangeListener = (exchange: CapturedExchange) => void;
+/** Hears each exchange added or updated, and the ids of those the bounds dropped. */
+export interface ExchangeListener {
+  put(exchange: CapturedExchange): void;
+  dropped(ids: number[]): void;
+}
 
 /**
  * The inspector's memory: the last `maxExchanges` exchanges within `maxBytes`,
@@ -71,14 +75,18 @@ export class ExchangeRing {
     }
     this.#bytes += bytes;
     // The newest exchange stays even alone over the budget: its bodies are bounded (64 KiB each) anyway.
+    const dropped: number[] = [];
     for (const [id, entry] of this.#exchanges) {
       if (this.#exchanges.size <= this.maxExchanges && this.#bytes <= this.maxBytes) break;
       if (id === exchange.id) break;
       this.#exchanges.delete(id);
       this.#bytes -= entry.bytes;
+      dropped.push(id);
     }
-    if (!this.#exchanges.has(exchange.id)) return;
-    for (const listener of this.#listeners) listener(exchange);
+    for (const listener of this.#listeners) {
+      if (dropped.length > 0) listener.dropped(dropped);
+      if (this.#exchanges.has(exchange.id)) listener.put(exchange);
+    }
   }
 
   get(id: number): CapturedExchange | undefined {

@@ -26,7 +26,11 @@ export class LiveFeed {
   constructor(ring: ExchangeRing, environment: () => Promise<EnvironmentView>) {
     this.#ring = ring;
     this.#environment = environment;
-    this.#unsubscribe = ring.subscribe((exchange) => this.#broadcast({ type: 'exchange', exchange }));
+    this.#unsubscribe = ring.subscribe({
+      put: (exchange) => this.#broadcast({ type: 'exchange', exchange }),
+      // The browser forgets what the daemon forgot, so its memory is bounded by the same budget.
+      dropped: (ids) => this.#broadcast({ type: 'dropped', ids }),
+    });
   }
 
   get environment(): EnvironmentView | undefined {
