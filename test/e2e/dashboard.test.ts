@@ -307,6 +307,16 @@ test('dashboard: gRPC calls are captured with metadata, status and trailers, str
   assert.deepEqual(remote.removedHeaders, [headerName]);
   assert.match(Buffer.from(remote.body.base64, 'base64').toString('latin1'), /cluster/);
 
+  if (SCREENSHOT_DIR !== undefined && chromiumMissing() === false) {
+    const browser = await launchBrowser();
+    t.after(() => browser.close());
+    const page = await browser.context.newPage();
+    await page.goto(info.url);
+    await page.locator('.row', { hasText: 'Unary' }).first().click();
+    await page.locator('.grpc').waitFor();
+    await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-grpc.png` });
+  }
+
   // Mistakes get a 4xx with the reason.
   const bad = await request(`${origin}/api/replay`, { method: 'POST', headers: { cookie, origin, 'content-type': 'application/json' }, body: JSON.stringify({ target: 'local', interceptId: 'gone', protocol: 'h2', method: 'GET', path: '/', headers: [], bodyBase64: '' }) });
   assert.equal(bad.statusCode, 404);

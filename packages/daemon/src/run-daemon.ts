@@ -66,6 +66,7 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
   };
   const dashboard = dashboardControl({
     overview: () => ({
+      version: options.version,
       name: options.name,
       header: { name: DEFAULT_HEADER_NAME, value: headerValue },
       manager: manager.url,
@@ -73,7 +74,6 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     }),
     intercepts: () => connection.intercepts,
     services: () => connection.services(),
-    version: options.version,
   }, captureSwitch, logger);
   let quit!: () => void;
   const quitting = new Promise<void>((resolve) => (quit = resolve));

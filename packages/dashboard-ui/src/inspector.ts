@@ -6,6 +6,7 @@ import { formatBytes } from './body.js';
 import { ExchangeDetail } from './exchange-detail.js';
 import { matchesFilter } from './filter.js';
 import { toHar } from './har.js';
+import { grpcCall } from './grpc.js';
 import { Method, StatusBadge, formatDuration, formatTime } from './parts.js';
 import type { CapturedExchange, EnvironmentView } from './model.js';
 
@@ -18,7 +19,7 @@ export function Inspector({ exchanges, environment }: { exchanges: CapturedExcha
   const current = shown.find((e) => e.id === selected) ?? shown[0];
   const localPortOf = (interceptId: string) => environment?.mine.find((m) => m.spec.id === interceptId)?.spec.localPort;
   const exportHar = () => {
-    const har = toHar(shown, { revealSecrets: revealInHar, creatorVersion: 'dashboard' });
+    const har = toHar(shown, { revealSecrets: revealInHar, creatorVersion: environment?.overview.version ?? 'unknown' });
     download(`detour-${new Date().toISOString().replace(/[:.]/g, '-')}.har`, 'application/json', JSON.stringify(har, null, 2));
   };
   const localPort = current === undefined ? undefined : localPortOf(current.interceptId);
@@ -43,10 +44,10 @@ export function Inspector({ exchanges, environment }: { exchanges: CapturedExcha
                 <span class="c-time muted" title=${formatTime(e.startedAt)}>${formatTime(e.startedAt, false)}</span>
                 <span class="c-method"><${Method} method=${e.method} /></span>
                 <span class="c-path" title=${e.path}>${e.path}</span>
-                <span class="c-status"><${StatusBadge} status=${e.status} state=${e.state} error=${e.error} /></span>
+                <span class="c-status">${e.protocol === 'grpc' && e.state === 'complete' ? html`<${GrpcBadge} exchange=${e} />` : html`<${StatusBadge} status=${e.status} state=${e.state} error=${e.error} />`}</span>
                 <span class="c-dur muted">${formatDuration(e.durationMs)}</span>
                 <span class="c-size muted">${e.responseBody === undefined ? '' : formatBytes(e.responseBody.bytes)}</span>
-                <span class="c-svc muted">${e.protocol === 'http/1.1' ? '' : html`<span class="tag">${e.protocol}</span> `}${e.service ?? ''}</span>
+                <span class="c-svc muted" title=${e.protocol}>${e.service ?? ''}</span>
               </button>`,
             )}
       </div>
@@ -57,4 +58,11 @@ export function Inspector({ exchanges, environment }: { exchanges: CapturedExcha
       </div>
     </div>
   </div>`;
+}
+
+/** A finished gRPC call shows its gRPC status (the HTTP status of a call is 200 even when it failed). */
+function GrpcBadge({ exchange }: { exchange: CapturedExchange }): View {
+  const status = grpcCall(exchange).status;
+  if (status === undefined) return html`<${StatusBadge} status=${exchange.status} state=${exchange.state} />`;
+  return html`<span class=${`status ${status.code === 0 ? 's2' : 's5'}`} title=${`gRPC ${status.name}`}>${status.code === 0 ? 'OK' : status.code}</span>`;
 }

@@ -82,6 +82,8 @@ export interface ReplayAnswer {
 
 /** What the dashboard says about the daemon and its own intercepts. */
 export interface DashboardOverview {
+  /** The daemon's detour version. */
+  version: string;
   name: string;
   header: { name: string; value: string };
   manager: string;

@@ -23,7 +23,6 @@ export interface DashboardSources {
   overview(): Omit<DashboardOverview, 'capture'>;
   intercepts(): LocalIntercept[];
   services(): Promise<ServiceList>;
-  version: string;
 }
 
 export interface DashboardOptions {
