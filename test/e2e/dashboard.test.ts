@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import assert from 'node:assert/strict';
 import { request } from 'undici';
@@ -153,9 +154,23 @@ test('dashboard: token sign-in, live environment, inspector and replay in a real
     await detail.getByRole('button', { name: 'Send', exact: true }).click();
     await detail.locator('.answer.replay', { hasText: '(edited)' }).locator('pre.code', { hasText: '"path": "/anything/edited"' }).waitFor();
 
+    // The filter narrows the list; HAR export gives what is shown, secrets masked.
+    const other = await request(`${api.agentUrls[0]}/status/404`, { headers: { [headerName]: headerValue } });
+    await other.body.dump();
+    await page.locator('.row', { hasText: '/status/404' }).waitFor();
+    await page.getByRole('searchbox', { name: 'Filter requests' }).fill('method:post status:2xx');
+    await page.locator('.row', { hasText: '/status/404' }).waitFor({ state: 'detached' });
+    assert.equal(await page.locator('.row').count(), 1);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export HAR' }).click()]);
+    const har = JSON.parse(await readFile((await download.path())!, 'utf8')) as { log: { version: string; entries: Array<{ request: { method: string; url: string; headers: Array<{ name: string; value: string }> } }> } };
+    assert.equal(har.log.version, '1.2');
+    assert.deepEqual(har.log.entries.map((e) => [e.request.method, new URL(e.request.url).pathname]), [['POST', '/anything/orders']]);
+    assert.equal(har.log.entries[0]!.request.headers.find((h) => h.name === 'authorization')?.value, 'Bearer ••••••');
+    await page.getByRole('searchbox', { name: 'Filter requests' }).fill('');
+
     if (SCREENSHOT_DIR !== undefined) {
       // A few more requests so the list looks like a working session, then one replayed both ways.
-      for (const path of ['/anything/users/42', '/status/404', '/anything/cart?currency=EUR', '/status/204']) {
+      for (const path of ['/anything/users/42', '/anything/cart?currency=EUR', '/status/204']) {
         const r = await request(`${api.agentUrls[0]}${path}`, { headers: { [headerName]: headerValue, authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.demo' } });
         await r.body.dump();
       }
