@@ -2,7 +2,9 @@ import { test } from 'node:test';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { request } from 'undici';
+import { WebSocket } from 'ws';
 import { DEFAULT_HEADER_NAME } from '@detour/protocol';
 import { Environment } from './support/environment.js';
 import type { Developer } from './support/environment.js';
@@ -219,6 +221,27 @@ test('dashboard: token sign-in, live environment, inspector and replay in a real
     assert.equal(Buffer.from(exchanges.d.responseBody!.base64, 'base64').length, 64 * 1024);
     assert.deepEqual([exchanges.u.requestBody.bytes, exchanges.u.requestBody.truncated], [uploadBytes, true]);
     assert.equal(Buffer.from(exchanges.u.requestBody.base64, 'base64').toString(), 'b'.repeat(64 * 1024));
+  });
+
+  await t.test('with capture on, a WebSocket through the intercept works and its 101 is listed', async () => {
+    const [headerName, headerValue] = await interceptAsAlice();
+    const socket = new WebSocket(`${api.agentUrls[0]!.replace('http', 'ws')}/ws-live`, { headers: { [headerName]: headerValue } });
+    const messages: string[] = [];
+    socket.on('message', (data: Buffer) => messages.push(data.toString()));
+    await once(socket, 'open');
+    await eventually('the greeting', async () => (messages.length > 0 ? true : undefined));
+    socket.send('hi');
+    await eventually('the echo', async () => (messages.includes('alice-laptop:hi') ? true : undefined));
+    assert.deepEqual(JSON.parse(messages[0]!), { app: 'alice-laptop', path: '/ws-live' });
+    socket.close();
+    await once(socket, 'close');
+    const cookie = await signIn(info);
+    const upgrade = await eventually('the upgrade listed', async () => {
+      const r = await request(`${origin}/api/exchanges`, { headers: { cookie } });
+      return ((await r.body.json()) as { exchanges: Captured[] }).exchanges.find((e) => e.path === '/ws-live');
+    });
+    assert.equal(upgrade.status, 101);
+    assert.equal(upgrade.state, 'complete');
   });
 
   await t.test('the API lists what the browser saw, and --stop ends capture with the dashboard', async () => {
