@@ -39,7 +39,7 @@ async function signIn(info: DashboardInfo): Promise<string> {
 }
 
 test('dashboard: token sign-in, live environment, inspector and replay in a real browser', { timeout: 120_000 }, async (t) => {
-  const env = await Environment.create();
+  const env = await Environment.create({ managerArgs: ['--preview-listen', '0'] });
   t.after(() => env.close());
   const api = await env.service('api');
   const alice = await env.developer('alice');
@@ -112,6 +112,20 @@ test('dashboard: token sign-in, live environment, inspector and replay in a real
     // Live: no reload, the SSE feed brings it.
     await page.locator('.card.intercept', { hasText: 'online' }).waitFor({ timeout: 10_000 });
     assert.match(await page.locator('.card.intercept').innerText(), new RegExp(`${headerName}: ${headerValue}`));
+
+    // Previews: one made from the dashboard, one with the CLI; both listed live, one revoked.
+    const card = page.locator('.card.intercept');
+    await card.getByRole('button', { name: 'New preview link' }).click();
+    await card.locator('.preview').first().waitFor();
+    const made = await alice.cli(['preview', 'create', 'api', '--output', 'json']);
+    assert.equal(made.code, 0, made.stderr);
+    const cliPreview = JSON.parse(made.stdout) as { url: string };
+    await card.locator('.preview', { hasText: cliPreview.url }).waitFor();
+    assert.equal(await card.locator('.preview').count(), 2);
+    await card.locator('.preview', { hasText: cliPreview.url }).getByRole('button', { name: 'Revoke' }).click();
+    await card.locator('.preview', { hasText: cliPreview.url }).waitFor({ state: 'detached' });
+    const listed = await alice.cli(['preview', 'list', '--output', 'json']);
+    assert.ok(!listed.stdout.includes(cliPreview.url), listed.stdout);
 
     await page.getByRole('button', { name: /Inspector/ }).click();
     const sent = await request(`${api.agentUrls[0]}/anything/orders?limit=2`, {
@@ -187,7 +201,10 @@ test('dashboard: token sign-in, live environment, inspector and replay in a real
       await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard.png` });
       await page.getByRole('button', { name: /Environment/ }).click();
       await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-environment.png` });
+      const shown = await alice.cli(['preview', 'create', 'api', '--expires', '8h']);
+      assert.equal(shown.code, 0, shown.stderr);
       await page.getByRole('button', { name: /Your intercepts/ }).click();
+      await page.locator('.preview').nth(1).waitFor();
       await page.screenshot({ path: `${SCREENSHOT_DIR}/dashboard-intercepts.png` });
     }
   });

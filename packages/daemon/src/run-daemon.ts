@@ -74,6 +74,9 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     }),
     intercepts: () => connection.intercepts,
     services: () => connection.services(),
+    previews: () => connection.previews(),
+    createPreview: (name, create) => connection.createPreview(name, create),
+    removePreview: (ref) => connection.removePreview(ref),
   }, captureSwitch, logger);
   let quit!: () => void;
   const quitting = new Promise<void>((resolve) => (quit = resolve));

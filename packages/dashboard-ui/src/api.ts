@@ -16,6 +16,17 @@ export async function sendReplay(request: ReplayRequest): Promise<ReplayAnswer> 
   return (await response.json()) as ReplayAnswer;
 }
 
+export async function createPreview(intercept: string): Promise<void> {
+  const response = await fetch('/api/previews', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ intercept }) });
+  if (!response.ok) throw await failure(response);
+}
+
+/** `ref`: the preview's id, or its hint for one restored from a store. */
+export async function removePreview(ref: string): Promise<void> {
+  const response = await fetch(`/api/previews/${encodeURIComponent(ref)}`, { method: 'DELETE' });
+  if (!response.ok) throw await failure(response);
+}
+
 export async function clearExchanges(): Promise<void> {
   const response = await fetch('/api/exchanges', { method: 'DELETE' });
   if (!response.ok) throw await failure(response);

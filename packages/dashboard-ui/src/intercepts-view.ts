@@ -1,13 +1,14 @@
+import { useState } from 'preact/hooks';
 import { html } from './html.js';
 import type { View } from './html.js';
+import { createPreview, removePreview } from './api.js';
 import { CopyButton } from './parts.js';
 import { OnlineBadge, matcherText, policyText } from './environment-view.js';
-import type { EnvironmentView, MyIntercept } from './model.js';
+import type { EnvironmentView, MyIntercept, PreviewView } from './model.js';
 
 /**
- * This developer's intercepts, one card each. A card is a list of sections
- * (where requests go, how to reach it); more per-intercept sections (such as
- * preview links) are added to `sectionsOf`.
+ * This developer's intercepts, one card each: where requests go, how to reach
+ * it through the environment, and its preview links.
  */
 export function MyIntercepts({ environment }: { environment: EnvironmentView | undefined }): View {
   if (environment === undefined) return html`<div class="empty"><p class="muted">Asking the daemon…</p></div>`;
@@ -32,7 +33,58 @@ function InterceptCard({ mine, environment, header }: { mine: MyIntercept; envir
     </header>
     ${mine.error === undefined ? null : html`<p class="error-line">${mine.error}</p>`}
     ${sectionsOf(mine, header, agent?.listen)}
+    <${Previews} mine=${mine} previews=${environment.previews.filter((p) => p.interceptId === mine.spec.id)} />
   </section>`;
+}
+
+/** `in 23 h`, `in 12 min`, `expired`. */
+export function expiresIn(expiresAt: number, now: number): string {
+  const ms = expiresAt - now;
+  if (ms <= 0) return 'expired';
+  if (ms < 60 * 60_000) return `in ${Math.max(1, Math.round(ms / 60_000))} min`;
+  if (ms < 48 * 60 * 60_000) return `in ${Math.round(ms / (60 * 60_000))} h`;
+  return `in ${Math.round(ms / (24 * 60 * 60_000))} days`;
+}
+
+/** The intercept's preview URLs: open or copy each link, revoke it, or make a new one. */
+function Previews({ mine, previews }: { mine: MyIntercept; previews: PreviewView[] }): View {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const act = async (action: () => Promise<void>) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await action();
+    } catch (err) {
+      setError((err as Error).message);
+    } finally {
+      setBusy(false);
+    }
+  };
+  const now = Date.now();
+  return html`<div class="previews">
+    <div class="previews-head">
+      <span class="muted small">Preview links</span>
+      <span class="spacer"></span>
+      <button type="button" class="btn" disabled=${busy || mine.intercept === undefined} onClick=${() => void act(() => createPreview(mine.spec.name))}>New preview link</button>
+    </div>
+    ${error === undefined ? null : html`<p class="error-line">${error}</p>`}
+    ${previews.length === 0
+      ? html`<p class="muted small">None. A preview link opens the environment with your header added, in any browser.</p>`
+      : previews.map(
+          (p) => html`<div class="preview" data-preview=${p.hint}>
+            <div class="preview-line">
+              ${p.url === undefined
+                ? html`<code class="muted">${p.hint}… (restored after a manager restart: the link was shown once, when it was made)</code>`
+                : html`<a href=${p.url} target="_blank" rel="noopener noreferrer"><code>${p.url}</code></a>`}
+              ${p.url === undefined ? null : html`<${CopyButton} label="Copy link" text=${() => p.url!} />`}
+              ${p.shareUrl === undefined ? null : html`<${CopyButton} label="Copy share link" title="For setups without wildcard DNS: sets a cookie, then redirects" text=${() => p.shareUrl!} />`}
+              <button type="button" class="btn ghost danger" disabled=${busy} onClick=${() => void act(() => removePreview(p.id ?? p.hint))}>Revoke</button>
+            </div>
+            <span class="muted small">enters through ${p.entry.kind === 'service' ? p.entry.service : p.entry.url} · expires ${expiresIn(p.expiresAt, now)}</span>
+          </div>`,
+        )}
+  </div>`;
 }
 
 function sectionsOf(mine: MyIntercept, header: { name: string; value: string }, agentListen: string | undefined): View[] {

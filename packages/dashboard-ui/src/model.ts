@@ -121,11 +121,29 @@ export interface MyIntercept {
   error?: string;
 }
 
+/** A preview URL of one of this developer's intercepts, as the manager lists it. */
+export interface PreviewView {
+  /** Absent for a preview restored from a store, which keeps only a hash of the id. */
+  id?: string;
+  /** The id's first characters, safe to show. */
+  hint: string;
+  interceptId: string;
+  interceptName: string;
+  service: string;
+  entry: { kind: 'service'; service: string } | { kind: 'url'; url: string };
+  createdAt: number;
+  expiresAt: number;
+  url?: string;
+  shareUrl?: string;
+}
+
 /** The dashboard's picture of the environment, pushed again whenever it changes. */
 export interface EnvironmentView {
   overview: DashboardOverview;
   services: EnvironmentService[];
   mine: MyIntercept[];
+  /** The previews of `mine`. */
+  previews: PreviewView[];
   /** Why the services could not be listed (the manager is unreachable); `services` is then the last known list. */
   managerError?: string;
 }

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_HEADER_NAME } from '@detour/protocol';
-import type { ServiceList } from '@detour/protocol';
+import type { Preview, PreviewCreate, PreviewList, ServiceList } from '@detour/protocol';
 import { DetourError, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { dashboardAssets } from '@detour/dashboard-ui';
@@ -23,6 +23,9 @@ export interface DashboardSources {
   overview(): Omit<DashboardOverview, 'capture'>;
   intercepts(): LocalIntercept[];
   services(): Promise<ServiceList>;
+  previews(): Promise<PreviewList>;
+  createPreview(interceptName: string, create: PreviewCreate): Promise<Preview>;
+  removePreview(ref: string): Promise<Preview>;
 }
 
 export interface DashboardOptions {
@@ -53,6 +56,9 @@ const ReplayRequestSchema = z.strictObject({
   bodyBase64: z.string().max(Math.ceil(MAX_REPLAY_BODY_BYTES / 3) * 4 + 4),
 });
 
+/** A preview of one of your intercepts, by its name, for the manager's default time (the CLI offers the other options). */
+const PreviewAskSchema = z.strictObject({ intercept: z.string().min(1).max(63) });
+
 const CONTENT_TYPES: Record<string, string> = { '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8', '.svg': 'image/svg+xml' };
 
 /**
@@ -81,14 +87,15 @@ export async function startDashboard(options: DashboardOptions, sources: Dashboa
   };
   const capture = new Capture({ maxExchanges: options.maxExchanges, maxBytes: options.maxBytes }, lookup);
   let lastServices: ServiceList = { services: [] };
+  let lastPreviews: PreviewList = { previews: [] };
   const environment = async (): Promise<EnvironmentView> => {
     const overview: DashboardOverview = { ...sources.overview(), capture: { maxExchanges: options.maxExchanges, maxBytes: options.maxBytes } };
     const mine = sources.intercepts() as EnvironmentView['mine'];
     try {
-      lastServices = await sources.services();
-      return { overview, services: lastServices.services, mine };
+      [lastServices, lastPreviews] = await Promise.all([sources.services(), mine.length === 0 ? { previews: [] } : sources.previews()]);
+      return { overview, services: lastServices.services, mine, previews: lastPreviews.previews };
     } catch (err) {
-      return { overview, services: lastServices.services, mine, managerError: (err as Error).message };
+      return { overview, services: lastServices.services, mine, previews: lastPreviews.previews, managerError: (err as Error).message };
     }
   };
   const feed = new LiveFeed(capture.ring, environment);
@@ -152,6 +159,18 @@ export async function startDashboard(options: DashboardOptions, sources: Dashboa
           capture.ring.clear();
           feed.cleared();
           return sendJson(204);
+        }
+        if (req.method === 'POST' && path === '/api/previews') {
+          const parsed = PreviewAskSchema.safeParse(await readJson(req));
+          if (!parsed.success) throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', `invalid preview: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ')}`);
+          const preview = await sources.createPreview(parsed.data.intercept, {});
+          await feed.refresh();
+          return sendJson(201, preview);
+        }
+        if (req.method === 'DELETE' && path.startsWith('/api/previews/')) {
+          const removed = await sources.removePreview(decodeURIComponent(path.slice('/api/previews/'.length)));
+          await feed.refresh();
+          return sendJson(200, removed);
         }
         if (req.method === 'POST' && path === '/api/replay') {
           const parsed = ReplayRequestSchema.safeParse(await readJson(req));
