@@ -13,7 +13,8 @@ import { LogRing, createLogger, isUserError } from '@detour/core';
 import type { AgentCommandOptions } from './commands/agent.js';
 import type { InjectCommandOptions } from './commands/inject.js';
 import type { ManagerCommandOptions } from './commands/manager.js';
-import type { CommandOutcome, InterceptOptions } from './commands/intercept.js';
+import type { InterceptOptions } from './commands/intercept.js';
+import type { CommandOutcome } from './run-command.js';
 import type { TraceCommandOptions } from './commands/trace.js';
 import { resolveHome, sanitizeName } from '@detour/daemon/client';
 import { parseDisconnectPolicy } from './disconnect-policy.js';
@@ -152,6 +153,10 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--kubeconfig <file>', 'with --state kubernetes: cluster credentials (default: $KUBECONFIG, else the pod\'s ServiceAccount)')
     .option('--metrics-port <port>', 'also serve Prometheus GET /metrics without the token on a listener of its own (0 picks a free port)', integer(0, 65535))
     .option('--metrics-host <host>', 'address that listener binds (default: 127.0.0.1); /metrics on --port always needs the token')
+    .addOption(new Option('--egress <where>', "developers' outbound calls (detour run) may reach: agents (registered services, at their agents) or cluster (Service DNS names, from inside the cluster)").choices(['agents', 'cluster']).default('agents'))
+    .option('--cluster-domain <domain>', 'with --egress cluster: the cluster DNS domain', 'cluster.local')
+    .option('--egress-namespace <name>', 'with --egress cluster: a namespace whose SERVICE.NAMESPACE names are reachable (repeatable; the pod\'s own always is)', collect, [])
+    .option('--service-cidr <cidr>', 'with --egress cluster: Service addresses in this CIDR are reachable by IP (repeatable)', collect, [])
     .action(async (o: ManagerCommandOptions) => {
       const { managerCommand } = await import('./commands/manager.js');
       const kubeconfig = io.env[ENVIRONMENT.kubeconfig];
@@ -259,6 +264,15 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .action(async (service: string, command: string[], o: Omit<InterceptOptions, 'service' | 'command'>) => {
       const { interceptCommand } = await import('./commands/intercept.js');
       outcome = await interceptCommand({ ...o, service, command }, io, home);
+    });
+
+  program
+    .command('run')
+    .description("run COMMAND with its calls to the environment's services (by name) going through your session")
+    .argument('<command...>', 'after --: the command, e.g. -- node app.mjs')
+    .action(async (command: string[]) => {
+      const { runCommand } = await import('./commands/run.js');
+      outcome = await runCommand(command, io, home);
     });
 
   program

@@ -28,6 +28,8 @@ export interface DaemonStatus {
   daemon: { pid: number; version: string; home: string };
   manager: { url: string; version?: string };
   connection: { state: ConnectionState; lastError?: string; since: number };
+  /** The local proxy `detour run` points commands at (HTTP CONNECT, absolute-form HTTP and SOCKS5, on loopback). */
+  outbound: { url: string; socks: string; lastError?: { at: number; message: string } };
   name: string;
   header: { name: string; value: string };
   session?: SessionInfo;

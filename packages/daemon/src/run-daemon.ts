@@ -9,6 +9,8 @@ import { ManagerClient } from './manager-client.js';
 import { ManagerConnection } from './connection.js';
 import { startControlServer } from './control-server.js';
 import { LocalForwarder } from './local-forwarder.js';
+import { EgressClient } from './egress-client.js';
+import { OutboundProxy } from './outbound-proxy.js';
 
 export interface DaemonOptions {
   managerUrl: string;
@@ -17,6 +19,8 @@ export interface DaemonOptions {
   home: DetourHome;
   version: string;
   logger: Logger;
+  /** Port of the outbound proxy on 127.0.0.1 (0 picks a free one, the default). */
+  outboundPort?: number;
   /** Called once, when the daemon first reaches the manager. */
   onReady: () => void;
 }
@@ -25,6 +29,8 @@ export const DAEMON_DEFAULTS = {
   /** Tunnel liveness from the laptop's side; the manager checks at 500 ms / 1.5 s. */
   tunnelPingIntervalMs: 1_000,
   tunnelPingTimeoutMs: 3_000,
+  /** The outbound proxy is for this laptop's processes only. */
+  outboundHost: '127.0.0.1',
 } as const;
 
 /** Runs the user daemon until `detour quit` or a signal; resolves when it has cleaned up. */
@@ -43,6 +49,14 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     tunnel: { pingIntervalMs: DAEMON_DEFAULTS.tunnelPingIntervalMs, pingTimeoutMs: DAEMON_DEFAULTS.tunnelPingTimeoutMs },
     createForwarder: (portOf) => new LocalForwarder(portOf, logger),
   });
+  const egress = new EgressClient({
+    url: () => manager.url,
+    authHeaders: () => connection.outboundHeaders(),
+    pingIntervalMs: DAEMON_DEFAULTS.tunnelPingIntervalMs,
+    pingTimeoutMs: DAEMON_DEFAULTS.tunnelPingTimeoutMs,
+    logger,
+  });
+  const outbound = await OutboundProxy.start({ host: DAEMON_DEFAULTS.outboundHost, port: options.outboundPort ?? 0, dial: (host, port) => egress.open(host, port), logger });
   let managerVersion: string | undefined;
   const status = async (): Promise<DaemonStatus> => {
     if (managerVersion === undefined && connection.state === 'ready') {
@@ -52,6 +66,7 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
       daemon: { pid: process.pid, version: options.version, home: home.dir },
       manager: { url: manager.url, ...(managerVersion === undefined ? {} : { version: managerVersion }) },
       connection: { state: connection.state, since: connection.since, ...(connection.lastError === undefined ? {} : { lastError: connection.lastError }) },
+      outbound: { url: outbound.url, socks: `socks5h://${outbound.address.host}:${outbound.address.port}`, ...(outbound.lastError === undefined ? {} : { lastError: outbound.lastError }) },
       name: options.name,
       header: { name: DEFAULT_HEADER_NAME, value: headerValue },
       ...(connection.session === undefined ? {} : { session: connection.session }),
@@ -60,18 +75,28 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
   };
   let quit!: () => void;
   const quitting = new Promise<void>((resolve) => (quit = resolve));
-  const control = await startControlServer({ socketPath: home.socketPath, connection, status, onQuit: () => quit(), logger });
+  let control: { close(): Promise<void> };
+  try {
+    control = await startControlServer({ socketPath: home.socketPath, connection, status, onQuit: () => quit(), logger });
+  } catch (err) {
+    await outbound.close();
+    throw err;
+  }
+  const stop = async () => {
+    egress.close();
+    await Promise.all([control.close(), outbound.close()]);
+  };
   await chmod(home.socketPath, 0o600);
   signal.addEventListener('abort', () => void connection.shutdown().then(() => quit()), { once: true });
-  logger.info({ manager: manager.url, name: options.name }, 'daemon started');
+  logger.info({ manager: manager.url, name: options.name, outbound: outbound.url }, 'daemon started');
   try {
     await connection.start();
     options.onReady();
   } catch (err) {
-    await control.close();
+    await stop();
     throw err;
   }
   await quitting;
-  await control.close();
+  await stop();
   logger.info('daemon stopped');
 }

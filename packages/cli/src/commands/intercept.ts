@@ -1,5 +1,3 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import type { Intercept, Mechanism } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
@@ -10,6 +8,9 @@ import { describeMatchers, headerToSend } from '../format.js';
 import { AUTO_HEADER, autoHeaderMatcher, parseHeaderSpec, parsePathMatchers } from '../header-spec.js';
 import type { Io, OutputFormat } from '../io.js';
 import { printError, printJson, printLine, printProgress } from '../io.js';
+import { outboundEnvironment } from '../outbound-env.js';
+import { runUserCommand } from '../run-command.js';
+import type { CommandOutcome } from '../run-command.js';
 
 export interface InterceptOptions {
   service: string;
@@ -26,13 +27,6 @@ export interface InterceptOptions {
   command: string[];
 }
 
-/** How a command run by `intercept -- CMD` ended: its exit code, or the signal to re-raise. */
-export interface CommandOutcome {
-  code: number;
-  signal?: NodeJS.Signals;
-}
-
-const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 export async function interceptCommand(options: InterceptOptions, io: Io, home: DetourHome): Promise<CommandOutcome> {
   const hasMatchers = options.httpHeader.length + options.httpPathEqual.length + options.httpPathPrefix.length + options.httpPathRegex.length > 0;
@@ -47,8 +41,9 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
   const paths = parsePathMatchers(options.httpPathEqual, options.httpPathPrefix, options.httpPathRegex);
   const client = new DaemonClient(home);
   let intercept: Intercept;
+  let status: DaemonStatus;
   try {
-    const status = await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
+    status = await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
     const ask: InterceptAsk = {
       name: options.name ?? options.service,
       service: options.service,
@@ -78,30 +73,14 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     if (header !== undefined) printLine(io, `   Send the header: ${header.replace('=', ': ')}`);
   }
   if (options.command.length === 0) return { code: 0 };
-  return runWhileIntercepting(options.command, intercept, header, io, home);
+  return runWhileIntercepting(options.command, intercept, { ...outboundEnvironment(status, io.env), DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' }, io, home);
 }
 
 /** Runs the user's command; the intercept lives exactly as long as it does. */
-async function runWhileIntercepting(command: string[], intercept: Intercept, header: string | undefined, io: Io, home: DetourHome): Promise<CommandOutcome> {
-  const child = spawn(command[0]!, command.slice(1), {
-    stdio: 'inherit',
-    env: { ...io.env, DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' },
-  });
-  // Ctrl-C reaches the child through the terminal's process group; a signal sent
-  // to us alone is passed on. Either way we wait for the child, then clean up.
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
-  let outcome: CommandOutcome;
+async function runWhileIntercepting(command: string[], intercept: Intercept, env: NodeJS.ProcessEnv, io: Io, home: DetourHome): Promise<CommandOutcome> {
   try {
-    const [code, signal] = (await Promise.race([
-      once(child, 'exit'),
-      once(child, 'error').then(([err]) => {
-        throw new DetourError('DETOUR_ERR_CLI_USAGE', `cannot run ${command[0]}: ${(err as Error).message}`, { cause: err });
-      }),
-    ])) as [number | null, NodeJS.Signals | null];
-    outcome = signal === null ? { code: code ?? 1 } : { code: 128, signal };
+    return await runUserCommand(command, env);
   } finally {
-    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
     const client = new DaemonClient(home);
     try {
       await client.call('DELETE', DAEMON_PATHS.intercept(intercept.name));
@@ -112,5 +91,4 @@ async function runWhileIntercepting(command: string[], intercept: Intercept, hea
       await client.close();
     }
   }
-  return outcome;
 }
