@@ -260,6 +260,10 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
         .default(parseDisconnectPolicy(CLI_DEFAULTS.onDisconnect), CLI_DEFAULTS.onDisconnect),
     )
     .addOption(new Option('--mechanism <kind>', 'http: per request; tcp: whole connections of a raw TCP port (with --global)').choices(['http', 'tcp']).default('http'))
+    .option('--env-file <file>', "write the environment of the service's app container in the cluster here (.env); -- COMMAND gets it too")
+    .option('--env-json <file>', 'the same, as one JSON object')
+    .option('--context <name>', 'with --env-file/--env-json: the kubeconfig context (default: the current one)')
+    .option('--namespace <name>', "with --env-file/--env-json: the service's namespace (default: the context's)")
     .addOption(outputOption())
     .action(async (service: string, command: string[], o: Omit<InterceptOptions, 'service' | 'command'>) => {
       const { interceptCommand } = await import('./commands/intercept.js');

@@ -3,18 +3,25 @@ import assert from 'node:assert/strict';
 import { ConfigMap, Pod, Secret } from 'kubernetes-models/v1';
 import { appContainer, containerEnvironment, expandReferences, formatDotenv, referencedSources } from '../src/index.js';
 import type { RunningPod } from '../src/index.js';
-import { QUOTE_CONFIG, QUOTE_POD, QUOTE_SECRETS } from './pod-env-fixtures.js';
+import { readFileSync } from 'node:fs';
+
+// Recorded objects (see recorded/README.md); the tests run from dist/test.
+const recorded = (name: string): Record<string, unknown> => JSON.parse(readFileSync(new URL(`../../test/recorded/${name}.json`, import.meta.url), 'utf8')) as Record<string, unknown>;
+const QUOTE_POD = recorded('quote-pod');
+const QUOTE_CONFIG = recorded('quote-config') as { data: Record<string, string> };
+const QUOTE_SECRETS = recorded('quote-secrets') as { data: Record<string, string> };
 
 test('the recorded objects are valid Kubernetes objects', () => {
   new Pod(QUOTE_POD as ConstructorParameters<typeof Pod>[0]).validate();
-  new ConfigMap(QUOTE_CONFIG).validate();
-  new Secret(QUOTE_SECRETS).validate();
+  new ConfigMap(QUOTE_CONFIG as ConstructorParameters<typeof ConfigMap>[0]).validate();
+  new Secret(QUOTE_SECRETS as ConstructorParameters<typeof Secret>[0]).validate();
 });
 
 test("the app container's environment: envFrom, then env with $(VAR) expansion, Secret and ConfigMap keys, downward-API fields", () => {
   const pod = QUOTE_POD as unknown as RunningPod;
   const container = appContainer(pod);
-  assert.equal(container?.name, 'quote', 'the container that is not the agent');
+  assert.ok(container !== undefined);
+  assert.equal(container.name, 'quote', 'the container that is not the agent');
   assert.deepEqual(referencedSources(container), { configMaps: ['quote-config', 'absent-config'], secrets: ['quote-secrets'] });
   const env = containerEnvironment(pod, container, {
     configMaps: new Map([['quote-config', QUOTE_CONFIG]]),

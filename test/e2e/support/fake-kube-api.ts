@@ -19,7 +19,8 @@
 //   resourceVersion precondition when the patch carries one, DELETE;
 // - the /status subresource of custom resources: writes to the object ignore its
 //   status, writes to /status change only the status;
-// - bearer-token authentication (401 without the kubeconfig's token).
+// - bearer-token authentication (401 without the kubeconfig's token), and RBAC
+//   refusals on demand (forbid(): 403 Forbidden, as for a user without the verb).
 // ───────────────────────────────────────────────────────────────────────────
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -134,6 +135,8 @@ export class FakeKubeApi {
   /** Watches from before this resourceVersion get 410 Gone (the history before it is compacted away). */
   #oldestWatchable = 1;
   #paused = false;
+  /** Paths whose requests are answered 403 Forbidden, as RBAC answers a user without the permission. */
+  readonly #forbidden: RegExp[] = [];
   /** Answers the next N writes to matching paths with 409 Conflict, as if someone had written first. */
   #injectedConflicts: Array<{ path: RegExp; remaining: number }> = [];
 
@@ -199,6 +202,11 @@ export class FakeKubeApi {
     }
   }
 
+  /** Every request to a path matching `path` is answered 403 Forbidden from now on. */
+  forbid(path: RegExp): void {
+    this.#forbidden.push(path);
+  }
+
   /** The next `count` writes (PUT, PATCH, DELETE) to a path matching `path` answer 409 Conflict. */
   injectConflicts(path: RegExp, count: number): void {
     this.#injectedConflicts.push({ path, remaining: count });
@@ -232,6 +240,9 @@ export class FakeKubeApi {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
     if (req.headers.authorization !== `Bearer ${this.token}`) return answer(401, statusBody(401, 'Unauthorized', 'Unauthorized'));
+    if (this.#forbidden.some((path) => path.test(url.pathname))) {
+      return answer(403, statusBody(403, 'Forbidden', `${url.pathname} is forbidden: User "developer" cannot ${req.method === 'GET' ? 'get' : (req.method ?? '').toLowerCase()} this resource`));
+    }
     const target = this.#target(url.pathname);
     if (target === undefined) return answer(404, statusBody(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
     const chunks: Buffer[] = [];

@@ -1,3 +1,5 @@
+import { chmod, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import type { Intercept, Mechanism } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
@@ -25,6 +27,13 @@ export interface InterceptOptions {
   mechanism: Mechanism;
   output: OutputFormat;
   command: string[];
+  /** Write the environment of the service's app container here, `.env` format (read through the kubeconfig). */
+  envFile?: string;
+  /** The same, as one JSON object. */
+  envJson?: string;
+  /** Kubernetes context and namespace for --env-file/--env-json (default: the kubeconfig's current ones). */
+  context?: string;
+  namespace?: string;
 }
 
 
@@ -39,6 +48,8 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
   // With no matcher at all the intercept is personal: a shared environment must never be taken over by accident.
   const headers = (options.global || hasMatchers ? options.httpHeader : [AUTO_HEADER]).map(parseHeaderSpec);
   const paths = parsePathMatchers(options.httpPathEqual, options.httpPathPrefix, options.httpPathRegex);
+  // Read before the intercept exists: a cluster that cannot answer leaves nothing behind.
+  const podEnv = options.envFile !== undefined || options.envJson !== undefined ? await writePodEnvironment(options, io) : {};
   const client = new DaemonClient(home);
   let intercept: Intercept;
   let status: DaemonStatus;
@@ -73,7 +84,37 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     if (header !== undefined) printLine(io, `   Send the header: ${header.replace('=', ': ')}`);
   }
   if (options.command.length === 0) return { code: 0 };
-  return runWhileIntercepting(options.command, intercept, { ...outboundEnvironment(status, io.env), DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' }, io, home);
+  return runWhileIntercepting(options.command, intercept, { ...outboundEnvironment(status, { ...io.env, ...podEnv }), DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' }, io, home);
+}
+
+/**
+ * `--env-file`/`--env-json`: the environment of the service's app container in the
+ * cluster, written for the local copy (mode 0600: it holds the Secrets' values),
+ * and returned for `-- COMMAND`. What could not be resolved is said on stderr.
+ */
+async function writePodEnvironment(options: InterceptOptions, io: Io): Promise<Record<string, string>> {
+  const { openKube } = await import('../kube-access.js');
+  const { serviceEnvironment } = await import('../pod-environment.js');
+  const { formatDotenv } = await import('@detour/kube');
+  const kube = openKube(
+    { ...(options.context === undefined ? {} : { context: options.context }), ...(options.namespace === undefined ? {} : { namespace: options.namespace }) },
+    { ...(io.env['KUBECONFIG'] === undefined ? {} : { kubeconfig: io.env['KUBECONFIG'] }), homeDir: io.env['HOME'] ?? homedir() },
+  );
+  const env = await serviceEnvironment(kube, options.service);
+  if (options.envFile !== undefined) await writePrivate(options.envFile, formatDotenv(env.variables));
+  const values = Object.fromEntries(env.variables.map((v) => [v.name, v.value]));
+  if (options.envJson !== undefined) await writePrivate(options.envJson, `${JSON.stringify(values, null, 2)}\n`);
+  const where = [options.envFile, options.envJson].filter((f) => f !== undefined).join(' and ');
+  printError(io, `Wrote ${env.variables.length} variables of ${kube.namespace}/${env.pod} (container ${env.container}) to ${where}`);
+  for (const line of env.unresolved) printError(io, `   not set: ${line}`);
+  return values;
+}
+
+/** Writes a file only its owner can read, an existing one included: emptied and restricted before the secrets go in. */
+async function writePrivate(file: string, text: string): Promise<void> {
+  await writeFile(file, '', { mode: 0o600 });
+  await chmod(file, 0o600);
+  await writeFile(file, text);
 }
 
 /** Runs the user's command; the intercept lives exactly as long as it does. */
