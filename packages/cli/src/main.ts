@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { homedir, userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -11,6 +11,8 @@ import { LogRing, createLogger, isUserError } from '@detour/core';
 // and its idle memory is a published target, it must not carry the manager, daemon,
 // demo or trace code (and zod, undici, … with them). Types cost nothing at run time.
 import type { AgentCommandOptions } from './commands/agent.js';
+import type { ConnectOptions } from './commands/connect.js';
+import type { DaemonCommandOptions } from './commands/daemon.js';
 import type { InjectCommandOptions } from './commands/inject.js';
 import type { ManagerCommandOptions } from './commands/manager.js';
 import type { InterceptOptions } from './commands/intercept.js';
@@ -39,6 +41,8 @@ export const ENVIRONMENT = {
   logLevel: 'DETOUR_LOG_LEVEL',
   /** `detour manager --state kubernetes`: a kubeconfig file when --kubeconfig is not given. */
   kubeconfig: 'KUBECONFIG',
+  /** Where ~/.kube/config is, for `connect` and `intercept --env-file` through the kubeconfig. */
+  homeDir: 'HOME',
   /** Set by Kubernetes in every pod: the manager may use its ServiceAccount. */
   kubernetesServiceHost: 'KUBERNETES_SERVICE_HOST',
 } as const;
@@ -202,12 +206,14 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
 
   program
     .command('connect')
-    .description('start the user daemon and open a session with the manager')
-    .requiredOption('--manager <url>', "the manager's URL")
-    .requiredOption('--token-file <file>', 'bearer token file')
+    .description("start the user daemon and open a session with the manager: at --manager URL, or found through your kubeconfig and reached by a port-forward")
+    .option('--manager <url>', "the manager's URL (without it: the detour chart's manager in the kubeconfig's namespace)")
+    .option('--token-file <file>', 'bearer token file (with --manager)')
+    .option('--context <name>', 'without --manager: the kubeconfig context (default: the current one)')
+    .option('--namespace <name>', "without --manager: the detour chart's namespace (default: the context's)")
     .option('--name <name>', 'your name, shown to others and part of your header value', defaultName())
     .option('--timeout-ms <ms>', 'how long to wait for the connection', integer(100, 600_000), CLI_DEFAULTS.connectTimeoutMs)
-    .action(async (o: { manager: string; tokenFile: string; name: string; timeoutMs: number }) => {
+    .action(async (o: Omit<ConnectOptions, 'name'> & { name: string }) => {
       const { connectCommand } = await import('./commands/connect.js');
       done(await connectCommand({ ...o, name: sanitizeName(o.name) }, io, home, BIN_PATH));
     });
@@ -215,13 +221,17 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
   program
     .command('daemon', { hidden: true })
     .description('run the user daemon in the foreground (connect starts it)')
-    .requiredOption('--manager <url>')
-    .requiredOption('--token-file <file>')
+    .option('--manager <url>')
+    .option('--token-file <file>')
+    .option('--kube-context <name>')
+    .option('--kube-namespace <name>')
     .requiredOption('--name <name>')
-    .action(async (o: { manager: string; tokenFile: string; name: string }) => {
+    .action(async (o: DaemonCommandOptions) => {
       const { daemonCommand } = await import('./commands/daemon.js');
       const logger = createLogger('daemon', { level: logLevel, destination: pino.destination({ dest: home.logPath, mkdir: true, sync: false }) });
-      done(await daemonCommand(o, home, logger, VERSION, signal));
+      const kubeconfig = io.env[ENVIRONMENT.kubeconfig];
+      const kubeEnv = { ...(kubeconfig === undefined || kubeconfig === '' ? {} : { kubeconfig }), homeDir: io.env[ENVIRONMENT.homeDir] ?? homedir() };
+      done(await daemonCommand(o, kubeEnv, home, logger, VERSION, signal));
     });
 
   program

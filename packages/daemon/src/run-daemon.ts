@@ -2,7 +2,7 @@ import { chmod } from 'node:fs/promises';
 import { readTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DEFAULT_HEADER_NAME } from '@detour/protocol';
-import type { DaemonStatus } from './daemon-api.js';
+import type { DaemonStatus, ManagerRouteStatus } from './daemon-api.js';
 import { headerValueFor, loadClientId } from './home.js';
 import type { DetourHome } from './home.js';
 import { ManagerClient } from './manager-client.js';
@@ -12,9 +12,18 @@ import { LocalForwarder } from './local-forwarder.js';
 import { EgressClient } from './egress-client.js';
 import { OutboundProxy } from './outbound-proxy.js';
 
+/** A way to the manager other than its URL (a port-forward): what status shows of it, and how it stops. */
+export interface ManagerRoute {
+  describe(): ManagerRouteStatus;
+  close(): Promise<void>;
+}
+
 export interface DaemonOptions {
   managerUrl: string;
-  tokenFile: string;
+  /** The manager's token: a file (--token-file), or read already (from the chart's Secret). */
+  token: { file: string } | { value: string };
+  /** Set when `managerUrl` is the local end of a port-forward. */
+  route?: ManagerRoute;
   name: string;
   home: DetourHome;
   version: string;
@@ -36,7 +45,7 @@ export const DAEMON_DEFAULTS = {
 /** Runs the user daemon until `detour quit` or a signal; resolves when it has cleaned up. */
 export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Promise<void> {
   const { logger, home } = options;
-  const token = await readTokenFile(options.tokenFile);
+  const token = 'file' in options.token ? await readTokenFile(options.token.file) : options.token.value;
   const clientId = loadClientId(home);
   const headerValue = headerValueFor(options.name, clientId);
   const manager = new ManagerClient(options.managerUrl, token);
@@ -64,7 +73,7 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     }
     return {
       daemon: { pid: process.pid, version: options.version, home: home.dir },
-      manager: { url: manager.url, ...(managerVersion === undefined ? {} : { version: managerVersion }) },
+      manager: { url: manager.url, ...(managerVersion === undefined ? {} : { version: managerVersion }), route: options.route?.describe() ?? { kind: 'direct' } },
       connection: { state: connection.state, since: connection.since, ...(connection.lastError === undefined ? {} : { lastError: connection.lastError }) },
       outbound: { url: outbound.url, socks: `socks5h://${outbound.address.host}:${outbound.address.port}`, ...(outbound.lastError === undefined ? {} : { lastError: outbound.lastError }) },
       name: options.name,
@@ -84,7 +93,7 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
   }
   const stop = async () => {
     egress.close();
-    await Promise.all([control.close(), outbound.close()]);
+    await Promise.all([control.close(), outbound.close(), options.route?.close()]);
   };
   await chmod(home.socketPath, 0o600);
   signal.addEventListener('abort', () => void connection.shutdown().then(() => quit()), { once: true });
