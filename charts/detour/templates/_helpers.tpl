@@ -86,4 +86,8 @@ they change (cert-manager renews them in place).
 - --agent-image={{ include "detour.agentImage" . }}
 - --agent-manager-url={{ include "detour.managerUrl" . }}
 - --agent-token-secret={{ include "detour.tokenSecretName" . }}
+- --egress=cluster
+{{- range $namespace := include "detour.managedNamespaces" . | fromJsonArray }}
+- --egress-namespace={{ $namespace }}
+{{- end }}
 {{- end }}

@@ -119,6 +119,11 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     const ring = new LogRing();
     return { logger: createLogger(component, { level: logLevel, destination: pino.destination(2), ring }), ring };
   };
+  /** `$KUBECONFIG`, else ~/.kube/config: for `connect` and `intercept --env-file` through the kubeconfig. */
+  const kubeconfigLocation = () => {
+    const kubeconfig = io.env[ENVIRONMENT.kubeconfig];
+    return { ...(kubeconfig === undefined || kubeconfig === '' ? {} : { kubeconfig }), homeDir: io.env[ENVIRONMENT.homeDir] ?? homedir() };
+  };
   let outcome: CommandOutcome = { code: 0 };
   const done = (code: number) => {
     outcome = { code };
@@ -229,9 +234,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .action(async (o: DaemonCommandOptions) => {
       const { daemonCommand } = await import('./commands/daemon.js');
       const logger = createLogger('daemon', { level: logLevel, destination: pino.destination({ dest: home.logPath, mkdir: true, sync: false }) });
-      const kubeconfig = io.env[ENVIRONMENT.kubeconfig];
-      const kubeEnv = { ...(kubeconfig === undefined || kubeconfig === '' ? {} : { kubeconfig }), homeDir: io.env[ENVIRONMENT.homeDir] ?? homedir() };
-      done(await daemonCommand(o, kubeEnv, home, logger, VERSION, signal));
+      done(await daemonCommand(o, kubeconfigLocation(), home, logger, VERSION, signal));
     });
 
   program
@@ -275,9 +278,9 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--context <name>', 'with --env-file/--env-json: the kubeconfig context (default: the current one)')
     .option('--namespace <name>', "with --env-file/--env-json: the service's namespace (default: the context's)")
     .addOption(outputOption())
-    .action(async (service: string, command: string[], o: Omit<InterceptOptions, 'service' | 'command'>) => {
+    .action(async (service: string, command: string[], o: Omit<InterceptOptions, 'service' | 'command' | 'kubeconfigLocation'>) => {
       const { interceptCommand } = await import('./commands/intercept.js');
-      outcome = await interceptCommand({ ...o, service, command }, io, home);
+      outcome = await interceptCommand({ ...o, service, command, kubeconfigLocation: kubeconfigLocation() }, io, home);
     });
 
   program

@@ -3,6 +3,7 @@ import type { Logger } from '@detour/core';
 import { runDaemon } from '@detour/daemon';
 import type { DaemonOptions } from '@detour/daemon';
 import type { DetourHome } from '@detour/daemon/client';
+import type { KubeconfigLocation } from '../kube-access.js';
 import type { DaemonStartMessage } from './connect.js';
 
 export interface DaemonCommandOptions {
@@ -15,14 +16,8 @@ export interface DaemonCommandOptions {
   kubeNamespace?: string;
 }
 
-/** Where kubeconfig files are, as the entry point read them from the environment. */
-export interface KubeEnvironment {
-  kubeconfig?: string;
-  homeDir: string;
-}
-
 /** The manager's URL and token, directly or through a port-forward whose token comes from the chart's Secret. */
-async function managerAccess(options: DaemonCommandOptions, kubeEnv: KubeEnvironment, logger: Logger): Promise<Pick<DaemonOptions, 'managerUrl' | 'token' | 'route'>> {
+async function managerAccess(options: DaemonCommandOptions, kubeEnv: KubeconfigLocation, logger: Logger): Promise<Pick<DaemonOptions, 'managerUrl' | 'token' | 'route'>> {
   if (options.manager !== undefined && options.tokenFile !== undefined) return { managerUrl: options.manager, token: { file: options.tokenFile } };
   const { openKube } = await import('../kube-access.js');
   const { findManagerService, readManagerToken, startManagerForward } = await import('../kube-manager.js');
@@ -34,7 +29,7 @@ async function managerAccess(options: DaemonCommandOptions, kubeEnv: KubeEnviron
 }
 
 /** Runs the daemon in the foreground; `detour connect` starts it this way in the background. */
-export async function daemonCommand(options: DaemonCommandOptions, kubeEnv: KubeEnvironment, home: DetourHome, logger: Logger, version: string, signal: AbortSignal): Promise<number> {
+export async function daemonCommand(options: DaemonCommandOptions, kubeEnv: KubeconfigLocation, home: DetourHome, logger: Logger, version: string, signal: AbortSignal): Promise<number> {
   const tell = (message: DaemonStartMessage) => {
     if (process.send !== undefined && process.connected) process.send(message);
   };

@@ -1,5 +1,4 @@
 import { chmod, writeFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import type { Intercept, Mechanism } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
@@ -13,6 +12,7 @@ import { printError, printJson, printLine, printProgress } from '../io.js';
 import { outboundEnvironment } from '../outbound-env.js';
 import { runUserCommand } from '../run-command.js';
 import type { CommandOutcome } from '../run-command.js';
+import type { KubeconfigLocation } from '../kube-access.js';
 
 export interface InterceptOptions {
   service: string;
@@ -34,6 +34,8 @@ export interface InterceptOptions {
   /** Kubernetes context and namespace for --env-file/--env-json (default: the kubeconfig's current ones). */
   context?: string;
   namespace?: string;
+  /** Where the kubeconfig is, as the entry point read it from the environment. */
+  kubeconfigLocation: KubeconfigLocation;
 }
 
 
@@ -98,7 +100,7 @@ async function writePodEnvironment(options: InterceptOptions, io: Io): Promise<R
   const { formatDotenv } = await import('@detour/kube');
   const kube = openKube(
     { ...(options.context === undefined ? {} : { context: options.context }), ...(options.namespace === undefined ? {} : { namespace: options.namespace }) },
-    { ...(io.env['KUBECONFIG'] === undefined ? {} : { kubeconfig: io.env['KUBECONFIG'] }), homeDir: io.env['HOME'] ?? homedir() },
+    options.kubeconfigLocation,
   );
   const env = await serviceEnvironment(kube, options.service);
   if (options.envFile !== undefined) await writePrivate(options.envFile, formatDotenv(env.variables));
