@@ -13,6 +13,7 @@ export {
   INJECT_ENABLED,
   INJECT_DISABLED,
   INJECTED_ANNOTATION,
+  INTERCEPT_RESOURCE,
   ORIGINAL_TARGET_PORTS_ANNOTATION,
   TOKEN_FILE,
   TOKEN_VOLUME,
@@ -22,3 +23,5 @@ export {
 export type { Container, ContainerPort, KubeObject, ObjectMeta, PodSpec, PodTemplate, Probe, Service, ServicePort } from './objects.js';
 export { appContainer, containerEnvironment, expandReferences, formatDotenv, referencedSources } from './pod-env.js';
 export type { ContainerEnvironment, EnvSources, KeyValueSource, RunningPod } from './pod-env.js';
+export { uninjectPodTemplate } from './uninject.js';
+export { diffMergePatch } from './merge-patch.js';

@@ -2,6 +2,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { RELAY_HEADER_INTERCEPT_ID } from '@detour/protocol';
+import type { Intercept } from '@detour/protocol';
 import type { LogRing, Logger } from '@detour/core';
 import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startMetricsListener, widenSessionWindow } from '@detour/transport';
 import type { MetricsListener } from '@detour/transport';
@@ -20,6 +21,7 @@ import { serveEgress } from './egress.js';
 import { createEgressPolicy, EGRESS_DEFAULTS } from './egress-policy.js';
 import type { EgressOptions } from './egress-policy.js';
 import { createAuthGate } from './route-auth.js';
+import { PreviewRegistry } from './previews/preview-registry.js';
 import { ManagerState } from './state.js';
 import type { InterceptStore } from './store/intercept-store.js';
 import { StoreSync } from './store/store-sync.js';
@@ -57,10 +59,20 @@ export interface ManagerOptions {
    */
   metricsPort?: number;
   metricsHost?: string;
+  /** The preview gateway's public origin, e.g. `http://preview.example.test`: previews are created only with one. */
+  previewUrl?: string;
   /** Add prom-client's process and Node.js metrics (the CLI does; in-process tests leave them out). */
   processMetrics?: boolean;
   /** Which destinations developers' outbound calls may reach (`detour run`); default: registered services, through their agents. */
   egress?: EgressOptions;
+  /** Told the intercepts after each change (the Kubernetes side writes Events from it). */
+  interceptObserver?: InterceptObserver;
+}
+
+/** Sees the whole list of intercepts: once with those restored from the store, then after every change. */
+export interface InterceptObserver {
+  restored(intercepts: readonly Intercept[]): void;
+  changed(intercepts: readonly Intercept[]): void;
 }
 
 export interface ManagerHandle {
@@ -99,8 +111,19 @@ export interface Manager {
 export function buildManager(options: ManagerOptions): Manager {
   const { logger } = options;
   let sync: StoreSync | undefined;
-  const state = new ManagerState({ leaseMs: options.leaseMs, globalAllowed: options.globalAllowed, onInterceptsChanged: () => sync?.changed() });
-  if (options.store !== undefined) sync = new StoreSync(options.store, () => state.storedIntercepts(), logger);
+  // Every intercept change may end some previews (revoked with their intercept): prune them before the snapshot is taken.
+  const state = new ManagerState({
+    leaseMs: options.leaseMs,
+    globalAllowed: options.globalAllowed,
+    onInterceptsChanged: () => {
+      previews.prune();
+      sync?.changed();
+      options.interceptObserver?.changed(state.storedIntercepts().map((stored) => stored.intercept));
+    },
+  });
+  const previews = new PreviewRegistry({ interceptExists: (id) => state.getIntercept(id) !== undefined, onChanged: () => sync?.changed() });
+  const snapshot = () => state.storedIntercepts().map((stored) => ({ ...stored, previews: previews.stored(stored.intercept.id) }));
+  if (options.store !== undefined) sync = new StoreSync(options.store, snapshot, logger);
   const metrics = new ManagerMetrics(state);
   if (options.processMetrics === true) metrics.enableDefaultMetrics();
   const hub = new AgentHub(state, (seconds) => metrics.pushAcked(seconds));
@@ -123,6 +146,8 @@ export function buildManager(options: ManagerOptions): Manager {
     logs: new LogCollection({ ring: options.logRing, agentDeadlineMs: options.logsDeadlineMs }),
     persisted: async () => sync?.flush(),
     metrics,
+    previews,
+    previewUrl: options.previewUrl?.replace(/\/+$/, ''),
   };
   const gate = createAuthGate(options.token, state);
   const api = createApiHandler(context, gate);
@@ -172,7 +197,9 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
   const stored = store === undefined ? [] : await store.load();
   const { context, h1, h2, sync } = buildManager(options);
   if (store !== undefined) {
+    options.interceptObserver?.restored(stored.map((s) => s.intercept));
     context.state.restore(stored);
+    for (const { intercept, previews } of stored) context.previews.restore(intercept.id, previews ?? []);
     logger.info({ store: store.description, intercepts: stored.length }, 'intercepts restored; offline until their daemons re-assert them');
     store.watchDeletions?.((interceptId) => context.hub.push(context.state.dropIntercept(interceptId)));
   }

@@ -1,4 +1,5 @@
 import { chmod, writeFile } from 'node:fs/promises';
+import { DEFAULT_PREVIEW_TTL_MS } from '@detour/protocol';
 import type { Intercept, Mechanism } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
@@ -13,6 +14,7 @@ import { outboundEnvironment } from '../outbound-env.js';
 import { runUserCommand } from '../run-command.js';
 import type { CommandOutcome } from '../run-command.js';
 import type { KubeconfigLocation } from '../kube-access.js';
+import { createPreview, previewLines } from './preview.js';
 
 export interface InterceptOptions {
   service: string;
@@ -25,6 +27,8 @@ export interface InterceptOptions {
   name?: string;
   onDisconnect: DisconnectPolicy;
   mechanism: Mechanism;
+  /** Also create a preview (default entry and expiry). */
+  previewUrl: boolean;
   output: OutputFormat;
   command: string[];
   /** Write the environment of the service's app container here, `.env` format (read through the kubeconfig). */
@@ -74,8 +78,9 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     await client.close();
   }
   const header = headerToSend(intercept);
+  const preview = options.previewUrl ? await createPreview(home, { intercept: intercept.name, ttlMs: DEFAULT_PREVIEW_TTL_MS }) : undefined;
   if (options.output === 'json') {
-    printJson(io, { ...intercept, header: header ?? null });
+    printJson(io, { ...intercept, header: header ?? null, ...(preview === undefined ? {} : { preview }) });
   } else {
     printLine(io, `Using intercept ${intercept.name} on ${intercept.service}`);
     printLine(io, `   Intercept id   : ${intercept.id}`);
@@ -84,6 +89,7 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     printLine(io, `   Intercepting   : ${describeMatchers(intercept)}`);
     printLine(io, `   On disconnect  : ${describePolicy(intercept)}`);
     if (header !== undefined) printLine(io, `   Send the header: ${header.replace('=', ': ')}`);
+    if (preview !== undefined) for (const line of previewLines(preview, '   ')) printLine(io, line);
   }
   if (options.command.length === 0) return { code: 0 };
   return runWhileIntercepting(options.command, intercept, { ...outboundEnvironment(status, { ...io.env, ...podEnv }), DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' }, io, home);
