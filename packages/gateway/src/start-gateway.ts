@@ -190,17 +190,36 @@ function visitor(req: http.IncomingMessage): { host: string; proto: 'http' | 'ht
   return { host, proto, origin: `${proto}://${host}` };
 }
 
-function upstreamRequest(req: http.IncomingMessage, route: PreviewRoute, headers: HeaderList, agent: http.Agent | false, agents: ForwardOptions['agents']): http.ClientRequest {
-  const entry = new URL(route.entryUrl);
-  const client = entry.protocol === 'https:' ? https : http;
-  const request = client.request({
-    host: entry.hostname.replace(/^\[|\]$/g, ''),
-    port: entry.port === '' ? undefined : Number(entry.port),
+/** A route's entry URL, parsed once per route answer (the lookup cache hands out the same object) rather than once a request. */
+interface Entry {
+  url: URL;
+  host: string;
+  origin: string;
+  client: typeof http | typeof https;
+  hostname: string;
+  port: number | undefined;
+}
+const entries = new WeakMap<PreviewRoute, Entry>();
+
+function entryOf(route: PreviewRoute): Entry {
+  let entry = entries.get(route);
+  if (entry === undefined) {
+    const url = new URL(route.entryUrl);
+    entry = { url, host: url.host, origin: url.origin, client: url.protocol === 'https:' ? https : http, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port === '' ? undefined : Number(url.port) };
+    entries.set(route, entry);
+  }
+  return entry;
+}
+
+function upstreamRequest(req: http.IncomingMessage, entry: Entry, headers: HeaderList, agent: http.Agent | false, agents: ForwardOptions['agents']): http.ClientRequest {
+  const request = entry.client.request({
+    host: entry.hostname,
+    port: entry.port,
     method: req.method,
     path: req.url,
     // An array of pairs keeps each field as the visitor sent it (order, repeats, case).
     headers: headers.flat(),
-    agent: agent === false ? false : entry.protocol === 'https:' ? agents.https : agents.http,
+    agent: agent === false ? false : entry.client === https ? agents.https : agents.http,
     setHost: false,
   });
   // As on the visitor's side: no Nagle delay on the connection to the entry.
@@ -208,25 +227,42 @@ function upstreamRequest(req: http.IncomingMessage, route: PreviewRoute, headers
   return request;
 }
 
-/** One request to the entry and its answer back, both bodies streamed. */
+/** Whether a request head announces a body (RFC 9112 §6.3): without one the request to the entry is ended at once, no stream joined. */
+function hasBody(req: http.IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+}
+
+/**
+ * One request to the entry and its answer back, both bodies streamed. Bodies are
+ * joined with `pipe` and explicit error handling rather than `stream.pipeline`,
+ * which costs an AbortController and several listeners a request (see
+ * docs/performance.md, "Preview gateway").
+ */
 function forward(req: http.IncomingMessage, res: http.ServerResponse, route: PreviewRoute, options: ForwardOptions): void {
   const seen = visitor(req);
-  const entry = new URL(route.entryUrl);
+  const entry = entryOf(route);
   const wantsHtml = options.banner && /text\/html/i.test(req.headers.accept ?? '');
   const headers = requestHeaders(req.rawHeaders, entry.host, { route, visitorHost: seen.host, visitorProto: seen.proto, clientAddress: req.socket.remoteAddress, identityEncoding: wantsHtml });
-  const upstream = upstreamRequest(req, route, headers, options.agents.http, options.agents);
+  const upstream = upstreamRequest(req, entry, headers, options.agents.http, options.agents);
   upstream.on('response', (answerIn) => {
-    const type = String(answerIn.headers['content-type'] ?? '');
+    const type = options.banner ? String(answerIn.headers['content-type'] ?? '') : '';
     const encoded = answerIn.headers['content-encoding'] !== undefined && answerIn.headers['content-encoding'] !== 'identity';
     const inject = options.banner && /^text\/html/i.test(type) && !encoded && req.method !== 'HEAD' && answerIn.statusCode !== 204 && answerIn.statusCode !== 304;
     res.writeHead(answerIn.statusCode ?? 502, answerIn.statusMessage, responseHeaders(answerIn.rawHeaders, entry.origin, seen.origin, inject).flat());
     // An answer of unknown length (SSE, long polls) may wait for its first chunk: its head goes out now. Chunks go out as they come.
     if (answerIn.headers['content-length'] === undefined || inject) res.flushHeaders();
-    const done = (err: Error | null | undefined) => {
-      if (err !== null && err !== undefined) options.logger.debug({ err: err.message }, 'preview answer stream ended early');
-    };
-    if (inject) pipeline(answerIn, new BannerInjector(bannerHtml(route.owner, route.service)), res, done);
-    else pipeline(answerIn, res, done);
+    if (inject) {
+      pipeline(answerIn, new BannerInjector(bannerHtml(route.owner, route.service)), res, (err) => {
+        if (err !== null && err !== undefined) options.logger.debug({ err: err.message }, 'preview answer stream ended early');
+      });
+      return;
+    }
+    // The entry's connection failing mid-answer must not look like a complete answer: the visitor's is cut too.
+    answerIn.on('error', (err) => {
+      options.logger.debug({ err: err.message }, 'preview answer stream ended early');
+      res.destroy();
+    });
+    answerIn.pipe(res);
   });
   upstream.on('error', (err) => {
     options.logger.debug({ err: err.message, entry: route.entryUrl }, 'entry request failed');
@@ -239,9 +275,12 @@ function forward(req: http.IncomingMessage, res: http.ServerResponse, route: Pre
   res.on('close', () => {
     if (!res.writableFinished) upstream.destroy();
   });
-  pipeline(req, upstream, (err) => {
-    if (err !== null && err !== undefined) upstream.destroy();
-  });
+  if (!hasBody(req)) {
+    upstream.end();
+    return;
+  }
+  req.on('error', () => upstream.destroy());
+  req.pipe(upstream);
 }
 
 /**
@@ -268,10 +307,10 @@ function watchRevocation(id: string, socket: Duplex, lookup: PreviewLookup, logg
 /** A WebSocket (or any Upgrade) handshake to the entry; after `101`, bytes are spliced both ways. Returns the visitor's socket. */
 function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, route: PreviewRoute, logger: Logger): Duplex {
   const seen = visitor(req);
-  const entry = new URL(route.entryUrl);
+  const entry = entryOf(route);
   const headers = requestHeaders(req.rawHeaders, entry.host, { route, visitorHost: seen.host, visitorProto: seen.proto, clientAddress: req.socket.remoteAddress, identityEncoding: false });
   headers.push(['connection', 'Upgrade'], ['upgrade', req.headers.upgrade ?? 'websocket']);
-  const upstream = upstreamRequest(req, route, headers, false, { http: http.globalAgent, https: https.globalAgent });
+  const upstream = upstreamRequest(req, entry, headers, false, { http: http.globalAgent, https: https.globalAgent });
   upstream.on('upgrade', (answerIn, upstreamSocket, upstreamHead) => {
     const lines = [`HTTP/1.1 ${answerIn.statusCode ?? 101} ${answerIn.statusMessage ?? 'Switching Protocols'}`];
     for (let i = 0; i < answerIn.rawHeaders.length; i += 2) lines.push(`${answerIn.rawHeaders[i]}: ${answerIn.rawHeaders[i + 1]}`);
