@@ -137,7 +137,9 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .description('run the control plane and tunnel relay')
     .option('--host <host>', 'address to bind', CLI_DEFAULTS.host)
     .option('--port <port>', 'port to bind (0 picks a free one)', integer(0, 65535), 0)
-    .requiredOption('--token-file <file>', 'bearer token file; created with a fresh token if missing')
+    .option('--token-file <file>', 'single-token mode: one bearer token for everyone, created if missing (demo, trying detour out)')
+    .option('--auth-file <file>', 'identities, roles, token hashes and policies (YAML or JSON); reloaded on SIGHUP and when it changes; created with an admin identity if missing')
+    .option('--audit-file <file>', 'append the audit log (one JSON line per session, intercept and token change) here instead of stderr')
     .option('--lease-ms <ms>', 'how long a silent developer keeps their intercepts', integer(1000, 86_400_000), CLI_DEFAULTS.leaseMs)
     .option('--no-global', 'refuse global intercepts')
     .option('--webhook-port <port>', 'serve the agent injector (Kubernetes admission webhook) over HTTPS on this port', integer(0, 65535))
@@ -265,9 +267,50 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .command('leave')
     .description('end one of your intercepts')
     .argument('<name>', 'the intercept name')
-    .action(async (name: string) => {
+    .option('--owner <name>', "end another developer's intercept (admins only), as `detour list` shows its owner")
+    .action(async (name: string, o: { owner?: string }) => {
       const { leaveCommand } = await import('./commands/leave.js');
-      done(await leaveCommand(name, io, home));
+      done(await leaveCommand(name, o.owner, io, home));
+    });
+
+  const token = program.command('token').description('manage identities and their tokens (admins; the manager runs with --auth-file)');
+  token
+    .command('create')
+    .description('create an identity and print its token, once')
+    .argument('<name>', 'the identity: owner name of everything it does')
+    .requiredOption('--role <role>', 'admin, developer or agent')
+    .option('--services <list>', 'services it may intercept, comma-separated (default: all)')
+    .option('--expires <duration>', 'when the token stops working, e.g. 12h, 30d (default: never)')
+    .addOption(outputOption())
+    .action(async (name: string, o: { role: string; services?: string; expires?: string; output: OutputFormat }) => {
+      const { tokenCreateCommand } = await import('./commands/token.js');
+      done(await tokenCreateCommand({ ...o, name }, io, home));
+    });
+  token
+    .command('list')
+    .description('list identities, their roles, services and expiry (never their tokens)')
+    .addOption(outputOption())
+    .action(async (o: { output: OutputFormat }) => {
+      const { tokenListCommand } = await import('./commands/token.js');
+      done(await tokenListCommand(o.output, io, home));
+    });
+  token
+    .command('revoke')
+    .description("remove an identity: its token stops working and its sessions end")
+    .argument('<name>', 'the identity')
+    .action(async (name: string) => {
+      const { tokenRevokeCommand } = await import('./commands/token.js');
+      done(await tokenRevokeCommand(name, io, home));
+    });
+
+  program
+    .command('audit')
+    .description("show the manager's audit log: sessions, intercepts, token changes, refusals (admins)")
+    .option('--since <duration>', 'only entries this recent, e.g. 90m, 1h, 7d')
+    .addOption(outputOption())
+    .action(async (o: { since?: string; output: OutputFormat }) => {
+      const { auditCommand } = await import('./commands/audit.js');
+      done(await auditCommand(o, io, home, Date.now()));
     });
 
   program
@@ -308,8 +351,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     });
 
   // Commander's mistakes read like detour's: one line, with its "Did you mean …?" or else where to look for the usage.
-  for (const command of [program, ...program.commands]) {
-    const usage = `(see \`${command === program ? 'detour' : `detour ${command.name()}`} --help\`)`;
+  for (const command of [program, ...program.commands, ...token.commands]) {
+    const usage = `(see \`${command === program ? 'detour' : command.parent === token ? `detour token ${command.name()}` : `detour ${command.name()}`} --help\`)`;
     command.configureOutput({
       outputError: (text, write) => write(`detour: ${oneLine(text.replace(/^error: /, ''))}${text.includes('Did you mean') ? '' : ` ${usage}`}\n`),
     });

@@ -19,7 +19,7 @@ export interface ConnectionOptions {
   createForwarder: (portOf: (interceptId: string) => number | undefined) => LocalForwarder;
 }
 
-const FATAL_CODES = new Set(['DETOUR_ERR_AUTH_BAD_TOKEN', 'DETOUR_ERR_AUTH_MISSING_TOKEN', 'DETOUR_ERR_SESSION_NAME_TAKEN']);
+const FATAL_CODES = new Set(['DETOUR_ERR_AUTH_BAD_TOKEN', 'DETOUR_ERR_AUTH_MISSING_TOKEN', 'DETOUR_ERR_AUTH_FORBIDDEN', 'DETOUR_ERR_SESSION_NAME_TAKEN']);
 
 /**
  * The daemon's link to the manager, as a state machine (connecting → ready →
@@ -56,6 +56,11 @@ export class ManagerConnection {
     return new Promise((resolve, reject) => {
       this.#running = this.#run(resolve, reject);
     });
+  }
+
+  /** The manager's API, for calls that need the token only: tokens, the audit log, an admin's `leave --owner`. */
+  get manager(): ManagerClient {
+    return this.#options.manager;
   }
 
   /** The manager's list of services, for `detour list`. */

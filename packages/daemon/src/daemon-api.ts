@@ -10,6 +10,12 @@ export const DAEMON_PATHS = {
   traces: '/traces',
   /** The manager's and agents' recent logs (`detour gather-logs`). */
   logs: '/logs',
+  /** Another identity's intercept (`detour leave NAME --owner WHO`, admins). */
+  ownedIntercept: (owner: string, name: string) => `/owners/${encodeURIComponent(owner)}/intercepts/${encodeURIComponent(name)}`,
+  /** `detour token` and `detour audit`: passed to the manager with this daemon's token. */
+  tokens: '/tokens',
+  token: (name: string) => `/tokens/${encodeURIComponent(name)}`,
+  audit: '/audit',
 } as const;
 
 /** grpc-js style connectivity states of the daemon's link to the manager. */

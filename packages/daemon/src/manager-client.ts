@@ -8,11 +8,29 @@ import {
   RecentLogsSchema,
   SESSION_KEY_HEADER,
   ServiceListSchema,
+  AuditListSchema,
+  TokenCreatedSchema,
+  TokenListSchema,
   SessionCreatedSchema,
   SessionInfoSchema,
   TraceResultSchema,
 } from '@detour/protocol';
-import type { Intercept, InterceptRequest, ManagerInfo, RecentLogs, ServiceList, SessionCreate, SessionCreated, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
+import type {
+  AuditList,
+  Intercept,
+  InterceptRequest,
+  ManagerInfo,
+  RecentLogs,
+  ServiceList,
+  SessionCreate,
+  SessionCreated,
+  SessionInfo,
+  TokenCreate,
+  TokenCreated,
+  TokenList,
+  TraceRequest,
+  TraceResult,
+} from '@detour/protocol';
 import { DetourError, errorFromBody } from '@detour/core';
 
 const REQUEST_TIMEOUT_MS = 20_000;
@@ -55,6 +73,27 @@ export class ManagerClient {
 
   removeIntercept(id: string, key: string): Promise<void> {
     return this.#call('DELETE', API_PATHS.intercept(id), { key });
+  }
+
+  /** Ends another identity's intercept by owner and name (admins). */
+  removeOwnedIntercept(owner: string, name: string): Promise<void> {
+    return this.#call('DELETE', API_PATHS.ownedIntercept(owner, name), {});
+  }
+
+  tokens(): Promise<TokenList> {
+    return this.#call('GET', API_PATHS.tokens, { schema: TokenListSchema });
+  }
+
+  createToken(body: TokenCreate): Promise<TokenCreated> {
+    return this.#call('POST', API_PATHS.tokens, { body, schema: TokenCreatedSchema });
+  }
+
+  revokeToken(name: string): Promise<void> {
+    return this.#call('DELETE', API_PATHS.token(name), {});
+  }
+
+  audit(sinceMs: number): Promise<AuditList> {
+    return this.#call('GET', `${API_PATHS.audit}?since=${sinceMs}`, { schema: AuditListSchema });
   }
 
   /** Answers when the probe has finished, within the manager's trace deadline (10 s), well inside REQUEST_TIMEOUT_MS. */

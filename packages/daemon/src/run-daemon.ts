@@ -52,7 +52,8 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
       daemon: { pid: process.pid, version: options.version, home: home.dir },
       manager: { url: manager.url, ...(managerVersion === undefined ? {} : { version: managerVersion }) },
       connection: { state: connection.state, since: connection.since, ...(connection.lastError === undefined ? {} : { lastError: connection.lastError }) },
-      name: options.name,
+      // With identities the manager names the session after the token's identity, not --name.
+      name: connection.session?.name ?? options.name,
       header: { name: DEFAULT_HEADER_NAME, value: headerValue },
       ...(connection.session === undefined ? {} : { session: connection.session }),
       intercepts: connection.intercepts,

@@ -9,6 +9,8 @@ import type { ManagerState } from './state.js';
 interface AgentSession {
   /** Set once a watch stream with the right token was accepted on the session; relay streams on it need no token of their own. */
   watched: boolean;
+  /** The identity whose token opened the watch: when it is revoked, the session is closed. */
+  identity?: string;
 }
 
 /**
@@ -45,7 +47,7 @@ export class AgentWatch {
    * dispatched after this returns (RFC 9113 §5.1.1: stream ids increase), so
    * they find the session authenticated.
    */
-  open(stream: ServerHttp2Stream, searchParams: URLSearchParams): void {
+  open(stream: ServerHttp2Stream, searchParams: URLSearchParams, identity: string): void {
     const parsed = AgentWatchQuerySchema.safeParse(firstOfEach(searchParams));
     if (!parsed.success) {
       const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(query)'}: ${issue.message}`);
@@ -53,7 +55,10 @@ export class AgentWatch {
     }
     const { service, agentId, listen, protocol } = parsed.data;
     const session = stream.session === undefined ? undefined : this.#sessions.get(stream.session);
-    if (session !== undefined) session.watched = true;
+    if (session !== undefined) {
+      session.watched = true;
+      session.identity = identity;
+    }
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
     this.#state.addAgent({ id: agentId, service, listen, protocol });
     this.#logger.info({ agentId, service, listen, protocol }, 'agent connected');
@@ -64,6 +69,17 @@ export class AgentWatch {
       this.#hub.detach(agentId, sink);
       this.#logger.info({ agentId, service }, 'agent disconnected');
     });
+  }
+
+  /** Closes the HTTP/2 sessions of agents whose identity fails `keep` (revoked or expired): their watch and relay streams end with them. */
+  dropUnless(keep: (identity: string) => boolean): number {
+    let dropped = 0;
+    for (const [session, agent] of this.#sessions) {
+      if (agent.identity === undefined || keep(agent.identity)) continue;
+      session.destroy();
+      dropped++;
+    }
+    return dropped;
   }
 
   destroyAll(): void {

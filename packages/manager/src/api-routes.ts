@@ -1,11 +1,16 @@
 import type { z } from 'zod';
-import { AgentAckSchema, InterceptRequestSchema, SessionCreateSchema, SightingSchema, TraceRequestSchema } from '@detour/protocol';
-import type { ManagerInfo, RecentLogs } from '@detour/protocol';
+import { AgentAckSchema, InterceptRequestSchema, SessionCreateSchema, SightingSchema, TokenCreateSchema, TraceRequestSchema } from '@detour/protocol';
+import type { AuditList, ManagerInfo, RecentLogs, TokenCreated, TokenList } from '@detour/protocol';
 import { DetourError, LOG_RING_DEFAULTS } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { AgentHub } from './agent-hub.js';
 import type { AgentWatch } from './agent-watch.js';
 import type { ApiExchange } from './api-exchange.js';
+import type { AuditEvent, AuditLog } from './auth/audit-log.js';
+import type { AuthSource } from './auth/auth-source.js';
+import type { Identity } from './auth/identities.js';
+import { checkInterceptPolicy, checkOwnerAction } from './auth/permissions.js';
+import type { Permission } from './auth/permissions.js';
 import type { LogCollection } from './log-collection.js';
 import type { ManagerMetrics } from './metrics.js';
 import type { Grants, RouteAuth } from './route-auth.js';
@@ -28,6 +33,9 @@ export interface ApiContext {
   /** Resolves once the intercept store holds every change made so far (at once without a store). */
   persisted(): Promise<void>;
   metrics: ManagerMetrics;
+  /** Who holds which credential (auth/). */
+  auth: AuthSource;
+  audit: AuditLog;
 }
 
 /** A handler's view of its call: what the route's auth level proved, and its path segments (decoded on use). */
@@ -41,6 +49,8 @@ export interface ApiRoute<A extends RouteAuth = RouteAuth> {
   unversioned?: true;
   /** What the caller must prove; route-auth.ts checks it before `handler` runs. */
   auth: A;
+  /** What the caller's role must allow (auth/permissions.ts). */
+  permission: Permission;
   // Method syntax on purpose: a route of one level is then usable where any route is (parameters are checked bivariantly).
   handler(context: ApiContext, exchange: ApiExchange, request: RouteRequest<A>): Promise<void>;
 }
@@ -86,6 +96,18 @@ async function publish(context: ApiContext, services: Set<string>): Promise<void
   ]);
 }
 
+/** One audit line for a call, naming the identity and, in single-token mode, the `--name` it acted under. */
+function audit(context: ApiContext, exchange: ApiExchange, identity: Identity, event: Omit<AuditEvent, 'from'>, onBehalfOf?: string): void {
+  const details = identity.shared && onBehalfOf !== undefined ? { ...event.details, name: onBehalfOf } : event.details;
+  context.audit.record(identity, { ...event, from: exchange.remote, ...(details === undefined ? {} : { details }) });
+}
+
+/** Removes an intercept whoever holds it, tells the agents and waits for them and the store. */
+async function removeIntercept(context: ApiContext, interceptId: string, service: string): Promise<void> {
+  context.hub.push(context.state.dropIntercept(interceptId));
+  await publish(context, new Set([service]));
+}
+
 export function notFound(exchange: Pick<ApiExchange, 'method' | 'url'>): DetourError {
   return new DetourError('DETOUR_ERR_API_NOT_FOUND', `no endpoint ${exchange.method} ${exchange.url.pathname}`);
 }
@@ -96,6 +118,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'GET',
     pattern: /^\/info$/,
     auth: 'token',
+    permission: 'read',
     handler: async (context, exchange) => {
       const info: ManagerInfo = { version: context.version, leaseMs: context.state.leaseMs, globalAllowed: context.state.globalAllowed };
       exchange.send(200, info);
@@ -105,11 +128,13 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'POST',
     pattern: /^\/sessions$/,
     auth: 'token',
-    handler: async (context, exchange) => {
+    permission: 'develop',
+    handler: async (context, exchange, { identity }) => {
       const request = await readJson(exchange, SessionCreateSchema);
-      const { session, key, changed } = context.state.createSession(request);
+      const { session, key, changed } = context.state.createSession(request, identity.shared ? undefined : identity.name);
       context.hub.push(changed);
       context.logger.info({ sessionId: session.id, name: session.name }, 'session opened');
+      audit(context, exchange, identity, { action: 'session.open', details: { sessionId: session.id } }, session.name);
       exchange.send(201, { session, key });
     },
   }),
@@ -117,6 +142,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'GET',
     pattern: /^\/sessions\/(?<sessionId>[^/]+)$/,
     auth: 'session',
+    permission: 'develop',
     handler: async (_context, exchange, { session }) => {
       exchange.send(200, session);
     },
@@ -125,6 +151,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'POST',
     pattern: /^\/sessions\/(?<sessionId>[^/]+)\/heartbeat$/,
     auth: 'session',
+    permission: 'develop',
     handler: async (context, exchange, { session }) => {
       exchange.send(200, context.state.heartbeat(session.id));
     },
@@ -133,10 +160,12 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'DELETE',
     pattern: /^\/sessions\/(?<sessionId>[^/]+)$/,
     auth: 'session',
-    handler: async (context, exchange, { session }) => {
+    permission: 'develop',
+    handler: async (context, exchange, { identity, session }) => {
       const changed = context.state.endSession(session.id);
       context.tunnels.drop(session.id);
       context.logger.info({ sessionId: session.id }, 'session closed');
+      audit(context, exchange, identity, { action: 'session.close', details: { sessionId: session.id } }, session.name);
       await publish(context, changed);
       exchange.send(204);
     },
@@ -145,6 +174,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'GET',
     pattern: /^\/services$/,
     auth: 'token',
+    permission: 'read',
     handler: async (context, exchange) => {
       exchange.send(200, { services: context.state.services() });
     },
@@ -153,8 +183,11 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'POST',
     pattern: /^\/intercepts$/,
     auth: 'caller-session',
-    handler: async (context, exchange, { session }) => {
+    permission: 'develop',
+    handler: async (context, exchange, { identity, session }) => {
       const request = await readJson(exchange, InterceptRequestSchema);
+      const what = { service: request.service, intercept: request.name, global: request.global, headers: request.headers.map((h) => h.name) };
+      checkInterceptPolicy(identity, request, context.state.interceptCountOf(session.name, request.id));
       const { intercept, created, reclaimed } = context.state.addIntercept(session.id, request);
       if (created || reclaimed) {
         try {
@@ -165,6 +198,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
           throw err;
         }
         context.logger.info({ interceptId: intercept.id, service: intercept.service, owner: intercept.owner.name }, created ? 'intercept created' : 'intercept reclaimed after a restart');
+        audit(context, exchange, identity, { action: created ? 'intercept.create' : 'intercept.reclaim', details: { ...what, interceptId: intercept.id } }, session.name);
       }
       exchange.send(created ? 201 : 200, context.state.getIntercept(intercept.id) ?? intercept);
     },
@@ -173,27 +207,97 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'DELETE',
     pattern: /^\/intercepts\/(?<interceptId>[^/]+)$/,
     auth: 'intercept-owner',
-    handler: async (context, exchange, { session, intercept }) => {
+    permission: 'develop',
+    handler: async (context, exchange, { identity, session, intercept }) => {
       context.state.removeIntercept(session.id, intercept.id);
       context.logger.info({ interceptId: intercept.id, service: intercept.service }, 'intercept removed');
+      audit(context, exchange, identity, { action: 'intercept.remove', details: { service: intercept.service, intercept: intercept.name, owner: intercept.owner.name } }, session.name);
       await publish(context, new Set([intercept.service]));
       exchange.send(204);
+    },
+  }),
+  route({
+    method: 'DELETE',
+    pattern: /^\/owners\/(?<owner>[^/]+)\/intercepts\/(?<name>[^/]+)$/,
+    // `detour leave NAME --owner WHO`: an admin ends anyone's intercept; a developer is refused for another's.
+    auth: 'token',
+    permission: 'develop',
+    handler: async (context, exchange, { identity, param }) => {
+      const owner = param('owner');
+      const name = param('name');
+      checkOwnerAction(identity, owner, `leave the intercept ${name}`);
+      const intercept = context.state.findIntercept(owner, name);
+      if (intercept === undefined) throw new DetourError('DETOUR_ERR_INTERCEPT_NOT_FOUND', `${owner} has no intercept named ${name}; \`detour list\` shows every intercept and its owner`);
+      context.logger.info({ interceptId: intercept.id, service: intercept.service, owner, by: identity.name }, 'intercept removed by an admin');
+      audit(context, exchange, identity, { action: 'intercept.remove', details: { service: intercept.service, intercept: name, owner } });
+      await removeIntercept(context, intercept.id, intercept.service);
+      exchange.send(204);
+    },
+  }),
+  route({
+    method: 'GET',
+    pattern: /^\/tokens$/,
+    auth: 'token',
+    permission: 'administer',
+    handler: async (context, exchange) => {
+      const list: TokenList = { identities: context.auth.book.list(Date.now()) };
+      exchange.send(200, list);
+    },
+  }),
+  route({
+    method: 'POST',
+    pattern: /^\/tokens$/,
+    auth: 'token',
+    permission: 'administer',
+    handler: async (context, exchange, { identity }) => {
+      const request = await readJson(exchange, TokenCreateSchema);
+      const created: TokenCreated = await context.auth.create(request);
+      context.logger.info({ identity: request.name, role: request.role, by: identity.name }, 'identity created');
+      audit(context, exchange, identity, { action: 'token.create', details: { name: request.name, role: request.role, ...(request.services === undefined ? {} : { services: request.services }), ...(created.identity.expiresAt === undefined ? {} : { expiresAt: new Date(created.identity.expiresAt).toISOString() }) } });
+      exchange.send(201, created);
+    },
+  }),
+  route({
+    method: 'DELETE',
+    pattern: /^\/tokens\/(?<name>[^/]+)$/,
+    auth: 'token',
+    permission: 'administer',
+    handler: async (context, exchange, { identity, param }) => {
+      const name = param('name');
+      await context.auth.revoke(name);
+      context.logger.info({ identity: name, by: identity.name }, 'identity revoked');
+      audit(context, exchange, identity, { action: 'token.revoke', details: { name } });
+      exchange.send(204);
+    },
+  }),
+  route({
+    method: 'GET',
+    pattern: /^\/audit$/,
+    auth: 'token',
+    permission: 'administer',
+    handler: async (context, exchange) => {
+      const since = Number(exchange.url.searchParams.get('since') ?? 0);
+      if (!Number.isFinite(since)) throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', 'since must be epoch milliseconds');
+      const list: AuditList = { entries: context.audit.since(since) };
+      exchange.send(200, list);
     },
   }),
   route({
     method: 'GET',
     pattern: /^\/agents\/watch$/,
     auth: 'token',
-    handler: async (context, exchange) => {
+    permission: 'serve',
+    handler: async (context, exchange, { identity }) => {
       // HTTP/2 only: the watch stream is what authenticates an agent's session for its relay streams.
       if (exchange.h2Stream === undefined) throw notFound(exchange);
-      context.watches.open(exchange.h2Stream, exchange.url.searchParams);
+      context.watches.open(exchange.h2Stream, exchange.url.searchParams, identity.name);
     },
   }),
   route({
     method: 'POST',
     pattern: /^\/agents\/(?<agentId>[^/]+)\/ack$/,
     auth: 'token',
+    permission: 'serve',
     handler: async (context, exchange, request) => {
       const agentId = request.param('agentId');
       const { version } = await readJson(exchange, AgentAckSchema);
@@ -208,6 +312,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     pattern: /^\/metrics$/,
     unversioned: true,
     auth: 'token',
+    permission: 'read',
     handler: async (context, exchange) => {
       const { registry } = context.metrics;
       exchange.sendText(200, registry.contentType, await registry.metrics());
@@ -217,6 +322,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'POST',
     pattern: /^\/traces$/,
     auth: 'token',
+    permission: 'develop',
     handler: async (context, exchange) => {
       exchange.send(200, await runTrace(context, await readJson(exchange, TraceRequestSchema)));
     },
@@ -225,6 +331,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'POST',
     pattern: /^\/traces\/(?<traceId>[^/]+)\/sightings$/,
     auth: 'token',
+    permission: 'serve',
     handler: async (context, exchange, request) => {
       context.traces.record(request.param('traceId'), await readJson(exchange, SightingSchema));
       exchange.send(204);
@@ -236,6 +343,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     // Not `token`: every agent holds the token. A live session ties each fetch of
     // everyone's (redacted) logs to a developer's name in the manager's log.
     auth: 'caller-session',
+    permission: 'develop',
     handler: async (context, exchange, { session }) => {
       const { agents, missing } = await context.logs.collectAgents(context.hub);
       context.logger.info({ sessionId: session.id, name: session.name, agents: agents.length, missing: missing.length }, 'recent logs collected');
@@ -247,6 +355,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     method: 'POST',
     pattern: /^\/agents\/(?<agentId>[^/]+)\/logs\/(?<requestId>[^/]+)$/,
     auth: 'token',
+    permission: 'serve',
     handler: async (context, exchange, request) => {
       // NDJSON as the agent's ring holds it, which never exceeds the ring's byte bound.
       const log = (await readBody(exchange, LOG_RING_DEFAULTS.maxBytes)).toString('utf8');

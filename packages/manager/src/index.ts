@@ -7,3 +7,6 @@ export type { WebhookOptions, WebhookHandle } from './webhook-server.js';
 export { FileInterceptStore } from './store/file-store.js';
 export type { FileStoreOptions } from './store/file-store.js';
 export type { InterceptStore, StoredIntercept } from './store/intercept-store.js';
+export { AuthSource } from './auth/auth-source.js';
+export { AuditLog } from './auth/audit-log.js';
+export { tokenHash } from './auth/identities.js';

@@ -2,16 +2,19 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { RELAY_HEADER_INTERCEPT_ID } from '@detour/protocol';
+import { DetourError } from '@detour/core';
 import type { LogRing, Logger } from '@detour/core';
 import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startMetricsListener, widenSessionWindow } from '@detour/transport';
 import type { MetricsListener } from '@detour/transport';
 import { AgentHub } from './agent-hub.js';
 import { AgentWatch } from './agent-watch.js';
 import { createApiHandler } from './api.js';
+import { AuditLog } from './auth/audit-log.js';
+import { AuthSource } from './auth/auth-source.js';
 import type { ApiHandler } from './api.js';
 import { h1Exchange, h2Exchange, sendError } from './api-exchange.js';
 import type { ApiContext } from './api-routes.js';
-import { startLeaseExpiry } from './lease-expiry.js';
+import { endRevoked, startLeaseExpiry } from './lease-expiry.js';
 import { listenOnePort } from './listener.js';
 import { LogCollection } from './log-collection.js';
 import { ManagerMetrics } from './metrics.js';
@@ -29,7 +32,12 @@ import type { WebhookHandle, WebhookOptions } from './webhook-server.js';
 export interface ManagerOptions {
   host: string;
   port: number;
-  token: string;
+  /** Single-token mode's one credential (the demo, trying detour out); ignored when `auth` is given. */
+  token?: string;
+  /** Who holds which credential: an auth file's identities (`AuthSource.open`). */
+  auth?: AuthSource;
+  /** Where audit lines go; the CLI passes stderr or `--audit-file`. Absent: kept in memory only, for `detour audit`. */
+  audit?: AuditLog;
   leaseMs: number;
   globalAllowed: boolean;
   logger: Logger;
@@ -91,6 +99,12 @@ export interface Manager {
   sync: StoreSync | undefined;
 }
 
+function authSourceOf(options: ManagerOptions): AuthSource {
+  if (options.auth !== undefined) return options.auth;
+  if (options.token === undefined) throw new DetourError('DETOUR_ERR_INTERNAL_BUG', 'the manager needs a token or an auth file');
+  return AuthSource.singleToken(options.token);
+}
+
 export function buildManager(options: ManagerOptions): Manager {
   const { logger } = options;
   let sync: StoreSync | undefined;
@@ -118,8 +132,10 @@ export function buildManager(options: ManagerOptions): Manager {
     logs: new LogCollection({ ring: options.logRing, agentDeadlineMs: options.logsDeadlineMs }),
     persisted: async () => sync?.flush(),
     metrics,
+    auth: authSourceOf(options),
+    audit: options.audit ?? AuditLog.inMemory(),
   };
-  const gate = createAuthGate(options.token, state);
+  const gate = createAuthGate(context.auth, state);
   const api = createApiHandler(context, gate);
 
   const h1 = http.createServer({ headersTimeout: MANAGER_DEFAULTS.firstByteTimeoutMs }, (req, res) => void api(h1Exchange(req, res)));
@@ -181,6 +197,8 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     throw err;
   }
   const expiry = startLeaseExpiry(context);
+  // A reload or a `detour token revoke` ends the sessions and agent links of identities it removed, at once.
+  context.auth.onChange(() => endRevoked(context));
 
   let closing: Promise<void> | undefined;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -199,6 +217,8 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
         await Promise.all([port.close(), webhookClosed, metricsListener?.close()]);
         await sync?.close();
         await store?.close();
+        context.auth.close();
+        await context.audit.close();
       })()),
   };
 }

@@ -73,8 +73,9 @@ export class ManagerState {
   /**
    * Opens a session. A daemon home (clientId) has one session at a time: a new
    * one from the same home replaces the old, whose daemon must have died.
+   * `identity`, when the token names one, is the session's name instead of the request's.
    */
-  createSession(request: SessionCreate): { session: SessionInfo; key: string; changed: Set<string> } {
+  createSession(request: SessionCreate, identity?: string): { session: SessionInfo; key: string; changed: Set<string> } {
     const changed = new Set<string>();
     for (const existing of this.#sessions.values()) {
       if (existing.info.clientId === request.clientId) {
@@ -89,7 +90,8 @@ export class ManagerState {
     const key = randomBytes(24).toString('base64url');
     const info: SessionInfo = {
       id: randomUUID(),
-      name: request.name,
+      // With identities the owner is who the token says, whatever `--name` the daemon sent (issue 13).
+      name: identity ?? request.name,
       clientId: request.clientId,
       headerValue: request.headerValue,
       leaseMs: this.leaseMs,
@@ -139,6 +141,18 @@ export class ManagerState {
   getSession(sessionId: string): SessionInfo | undefined {
     const session = this.#sessions.get(sessionId);
     return session === undefined ? undefined : { ...session.info };
+  }
+
+  /** Ends every session whose owner name fails `keep` (its identity was revoked or expired); returns them and the services that changed. */
+  endSessionsUnless(keep: (name: string) => boolean): { ended: SessionInfo[]; changed: Set<string> } {
+    const ended: SessionInfo[] = [];
+    const changed = new Set<string>();
+    for (const session of [...this.#sessions.values()]) {
+      if (keep(session.info.name)) continue;
+      ended.push({ ...session.info });
+      for (const service of this.endSession(session.info.id)) changed.add(service);
+    }
+    return { ended, changed };
   }
 
   /** Removes a session and its intercepts. */
@@ -345,6 +359,18 @@ export class ManagerState {
       intercept: { ...intercept, owner: { ...intercept.owner } },
       clientHash: this.#orphans.get(intercept.id)?.clientHash ?? this.#sessions.get(intercept.owner.sessionId)?.clientHash ?? '',
     }));
+  }
+
+  /** How many intercepts `owner` holds over all its sessions, not counting `exceptId` (the one being re-asserted). */
+  interceptCountOf(owner: string, exceptId: string): number {
+    let count = 0;
+    for (const intercept of this.#intercepts.values()) if (intercept.owner.name === owner && intercept.id !== exceptId) count++;
+    return count;
+  }
+
+  /** An intercept by its owner's name and its own name (unique per session; the first accepted if one owner has two sessions). */
+  findIntercept(owner: string, name: string): Intercept | undefined {
+    return [...this.#intercepts.values()].sort((a, b) => a.sequence - b.sequence).find((i) => i.owner.name === owner && i.name === name);
   }
 
   getIntercept(interceptId: string): Intercept | undefined {

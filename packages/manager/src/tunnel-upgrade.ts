@@ -21,7 +21,7 @@ export function createTunnelUpgrade(options: { gate: AuthGate; state: ManagerSta
       if (new URL(req.url ?? '/', 'http://manager').pathname !== API_PATHS.tunnel || req.headers.upgrade?.toLowerCase() !== TUNNEL_UPGRADE_TOKEN) {
         throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `only ${API_PATHS.tunnel} with "Upgrade: ${TUNNEL_UPGRADE_TOKEN}" can be upgraded`);
       }
-      const { session } = gate.authorize('caller-session', { header: (name) => headerOf(req.headers, name) });
+      const { session } = gate.authorize('caller-session', 'develop', { header: (name) => headerOf(req.headers, name) });
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${TUNNEL_UPGRADE_TOKEN}\r\n\r\n`);
       if (head.length > 0) socket.unshift(head);
       tunnels.attach(session.id, socket);

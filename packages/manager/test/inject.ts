@@ -51,6 +51,7 @@ export async function inject(api: ApiHandler, request: InjectRequest): Promise<I
     method: request.method,
     url: new URL(request.path, 'http://manager'),
     header: (name) => headers.get(name),
+    remote: '127.0.0.1',
     body: (async function* () {
       yield* payload;
     })(),

@@ -73,3 +73,5 @@ export type {
   RecentLogs,
   ErrorBody,
 } from './schemas.js';
+export { ROLES, RoleSchema, IdentityNameSchema, PolicySchema, TokenCreateSchema, IdentityInfoSchema, TokenListSchema, TokenCreatedSchema, AuditEntrySchema, AuditListSchema } from './identity.js';
+export type { Role, Policy, TokenCreate, IdentityInfo, TokenList, TokenCreated, AuditEntry, AuditList } from './identity.js';

@@ -48,6 +48,13 @@ export const API_PATHS = {
   logs: `${API_PREFIX}/logs`,
   /** Where an agent posts its recent log lines (NDJSON) when the watch stream asked for them (HTTP/2, on its session). */
   agentLogs: (agentId: string, requestId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/logs/${encodeURIComponent(requestId)}`,
+  /** Another identity's intercept by its owner and name: how an admin leaves it. */
+  ownedIntercept: (owner: string, name: string) => `${API_PREFIX}/owners/${encodeURIComponent(owner)}/intercepts/${encodeURIComponent(name)}`,
+  /** Identities and their tokens (admins; `--auth-file` only). */
+  tokens: `${API_PREFIX}/tokens`,
+  token: (name: string) => `${API_PREFIX}/tokens/${encodeURIComponent(name)}`,
+  /** The audit log (admins); query `since` (epoch ms). */
+  audit: `${API_PREFIX}/audit`,
 } as const;
 
 /**

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { DetourError, readOrCreateTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { ServiceLookup } from '@detour/kube';
-import { FileInterceptStore, startManager } from '@detour/manager';
+import { AuditLog, AuthSource, FileInterceptStore, startManager } from '@detour/manager';
 import type { InterceptStore, ManagerOptions } from '@detour/manager';
 import type { Io } from '../io.js';
 import type { ServerLogging } from '../server-logging.js';
@@ -11,7 +11,9 @@ import { printLine } from '../io.js';
 export interface ManagerCommandOptions {
   host: string;
   port: number;
-  tokenFile: string;
+  tokenFile?: string;
+  authFile?: string;
+  auditFile?: string;
   leaseMs: number;
   global: boolean;
   webhookPort?: number;
@@ -97,18 +99,39 @@ function webhookOptions(options: ManagerCommandOptions, logger: Logger, version:
   };
 }
 
+/** The identities: the auth file's, or single-token mode, which says so at start-up. */
+async function openAuth(options: ManagerCommandOptions, io: Io, logger: Logger): Promise<AuthSource> {
+  if (options.tokenFile !== undefined) {
+    const { token, created } = await readOrCreateTokenFile(options.tokenFile);
+    if (created) printLine(io, `wrote a new token to ${options.tokenFile}`);
+    printLine(io, `single-token mode: everyone with the token in ${options.tokenFile} may do everything, as any name; use --auth-file for per-user tokens (README "Security")`);
+    return AuthSource.singleToken(token);
+  }
+  const { source, createdAdminTokenFile } = await AuthSource.open({ authFile: options.authFile!, logger });
+  if (createdAdminTokenFile !== undefined) {
+    printLine(io, `wrote a new auth file ${options.authFile!} with one identity, admin; its token is in ${createdAdminTokenFile} (connect with it, then \`detour token create\`)`);
+  }
+  printLine(io, `identities from ${options.authFile!}: ${source.book.list(Date.now()).length}; reloaded on SIGHUP and when the file changes`);
+  return source;
+}
+
 export async function managerCommand(options: ManagerCommandOptions, cluster: ClusterEnvironment, io: Io, { logger, ring }: ServerLogging, version: string, signal: AbortSignal): Promise<number> {
   if (options.metricsHost !== undefined && options.metricsPort === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--metrics-host needs --metrics-port: without a port no token-less metrics listener runs (/metrics on the main port needs the token)');
   }
+  if ((options.tokenFile === undefined) === (options.authFile === undefined)) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', 'give --auth-file FILE (identities with their own tokens) or --token-file FILE (one shared token, for trying detour out), not both or neither');
+  }
   const webhook = webhookOptions(options, logger, version);
   const store = await openStore(options, cluster, logger);
-  const { token, created } = await readOrCreateTokenFile(options.tokenFile);
-  if (created) printLine(io, `wrote a new token to ${options.tokenFile}`);
+  const auth = await openAuth(options, io, logger);
+  const audit = options.auditFile === undefined ? AuditLog.toStream(io.err) : await AuditLog.toFile(options.auditFile);
+  io.onReload?.(() => void auth.reload());
   const manager = await startManager({
     host: options.host,
     port: options.port,
-    token,
+    auth,
+    audit,
     leaseMs: options.leaseMs,
     globalAllowed: options.global,
     logger,
