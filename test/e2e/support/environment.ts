@@ -1,4 +1,5 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -8,6 +9,13 @@ import { DETOUR_BIN, ECHO_APP, TCP_ECHO_APP, runCli, startProcess, stopProcess }
 import type { CliResult } from './processes.js';
 
 const URL_LINE = /listening on (https?:\/\/\S+)/;
+
+/** An identity a test's auth file holds (issue 13); its token goes to `<dir>/token-<name>`. */
+export interface TestIdentity {
+  name: string;
+  role: 'admin' | 'developer' | 'agent';
+  policy?: { services?: string[]; global?: boolean; maxIntercepts?: number; headers?: string[] };
+}
 
 export interface Developer {
   name: string;
@@ -37,24 +45,47 @@ export class Environment {
   readonly #homes: string[] = [];
   #manager: ChildProcess | undefined;
   readonly #managerArgs: string[];
+  /** Everything each process wrote to stderr, in full: the leak check greps it (issue 13). */
+  readonly #stderrs: { what: string; text: string }[] = [];
+  /** With identities: the auth file; `tokenFile` is then the first agent identity's token. */
+  readonly authFile: string | undefined;
+  readonly auditFile: string | undefined;
 
-  private constructor(dir: string, managerArgs: string[]) {
+  readonly #managerEnv: NodeJS.ProcessEnv;
+
+  private constructor(dir: string, managerArgs: string[], identities: readonly TestIdentity[] | undefined, managerEnv: NodeJS.ProcessEnv) {
     this.dir = dir;
-    this.tokenFile = join(dir, 'token');
+    this.#managerEnv = managerEnv;
+    const agent = identities?.find((identity) => identity.role === 'agent');
+    this.tokenFile = join(dir, agent === undefined ? 'token' : `token-${agent.name}`);
+    this.authFile = identities === undefined ? undefined : join(dir, 'auth.yaml');
+    this.auditFile = identities === undefined ? undefined : join(dir, 'audit.log');
     this.#managerArgs = managerArgs;
   }
 
-  static async create(options: { managerArgs?: string[] } = {}): Promise<Environment> {
-    const env = new Environment(await mkdtemp(join(tmpdir(), 'detour-e2e-')), options.managerArgs ?? []);
+  /**
+   * `identities`: the manager runs with `--auth-file` holding them (and `--audit-file`),
+   * each with a fresh token in {@link tokenFileOf}; agents use the first `agent`
+   * identity's, developers their own. Without: single-token mode.
+   */
+  static async create(options: { managerArgs?: string[]; identities?: readonly TestIdentity[]; managerEnv?: NodeJS.ProcessEnv } = {}): Promise<Environment> {
+    const env = new Environment(await mkdtemp(join(tmpdir(), 'detour-e2e-')), options.managerArgs ?? [], options.identities, options.managerEnv ?? {});
+    if (options.identities !== undefined) await env.#writeAuthFile(options.identities);
     await env.startManager();
     return env;
+  }
+
+  /** Where an identity's token is. */
+  tokenFileOf(name: string): string {
+    return join(this.dir, `token-${name}`);
   }
 
   /** Starts (or restarts, on the same port) the manager. */
   async startManager(): Promise<void> {
     const port = this.managerUrl === '' ? '0' : new URL(this.managerUrl).port;
-    const started = await startProcess([DETOUR_BIN, 'manager', '--port', port, '--token-file', this.tokenFile, ...this.#managerArgs], URL_LINE);
-    this.#track(started.child);
+    const auth = this.authFile === undefined ? ['--token-file', this.tokenFile] : ['--auth-file', this.authFile, '--audit-file', this.auditFile!];
+    const started = await startProcess([DETOUR_BIN, 'manager', '--port', port, ...auth, ...this.#managerArgs], URL_LINE, this.#managerEnv);
+    this.#track(started.child, 'manager');
     this.#manager = started.child;
     this.managerUrl = started.value;
   }
@@ -77,14 +108,14 @@ export class Environment {
   /** Starts an app process (the echo app, or `node ...command` when given); resolves with its URL. */
   async app(name: string, command?: string[]): Promise<{ url: string; child: ChildProcess }> {
     const started = await startProcess(command ?? [ECHO_APP, '--name', name], URL_LINE);
-    this.#track(started.child);
+    this.#track(started.child, `app ${name}`);
     return { url: started.value, child: started.child };
   }
 
   /** Starts a raw TCP app that greets with its name, then echoes; resolves with its port. */
   async tcpApp(name: string): Promise<{ port: number; child: ChildProcess }> {
     const started = await startProcess([TCP_ECHO_APP, '--name', name], /listening on tcp:\/\/127\.0\.0\.1:(\d+)/);
-    this.#track(started.child);
+    this.#track(started.child, `tcp app ${name}`);
     return { port: Number(started.value), child: started.child };
   }
 
@@ -95,7 +126,7 @@ export class Environment {
       URL_LINE,
       env,
     );
-    this.#track(started.child);
+    this.#track(started.child, `agent ${service}`);
     return { url: started.value, child: started.child, stderr: started.stderr };
   }
 
@@ -107,13 +138,13 @@ export class Environment {
   }
 
   /** A developer: a daemon home, a local app (the echo app, or `node ...localApp`), and `detour connect` already done. */
-  async developer(name: string, localApp?: string[]): Promise<Developer> {
+  async developer(name: string, localApp?: string[], tokenFile: string = this.authFile === undefined ? this.tokenFile : this.tokenFileOf(name)): Promise<Developer> {
     const home = join(this.dir, `home-${name}`);
     this.#homes.push(home);
     const env = { DETOUR_HOME: home, DETOUR_LOG_LEVEL: process.env.E2E_DAEMON_LOG_LEVEL ?? 'info' };
     const local = await this.app(`${name}-laptop`, localApp);
     const cli = (args: string[]) => runCli(args, env);
-    const connected = await cli(['connect', '--manager', this.managerUrl, '--token-file', this.tokenFile, '--name', name]);
+    const connected = await cli(['connect', '--manager', this.managerUrl, '--token-file', tokenFile, '--name', name]);
     if (connected.code !== 0) throw new Error(`connect failed: ${connected.stderr}`);
     const developer: Developer = {
       name,
@@ -141,6 +172,20 @@ export class Environment {
     return developer;
   }
 
+  /**
+   * Every log the environment's processes wrote so far: each process's stderr
+   * (the manager's and agents' JSON logs, apps' output), each daemon home's
+   * daemon.log, and the audit file. For the check that no secret is in any.
+   */
+  async logs(): Promise<{ what: string; text: string }[]> {
+    const daemonLogs = await Promise.all(
+      this.#homes.map(async (home) => ({ what: `daemon log ${home}`, text: await readFile(join(home, 'daemon.log'), 'utf8').catch(() => '') })),
+    );
+    const files = await readdir(this.dir);
+    const extra = this.auditFile === undefined || !files.includes('audit.log') ? [] : [{ what: 'audit file', text: await readFile(this.auditFile, 'utf8') }];
+    return [...this.#stderrs.map((entry) => ({ ...entry })), ...daemonLogs, ...extra];
+  }
+
   async close(): Promise<void> {
     for (const home of this.#homes) {
       await runCli(['quit'], { DETOUR_HOME: home }, 10_000).catch(() => undefined);
@@ -149,7 +194,22 @@ export class Environment {
     await rm(this.dir, { recursive: true, force: true });
   }
 
-  #track(child: ChildProcess): void {
+  async #writeAuthFile(identities: readonly TestIdentity[]): Promise<void> {
+    const entries = await Promise.all(
+      identities.map(async (identity) => {
+        const token = `dtr_${randomBytes(32).toString('base64url')}`;
+        await writeFile(this.tokenFileOf(identity.name), `${token}\n`, { mode: 0o600 });
+        return { name: identity.name, role: identity.role, tokenSha256: createHash('sha256').update(token).digest('hex'), ...(identity.policy === undefined ? {} : { policy: identity.policy }) };
+      }),
+    );
+    // JSON is YAML: the manager reads either.
+    await writeFile(this.authFile!, `${JSON.stringify({ identities: entries }, null, 2)}\n`, { mode: 0o600 });
+  }
+
+  #track(child: ChildProcess, what: string): void {
+    const log = { what, text: '' };
+    this.#stderrs.push(log);
+    child.stderr?.on('data', (chunk: Buffer | string) => (log.text += chunk.toString()));
     this.#children.add(child);
     child.once('exit', () => this.#children.delete(child));
   }

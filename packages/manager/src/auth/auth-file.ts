@@ -27,23 +27,32 @@ const IdentityEntrySchema = z.strictObject({
   policy: PolicySchema.optional(),
 });
 
-export const AuthFileSchema = z
-  .strictObject({
-    roles: z.strictObject({ admin: PolicySchema.optional(), developer: PolicySchema.optional(), agent: PolicySchema.optional() }).optional(),
-    identities: z.array(IdentityEntrySchema).max(10_000),
-  })
-  .superRefine((file, ctx) => {
-    const seen = new Map<string, number>();
-    const hashes = new Map<string, number>();
-    file.identities.forEach((identity, index) => {
-      const first = seen.get(identity.name);
-      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['identities', index, 'name'], message: `${identity.name} is also identities[${first}]; names are unique` });
-      else seen.set(identity.name, index);
-      const sameHash = hashes.get(identity.tokenSha256);
-      if (sameHash !== undefined) ctx.addIssue({ code: 'custom', path: ['identities', index, 'tokenSha256'], message: `the same token as identities[${sameHash}]; each identity needs its own` });
-      else hashes.set(identity.tokenSha256, index);
+export const AuthFileSchema = z.strictObject({
+  roles: z.strictObject({ admin: PolicySchema.optional(), developer: PolicySchema.optional(), agent: PolicySchema.optional() }).optional(),
+  identities: z.array(IdentityEntrySchema).max(10_000),
+});
+
+/**
+ * Names and token hashes that repeat. Checked on the raw value, beside the schema
+ * rather than as a refinement of it: zod skips refinements of an object that has
+ * other problems, and the file's every problem is reported at once.
+ */
+function duplicates(raw: unknown): { path: (string | number)[]; message: string }[] {
+  const identities = (raw as { identities?: unknown } | null)?.identities;
+  if (!Array.isArray(identities)) return [];
+  const problems: { path: (string | number)[]; message: string }[] = [];
+  for (const [field, what] of [['name', 'names are unique'], ['tokenSha256', 'the same token; each identity needs its own']] as const) {
+    const first = new Map<unknown, number>();
+    identities.forEach((identity: unknown, index) => {
+      const value = (identity as Record<string, unknown> | null)?.[field];
+      if (typeof value !== 'string') return;
+      const earlier = first.get(value);
+      if (earlier === undefined) first.set(value, index);
+      else problems.push({ path: ['identities', index, field], message: `${field === 'name' ? `${value} is also` : 'as'} identities[${earlier}]: ${what}` });
     });
-  });
+  }
+  return problems;
+}
 
 export type AuthFile = z.infer<typeof AuthFileSchema>;
 export type IdentityEntry = z.infer<typeof IdentityEntrySchema>;
@@ -67,13 +76,16 @@ export function parseAuthFile(text: string, path: string): AuthConfig {
   // The parser's own words, without its "at line L, column C" (the line leads) and without a quote of the text.
   let problems: string[] = doc.errors.map((err) => `line ${lineAt(err.pos[0])}: YAML syntax: ${err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
   if (problems.length === 0) {
-    const parsed = AuthFileSchema.safeParse(doc.toJS());
-    if (parsed.success) return { roles: parsed.data.roles ?? {}, identities: parsed.data.identities };
-    problems = parsed.error.issues.flatMap((issue) => {
+    const raw: unknown = doc.toJS();
+    const parsed = AuthFileSchema.safeParse(raw);
+    const repeated = duplicates(raw);
+    if (parsed.success && repeated.length === 0) return { roles: parsed.data.roles ?? {}, identities: parsed.data.identities };
+    const issues = (parsed.error?.issues ?? []).flatMap((issue) => {
       // One problem per unknown key, at the key itself.
       if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ path: [...issue.path, key], message: 'unknown field' }));
       return [{ path: issue.path, message: issue.message }];
-    }).map((issue) => {
+    });
+    problems = [...issues, ...repeated].sort((a, b) => lineOf(doc, a.path, lineAt) - lineOf(doc, b.path, lineAt)).map((issue) => {
       const field = issue.path.map((part, i) => (typeof part === 'number' ? `[${part}]` : `${i === 0 ? '' : '.'}${String(part)}`)).join('') || '(file)';
       return `line ${lineOf(doc, issue.path, lineAt)}: ${field}: ${issue.message}`;
     });
