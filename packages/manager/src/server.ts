@@ -135,6 +135,8 @@ export function buildManager(options: ManagerOptions): Manager {
     auth: authSourceOf(options),
     audit: options.audit ?? AuditLog.inMemory(),
   };
+  // A reload or a `detour token revoke` ends the sessions and agent links of identities it removed, at once.
+  context.auth.onChange(() => endRevoked(context));
   const gate = createAuthGate(context.auth, state);
   const api = createApiHandler(context, gate);
 
@@ -197,8 +199,6 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     throw err;
   }
   const expiry = startLeaseExpiry(context);
-  // A reload or a `detour token revoke` ends the sessions and agent links of identities it removed, at once.
-  context.auth.onChange(() => endRevoked(context));
 
   let closing: Promise<void> | undefined;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -99,20 +99,19 @@ function webhookOptions(options: ManagerCommandOptions, logger: Logger, version:
   };
 }
 
-/** The identities: the auth file's, or single-token mode, which says so at start-up. */
-async function openAuth(options: ManagerCommandOptions, io: Io, logger: Logger): Promise<AuthSource> {
+/** The identities: the auth file's, or single-token mode; `mode` is the start-up line that says which. */
+async function openAuth(options: ManagerCommandOptions, io: Io, logger: Logger): Promise<{ auth: AuthSource; mode: string }> {
   if (options.tokenFile !== undefined) {
     const { token, created } = await readOrCreateTokenFile(options.tokenFile);
     if (created) printLine(io, `wrote a new token to ${options.tokenFile}`);
-    printLine(io, `single-token mode: everyone with the token in ${options.tokenFile} may do everything, as any name; use --auth-file for per-user tokens (README "Security")`);
-    return AuthSource.singleToken(token);
+    const mode = `single-token mode: everyone with the token in ${options.tokenFile} may do everything, as any name; use --auth-file for per-user tokens (README "Security")`;
+    return { auth: AuthSource.singleToken(token), mode };
   }
   const { source, createdAdminTokenFile } = await AuthSource.open({ authFile: options.authFile!, logger });
   if (createdAdminTokenFile !== undefined) {
     printLine(io, `wrote a new auth file ${options.authFile!} with one identity, admin; its token is in ${createdAdminTokenFile} (connect with it, then \`detour token create\`)`);
   }
-  printLine(io, `identities from ${options.authFile!}: ${source.book.list(Date.now()).length}; reloaded on SIGHUP and when the file changes`);
-  return source;
+  return { auth: source, mode: `identities from ${options.authFile!}: ${source.book.list(Date.now()).length}; reloaded on SIGHUP and when the file changes` };
 }
 
 export async function managerCommand(options: ManagerCommandOptions, cluster: ClusterEnvironment, io: Io, { logger, ring }: ServerLogging, version: string, signal: AbortSignal): Promise<number> {
@@ -124,7 +123,7 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
   }
   const webhook = webhookOptions(options, logger, version);
   const store = await openStore(options, cluster, logger);
-  const auth = await openAuth(options, io, logger);
+  const { auth, mode } = await openAuth(options, io, logger);
   const audit = options.auditFile === undefined ? AuditLog.toStream(io.err) : await AuditLog.toFile(options.auditFile);
   io.onReload?.(() => void auth.reload());
   const manager = await startManager({
@@ -143,6 +142,7 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
     ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
   });
   printLine(io, `manager listening on ${manager.url}`);
+  printLine(io, mode);
   if (manager.webhookUrl !== undefined) printLine(io, `agent injector listening on ${manager.webhookUrl}`);
   const metrics = manager.metricsAddress;
   if (metrics !== undefined) printLine(io, `manager metrics on http://${metrics.host.includes(':') ? `[${metrics.host}]` : metrics.host}:${metrics.port}/metrics`);
