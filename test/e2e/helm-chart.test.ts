@@ -21,7 +21,8 @@ import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistr
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
 import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { k8sTool } from './support/k8s-tools.js';
-import { DETOUR_BIN, REPO_ROOT } from './support/processes.js';
+import { request } from 'undici';
+import { DETOUR_BIN, REPO_ROOT, startProcess, stopProcess } from './support/processes.js';
 
 const CHART = join(REPO_ROOT, 'charts', 'detour');
 const NAMESPACE = 'detour-system';
@@ -386,4 +387,74 @@ test('helm template with several managed namespaces, no global intercepts and cu
   assert.ok(container.args.includes('--agent-image=registry.example.com/detour-agent:1.2.3'));
   assert.ok(container.args.includes(`--agent-manager-url=http://${FULLNAME}.${NAMESPACE}.svc:8700`));
   assert.ok(container.args.includes(`--agent-token-secret=${FULLNAME}-token`));
+});
+
+test('helm template with per-user tokens (auth.enabled): a token Secret per identity, an auth file of their hashes that the real manager loads', async (t) => {
+  const namespaces = ['team-a'];
+  const objects = await render({
+    managedNamespaces: namespaces,
+    auth: {
+      enabled: true,
+      identities: [
+        { name: 'alice', role: 'developer', policy: { services: ['api', 'quote'], maxIntercepts: 3 } },
+        { name: 'ops', role: 'admin', expiresAt: '2099-01-01T00:00:00Z' },
+      ],
+      roles: { developer: { global: false } },
+    },
+  });
+  checkInvariants(objects, namespaces);
+  const { container, pod } = manager(objects);
+  assert.ok(container.args.includes('--auth-file=/var/run/secrets/detour-auth/auth.yaml'));
+  assert.ok(!container.args.some((arg) => arg.startsWith('--token-file')), 'the manager holds no shared token');
+  assert.deepEqual(pod.volumes.filter((v) => v.secret !== undefined).map((v) => v.secret!.secretName).sort(), [`${FULLNAME}-auth`, `${FULLNAME}-webhook-tls`]);
+  // Injected agents keep mounting the shared Secret, in every managed namespace.
+  assert.ok(container.args.includes(`--agent-token-secret=${FULLNAME}-token`));
+  const agentsToken = decode(secretData(objects, `${FULLNAME}-token`, 'team-a').token!);
+  const alice = decode(secretData(objects, `${FULLNAME}-token-alice`).token!);
+  const ops = decode(secretData(objects, `${FULLNAME}-token-ops`).token!);
+  assert.equal(new Set([agentsToken, alice, ops]).size, 3);
+  for (const token of [agentsToken, alice, ops]) assert.match(token, /^[A-Za-z0-9]{48}$/);
+  const authFile = decode(secretData(objects, `${FULLNAME}-auth`)['auth.yaml']!);
+  for (const token of [agentsToken, alice, ops]) assert.ok(!authFile.includes(token), 'the auth file holds hashes only');
+
+  // The real manager loads the rendered file, and each token is who the values say.
+  const dir = await mkdtemp(join(tmpdir(), 'detour-helm-auth-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'auth.yaml');
+  await writeFile(file, authFile);
+  const started = await startProcess([DETOUR_BIN, 'manager', '--port', '0', '--auth-file', file], /listening on (http:\/\/\S+)/);
+  t.after(() => stopProcess(started.child));
+  const call = async (method: string, path: string, token: string, body?: Json) => {
+    const answer = await request(`${started.value}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    return { status: answer.statusCode, body: (await answer.body.json()) as Json };
+  };
+  const list = await call('GET', '/v1/tokens', ops);
+  assert.equal(list.status, 200);
+  assert.deepEqual(
+    (list.body as { identities: Json[] }).identities.map(({ name, role, policy }) => ({ name, role, policy })),
+    [
+      { name: 'agents', role: 'agent', policy: {} },
+      { name: 'alice', role: 'developer', policy: { global: false, services: ['api', 'quote'], maxIntercepts: 3 } },
+      { name: 'ops', role: 'admin', policy: {} },
+    ],
+  );
+  assert.equal((await call('GET', '/v1/tokens', alice)).status, 403);
+  const session = await call('POST', '/v1/sessions', agentsToken, { name: 'x', clientId: 'client-1', headerValue: 'x-1' });
+  assert.equal(session.status, 403, 'the agents token opens no session');
+
+  // Values the manager would refuse are refused by helm, saying which.
+  for (const [identities, message] of [
+    [[{ name: 'Alice', role: 'developer' }], /auth\.identities: name "Alice" must be lower-case/],
+    [[{ name: 'bob', role: 'wizard' }], /auth\.identities: bob has role "wizard"; use admin, developer or agent/],
+    [[{ name: 'agents', role: 'agent' }], /auth\.identities: agents is named twice/],
+  ] as const) {
+    const values = await valuesFile({ auth: { enabled: true, identities } });
+    try {
+      const refused = helm(['template', RELEASE, CHART, '--namespace', NAMESPACE, '-f', values.path]);
+      assert.notEqual(refused.status, 0);
+      assert.match(refused.stderr, message);
+    } finally {
+      await values.done();
+    }
+  }
 });

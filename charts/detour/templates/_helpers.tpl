@@ -52,6 +52,10 @@ app.kubernetes.io/part-of: detour
 {{- .Values.token.existingSecret | default (printf "%s-token" (include "detour.fullname" .)) }}
 {{- end }}
 
+{{- define "detour.authSecretName" -}}
+{{- .Values.auth.existingSecret | default (printf "%s-auth" (include "detour.fullname" .)) }}
+{{- end }}
+
 {{- define "detour.webhookSecretName" -}}
 {{- printf "%s-webhook-tls" (include "detour.fullname" .) }}
 {{- end }}
@@ -74,7 +78,11 @@ they change (cert-manager renews them in place).
 - manager
 - --host=0.0.0.0
 - --port={{ .Values.manager.port }}
+{{- if .Values.auth.enabled }}
+- --auth-file=/var/run/secrets/detour-auth/auth.yaml
+{{- else }}
 - --token-file=/var/run/secrets/detour/token
+{{- end }}
 - --lease-ms={{ int .Values.leaseMs }}
 {{- if not .Values.allowGlobal }}
 - --no-global
