@@ -31,7 +31,11 @@ async function tokensOf(env: Environment, names: string[]): Promise<string[]> {
   return Promise.all(names.map(async (name) => (await readFile(env.tokenFileOf(name), 'utf8')).trim()));
 }
 
-/** No token may appear in any log, audit line or error the suite's processes wrote (issue 13, bad input). */
+/**
+ * No token may appear in any log, audit line or error the suite's processes wrote (issue 13,
+ * bad input). `Environment.close()` checks every environment's own tokens the same way; this
+ * also covers tokens made during the test (`detour token create`) and says which log.
+ */
 async function assertNoTokenInLogs(env: Environment, tokens: string[]): Promise<void> {
   const logs = await env.logs();
   assert.ok(logs.some((log) => log.what === 'manager' && log.text.includes('"msg":"session opened"')), 'the manager logged at debug level');

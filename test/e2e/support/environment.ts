@@ -186,12 +186,32 @@ export class Environment {
     return [...this.#stderrs.map((entry) => ({ ...entry })), ...daemonLogs, ...extra];
   }
 
+  /**
+   * Stops everything, then checks that no token of this environment appears in any
+   * log its processes wrote (issue 13: tokens never reach logs, audit lines or
+   * errors), so every end-to-end test is also that check.
+   */
   async close(): Promise<void> {
     for (const home of this.#homes) {
       await runCli(['quit'], { DETOUR_HOME: home }, 10_000).catch(() => undefined);
     }
     await Promise.all([...this.#children].map((child) => stopProcess(child)));
-    await rm(this.dir, { recursive: true, force: true });
+    try {
+      const tokens = await this.#tokens();
+      for (const log of await this.logs()) {
+        const leaked = tokens.find((token) => log.text.includes(token));
+        if (leaked !== undefined) throw new Error(`a token of this environment appears in the ${log.what}`);
+      }
+    } finally {
+      await rm(this.dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Every token the environment handed out: the shared one, or each identity's (`token-*` files). */
+  async #tokens(): Promise<string[]> {
+    const names = (await readdir(this.dir)).filter((name) => name === 'token' || name.startsWith('token-'));
+    const tokens = await Promise.all(names.map(async (name) => (await readFile(join(this.dir, name), 'utf8')).trim()));
+    return tokens.filter((token) => token.length >= 16);
   }
 
   async #writeAuthFile(identities: readonly TestIdentity[]): Promise<void> {
