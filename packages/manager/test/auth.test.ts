@@ -15,6 +15,7 @@ import { AuthSource } from '../src/auth/auth-source.js';
 import { IdentityBook, tokenHash } from '../src/auth/identities.js';
 import type { Identity } from '../src/auth/identities.js';
 import { checkInterceptPolicy, checkOwnerAction, checkPermission } from '../src/auth/permissions.js';
+import { endRevoked } from '../src/lease-expiry.js';
 import { build, codeOf, inject } from './inject.js';
 
 const silent = createLogger('manager', { level: 'silent' });
@@ -192,4 +193,23 @@ test('the API with identities: sessions are named after the token, a developer c
   assert.equal(codeOf(await inject(manager.api, { method: 'GET', path: API_PATHS.services, headers: alice })), 'DETOUR_ERR_AUTH_BAD_TOKEN');
   const audit = manager.context.audit.since(0).map((entry) => `${entry.who} ${entry.action} ${entry.outcome}`);
   assert.deepEqual(audit, ['admin token.create ok', 'alice session.open ok', 'alice auth.refused refused', 'alice session.end ok', 'admin token.revoke ok', 'unknown auth.refused refused']);
+});
+
+test('an identity that expires loses its open session at the next expiry check, with an audit line', async (t) => {
+  const dir = await tempDir(t);
+  const file = join(dir, 'auth.yaml');
+  const expiresAt = Date.now() + 60_000;
+  await writeFile(file, ['identities:', '  - name: brief', '    role: developer', `    tokenSha256: ${tokenHash('dtr_brief')}`, `    expiresAt: ${new Date(expiresAt).toISOString()}`, ''].join('\n'));
+  const { source } = await AuthSource.open({ authFile: file, logger: silent, reloadDebounceMs: 10_000 });
+  t.after(() => source.close());
+  const manager = build({ auth: source });
+  const opened = await inject(manager.api, { method: 'POST', path: API_PATHS.sessions, headers: { authorization: 'Bearer dtr_brief' }, body: { name: 'brief', clientId: 'client-b', headerValue: 'brief-1' } });
+  assert.equal(opened.status, 201);
+  // What the lease-expiry loop runs (four times a lease, at most every second): before the expiry nothing ends, after it the session does.
+  endRevoked(manager.context, expiresAt - 1);
+  assert.equal(manager.context.state.sessions().length, 1);
+  endRevoked(manager.context, expiresAt + 1);
+  assert.deepEqual(manager.context.state.sessions(), []);
+  const [entry] = manager.context.audit.since(0).filter((e) => e.action === 'session.end');
+  assert.deepEqual([entry?.who, entry?.details?.reason], ['brief', 'identity revoked or expired']);
 });
