@@ -108,7 +108,7 @@ test('permissions by role: an agent only serves, a developer never does, an admi
   assert.match(refusal(() => checkPermission(developer(), 'administer')), /may not manage tokens/);
   assert.match(refusal(() => checkPermission(admin, 'serve')), /ops \(role admin\) may not act as an agent/);
   for (const permission of ['read', 'develop', 'administer'] as const) assert.equal(refusal(() => checkPermission(admin, permission)), 'allowed');
-  assert.equal(refusal(() => checkPermission(agent, 'read')), 'allowed');
+  assert.match(refusal(() => checkPermission(agent, 'read')), /edge \(role agent\) may not read the manager's info/);
   const shared = IdentityBook.singleToken('t'.repeat(20)).authenticate('t'.repeat(20), 0);
   for (const permission of ['read', 'develop', 'serve', 'administer'] as const) assert.equal(refusal(() => checkPermission(shared, permission)), 'allowed');
   assert.equal(refusal(() => checkOwnerAction(admin, 'alice', 'leave')), 'allowed');

@@ -52,12 +52,16 @@ export class Environment {
   readonly auditFile: string | undefined;
 
   readonly #managerEnv: NodeJS.ProcessEnv;
+  readonly #readerTokenFile: string;
 
   private constructor(dir: string, managerArgs: string[], identities: readonly TestIdentity[] | undefined, managerEnv: NodeJS.ProcessEnv) {
     this.dir = dir;
     this.#managerEnv = managerEnv;
     const agent = identities?.find((identity) => identity.role === 'agent');
     this.tokenFile = join(dir, agent === undefined ? 'token' : `token-${agent.name}`);
+    // Agents may only serve: the harness reads the manager's lists as an admin, else a developer.
+    const reader = identities?.find((identity) => identity.role === 'admin') ?? identities?.find((identity) => identity.role === 'developer');
+    this.#readerTokenFile = reader === undefined ? this.tokenFile : join(dir, `token-${reader.name}`);
     this.authFile = identities === undefined ? undefined : join(dir, 'auth.yaml');
     this.auditFile = identities === undefined ? undefined : join(dir, 'audit.log');
     this.#managerArgs = managerArgs;
@@ -100,7 +104,8 @@ export class Environment {
 
   /** The intercepts of `service` as the manager lists them now (GET /v1/services). */
   async intercepts(service: string): Promise<Intercept[]> {
-    const r = await request(`${this.managerUrl}/v1/services`, { headers: { authorization: `Bearer ${await this.token()}` } });
+    const token = (await readFile(this.#readerTokenFile, 'utf8')).trim();
+    const r = await request(`${this.managerUrl}/v1/services`, { headers: { authorization: `Bearer ${token}` } });
     const { services } = (await r.body.json()) as { services: ServiceInfo[] };
     return services.find((s) => s.name === service)?.intercepts ?? [];
   }

@@ -5,10 +5,11 @@ import type { Identity } from './identities.js';
 /**
  * What a route needs the caller's role to allow, declared by each route next to
  * its `auth` level (api-routes.ts) and checked by the gate (route-auth.ts).
- * An agent credential can only `serve`; a developer's can never.
+ * An agent credential can only `serve` (issue 13: "an agent credential can only watch
+ * and serve"); a developer's can never.
  */
 export const PERMISSIONS = {
-  read: { roles: ['admin', 'developer', 'agent'], does: "read the manager's info, services and metrics" },
+  read: { roles: ['admin', 'developer'], does: "read the manager's info, services and metrics" },
   develop: { roles: ['admin', 'developer'], does: 'open sessions and intercepts' },
   serve: { roles: ['agent'], does: 'act as an agent (watch rule sets, acknowledge them, serve relay streams)' },
   administer: { roles: ['admin'], does: 'manage tokens and read the audit log' },
