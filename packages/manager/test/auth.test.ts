@@ -157,11 +157,16 @@ test('AuthSource: a missing file gets an admin; create and revoke rewrite it ato
   assert.equal(await source.reload(), false);
   assert.equal(source.book.authenticate(token, Date.now()).name, 'alice', 'the previous identities stay');
 
-  await writeFile(file, text);
+  // A write starts from the file on disk: it refuses a file with errors, and keeps a hand edit the watch has not reloaded yet.
+  await assert.rejects(source.create({ name: 'bob', role: 'developer' }), { code: 'DETOUR_ERR_TOKEN_WRITE_FAILED' });
+  const edited = JSON.parse(text) as { identities: Record<string, unknown>[] };
+  edited.identities.push({ name: 'carol', role: 'agent', tokenSha256: tokenHash('dtr_carol') });
+  await writeFile(file, JSON.stringify(edited));
   await source.revoke('alice').catch((err: unknown) => assert.fail(String(err)));
+  assert.deepEqual(source.book.list(Date.now()).map((i) => i.name), ['admin', 'carol']);
   assert.throws(() => source.book.authenticate(token, Date.now()), { code: 'DETOUR_ERR_AUTH_BAD_TOKEN' });
   await assert.rejects(source.revoke('alice'), { code: 'DETOUR_ERR_TOKEN_NOT_FOUND' });
-  assert.deepEqual(changes, [2, 1]);
+  assert.deepEqual(changes, [2, 3, 2]);
   await assert.rejects(AuthSource.singleToken('t'.repeat(20)).create({ name: 'x', role: 'agent' }), { code: 'DETOUR_ERR_TOKEN_NO_AUTH_FILE' });
 });
 

@@ -30,7 +30,7 @@ export const ERROR_CODES = {
   DETOUR_ERR_TOKEN_NAME_TAKEN: { status: 409, userError: true, meaning: '`detour token create` named an identity that exists; revoke it first.' },
   DETOUR_ERR_TOKEN_NOT_FOUND: { status: 404, userError: true, meaning: '`detour token revoke` named no identity.' },
   DETOUR_ERR_TOKEN_NO_AUTH_FILE: { status: 409, userError: true, meaning: 'The manager runs in single-token mode (--token-file): identities are managed only with --auth-file.' },
-  DETOUR_ERR_TOKEN_WRITE_FAILED: { status: 503, userError: true, meaning: 'The manager could not write its --auth-file (read-only, e.g. a mounted Secret); nothing changed.' },
+  DETOUR_ERR_TOKEN_WRITE_FAILED: { status: 503, userError: true, meaning: 'The manager could not change its --auth-file (read-only, e.g. a mounted Secret, or it has errors to fix first); nothing changed.' },
   DETOUR_ERR_SESSION_UNKNOWN: { status: 404, userError: true, meaning: 'The session does not exist (expired, or the manager restarted).' },
   DETOUR_ERR_SESSION_BAD_KEY: { status: 403, userError: false, meaning: 'The session key does not prove ownership of the session.' },
   DETOUR_ERR_SESSION_NAME_TAKEN: { status: 409, userError: true, meaning: 'Another developer already uses this header value.' },

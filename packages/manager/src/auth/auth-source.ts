@@ -1,6 +1,6 @@
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { IdentityInfo, TokenCreate } from '@detour/protocol';
 import { DetourError, isDetourError } from '@detour/core';
@@ -78,6 +78,7 @@ export class AuthSource {
       }
       const token = newToken();
       createdAdminTokenFile = `${authFile}.admin-token`;
+      await mkdir(dirname(authFile), { recursive: true });
       await writeFile(createdAdminTokenFile, `${token}\n`, { mode: 0o600, flag: 'wx' });
       text = formatAuthFile({ roles: {}, identities: [{ name: 'admin', role: 'admin', tokenSha256: tokenHash(token) }] }, authFile);
       await writeFileAtomically(authFile, text);
@@ -121,7 +122,7 @@ export class AuthSource {
   /** Adds an identity with a fresh token, returned once and stored nowhere but as its hash. */
   create(request: TokenCreate): Promise<{ identity: IdentityInfo; token: string }> {
     return this.#serially(async () => {
-      const config = this.#writable();
+      const config = await this.#current();
       if (config.identities.some((identity) => identity.name === request.name)) {
         throw new DetourError('DETOUR_ERR_TOKEN_NAME_TAKEN', `an identity named ${request.name} exists; revoke it first (\`detour token revoke ${request.name}\`)`);
       }
@@ -142,7 +143,7 @@ export class AuthSource {
   /** Removes an identity: its token stops working at once, and the manager ends its sessions. */
   revoke(name: string): Promise<void> {
     return this.#serially(async () => {
-      const config = this.#writable();
+      const config = await this.#current();
       if (!config.identities.some((identity) => identity.name === name)) {
         throw new DetourError('DETOUR_ERR_TOKEN_NOT_FOUND', `no identity named ${name}; \`detour token list\` shows them`);
       }
@@ -155,9 +156,24 @@ export class AuthSource {
     this.#watcher?.close();
   }
 
-  #writable(): AuthConfig {
+  /**
+   * The file as it is now, taken first if it changed: a write starts from what is on
+   * disk, so it never undoes an edit the watch has not reloaded yet. A file with
+   * errors is not written over.
+   */
+  async #current(): Promise<AuthConfig> {
     if (this.#config === undefined || this.path === undefined) {
       throw new DetourError('DETOUR_ERR_TOKEN_NO_AUTH_FILE', 'this manager runs in single-token mode (--token-file); start it with --auth-file FILE to have identities and manage their tokens');
+    }
+    const text = await readFile(this.path, 'utf8').catch((err: unknown) => {
+      throw new DetourError('DETOUR_ERR_TOKEN_WRITE_FAILED', `cannot read auth file ${this.path!} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); nothing changed`, { cause: err });
+    });
+    if (text === this.#lastText) return this.#config;
+    try {
+      this.#take(parseAuthFile(text, this.path), text);
+    } catch (err) {
+      if (!isDetourError(err)) throw err;
+      throw new DetourError('DETOUR_ERR_TOKEN_WRITE_FAILED', `auth file ${this.path} has errors (the manager log lists them); fix it first, nothing changed`, { cause: err });
     }
     return this.#config;
   }
