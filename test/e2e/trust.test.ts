@@ -170,6 +170,17 @@ test('token create, list and revoke through the CLI; a revoked developer loses a
   assert.equal(await answeredBy(api.agentUrls[0]!, { [header]: value }), 'api');
   assertRefused(await carol.cli(['intercept', 'api', '--port', String(carol.localPort)]), /not connected|wrong, revoked or expired/);
 
+  // Revoking an agent's identity closes its link: the service loses the agent, which is refused from then on.
+  const agentToken = (await ops.cli(['token', 'create', 'quote-agents', '--role', 'agent', '--output', 'json'])).stdout;
+  await writeFile(env.tokenFileOf('quote-agents'), `${(JSON.parse(agentToken) as { token: string }).token}\n`, { mode: 0o600 });
+  const quote = await env.app('quote');
+  const quoteAgent = await env.agent('quote', quote.url, ['--token-file', env.tokenFileOf('quote-agents')]);
+  const agentsOf = async (service: string) => (JSON.parse((await ops.cli(['list', '--output', 'json'])).stdout) as ServiceList).services.find((s) => s.name === service)?.agents.length ?? 0;
+  await eventually('the quote agent is connected', async () => ((await agentsOf('quote')) === 1 ? true : undefined));
+  assert.equal((await ops.cli(['token', 'revoke', 'quote-agents'])).code, 0);
+  await eventually('the quote agent is gone', async () => ((await agentsOf('quote')) === 0 ? true : undefined));
+  await eventually('the quote agent is refused', async () => (/refused the agent token/.test(quoteAgent.stderr()) ? true : undefined));
+
   // A reload with errors keeps the previous identities and says why in the manager's log.
   const good = await readFile(env.authFile!, 'utf8');
   await writeFile(env.authFile!, `${good}\n  - name: broken\n    role: wizard\n`);
@@ -189,7 +200,7 @@ test('token create, list and revoke through the CLI; a revoked developer loses a
   assert.ok(audit.some((e) => e.who === 'ops' && e.action === 'token.revoke' && e.details?.name === 'carol'));
   assert.ok(audit.some((e) => e.who === 'carol' && e.action === 'session.end' && e.details?.reason === 'identity revoked or expired'));
 
-  await assertNoTokenInLogs(env, [carolToken, daveToken, ...(await tokensOf(env, ['ops', 'edge']))]);
+  await assertNoTokenInLogs(env, [carolToken, daveToken, ...(await tokensOf(env, ['ops', 'edge', 'quote-agents']))]);
 });
 
 test('an auth file with errors stops the start-up, listing every problem with its line and field; single-token mode says what it is', async (t) => {
