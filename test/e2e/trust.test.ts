@@ -63,8 +63,11 @@ test('two developers and an agent with their own tokens: owner is the identity, 
   assert.equal(await answeredBy(api.agentUrls[0]!, { [header]: aliceValue }), 'mallory-laptop');
   const list = JSON.parse((await bob.cli(['list', '--output', 'json'])).stdout) as ServiceList;
   assert.deepEqual(list.services.find((s) => s.name === 'api')?.intercepts.map((i) => i.owner.name), ['alice']);
-  const status = JSON.parse((await alice.cli(['status', '--output', 'json'])).stdout) as { name: string };
+  const status = JSON.parse((await alice.cli(['status', '--output', 'json'])).stdout) as { name: string; header: { value: string } };
   assert.equal(status.name, 'alice');
+  // Her routing key carries her name too, not the one she typed.
+  assert.match(aliceValue, /^alice-[0-9a-f]{6}$/);
+  assert.equal(status.header.value, aliceValue);
 
   // Conflicts name the identity too.
   assertRefused(await bob.cli(['intercept', 'api', '--port', String(bob.localPort), '--http-header', `${header}=${aliceValue}`]), /alice already intercepts api/);

@@ -54,7 +54,7 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
       connection: { state: connection.state, since: connection.since, ...(connection.lastError === undefined ? {} : { lastError: connection.lastError }) },
       // With identities the manager names the session after the token's identity, not --name.
       name: connection.session?.name ?? options.name,
-      header: { name: DEFAULT_HEADER_NAME, value: headerValue },
+      header: { name: DEFAULT_HEADER_NAME, value: connection.session?.headerValue ?? headerValue },
       ...(connection.session === undefined ? {} : { session: connection.session }),
       intercepts: connection.intercepts,
     };

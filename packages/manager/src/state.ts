@@ -73,9 +73,12 @@ export class ManagerState {
   /**
    * Opens a session. A daemon home (clientId) has one session at a time: a new
    * one from the same home replaces the old, whose daemon must have died.
-   * `identity`, when the token names one, is the session's name instead of the request's.
+   * `identity`, when the token names one, is the session's name instead of the request's,
+   * and the start of its header value (as the daemon derives it, from the name and a hash
+   * of the home's clientId), so no `--name` puts another's name on a routing key.
    */
-  createSession(request: SessionCreate, identity?: string): { session: SessionInfo; key: string; changed: Set<string> } {
+  createSession(given: SessionCreate, identity?: string): { session: SessionInfo; key: string; changed: Set<string> } {
+    const request = identity === undefined ? given : { ...given, name: identity, headerValue: `${identity}-${clientHash(given.clientId).slice(0, 6)}` };
     const changed = new Set<string>();
     for (const existing of this.#sessions.values()) {
       if (existing.info.clientId === request.clientId) {
@@ -91,7 +94,7 @@ export class ManagerState {
     const info: SessionInfo = {
       id: randomUUID(),
       // With identities the owner is who the token says, whatever `--name` the daemon sent (issue 13).
-      name: identity ?? request.name,
+      name: request.name,
       clientId: request.clientId,
       headerValue: request.headerValue,
       leaseMs: this.leaseMs,
