@@ -2,6 +2,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { RELAY_HEADER_INTERCEPT_ID } from '@detour/protocol';
+import type { Intercept } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import type { LogRing, Logger } from '@detour/core';
 import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startMetricsListener, widenSessionWindow } from '@detour/transport';
@@ -64,6 +65,14 @@ export interface ManagerOptions {
   metricsHost?: string;
   /** Add prom-client's process and Node.js metrics (the CLI does; in-process tests leave them out). */
   processMetrics?: boolean;
+  /** Told the intercepts after each change (the Kubernetes side writes Events from it). */
+  interceptObserver?: InterceptObserver;
+}
+
+/** Sees the whole list of intercepts: once with those restored from the store, then after every change. */
+export interface InterceptObserver {
+  restored(intercepts: readonly Intercept[]): void;
+  changed(intercepts: readonly Intercept[]): void;
 }
 
 export interface ManagerHandle {
@@ -108,7 +117,11 @@ function authSourceOf(options: ManagerOptions): AuthSource {
 export function buildManager(options: ManagerOptions): Manager {
   const { logger } = options;
   let sync: StoreSync | undefined;
-  const state = new ManagerState({ leaseMs: options.leaseMs, globalAllowed: options.globalAllowed, onInterceptsChanged: () => sync?.changed() });
+  const state = new ManagerState({ leaseMs: options.leaseMs, globalAllowed: options.globalAllowed, onInterceptsChanged: () => {
+      sync?.changed();
+      options.interceptObserver?.changed(state.storedIntercepts().map((stored) => stored.intercept));
+    },
+  });
   if (options.store !== undefined) sync = new StoreSync(options.store, () => state.storedIntercepts(), logger);
   const metrics = new ManagerMetrics(state);
   if (options.processMetrics === true) metrics.enableDefaultMetrics();
@@ -174,6 +187,7 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
   const stored = store === undefined ? [] : await store.load();
   const { context, h1, h2, sync } = buildManager(options);
   if (store !== undefined) {
+    options.interceptObserver?.restored(stored.map((s) => s.intercept));
     context.state.restore(stored);
     logger.info({ store: store.description, intercepts: stored.length }, 'intercepts restored; offline until their daemons re-assert them');
     store.watchDeletions?.((interceptId) => context.hub.push(context.state.dropIntercept(interceptId)));

@@ -44,6 +44,7 @@ export class Environment {
   readonly #children = new Set<ChildProcess>();
   readonly #homes: string[] = [];
   #manager: ChildProcess | undefined;
+  #managerStdout: () => string[] = () => [];
   readonly #managerArgs: string[];
   /** Everything each process wrote to stderr, in full: the leak check greps it (issue 13). */
   readonly #stderrs: { what: string; text: string }[] = [];
@@ -91,7 +92,13 @@ export class Environment {
     const started = await startProcess([DETOUR_BIN, 'manager', '--port', port, ...auth, ...this.#managerArgs], URL_LINE, this.#managerEnv);
     this.#track(started.child, 'manager');
     this.#manager = started.child;
+    this.#managerStdout = started.stdout;
     this.managerUrl = started.value;
+  }
+
+  /** What the running manager printed on stdout so far (e.g. `agent injector listening on …`). */
+  managerStdout(): string[] {
+    return this.#managerStdout();
   }
 
   async stopManager(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
