@@ -5,6 +5,8 @@ import {
   ErrorBodySchema,
   InterceptSchema,
   ManagerInfoSchema,
+  PreviewListSchema,
+  PreviewSchema,
   RecentLogsSchema,
   SESSION_KEY_HEADER,
   ServiceListSchema,
@@ -20,6 +22,9 @@ import type {
   Intercept,
   InterceptRequest,
   ManagerInfo,
+  Preview,
+  PreviewCreate,
+  PreviewList,
   RecentLogs,
   ServiceList,
   SessionCreate,
@@ -94,6 +99,19 @@ export class ManagerClient {
 
   audit(sinceMs: number): Promise<AuditList> {
     return this.#call('GET', `${API_PATHS.audit}?since=${sinceMs}`, { schema: AuditListSchema });
+  }
+
+  createPreview(interceptId: string, body: PreviewCreate, key: string): Promise<Preview> {
+    return this.#call('POST', API_PATHS.interceptPreviews(interceptId), { body, key, schema: PreviewSchema });
+  }
+
+  /** The previews of the session's intercepts. */
+  previews(key: string): Promise<PreviewList> {
+    return this.#call('GET', API_PATHS.previews, { key, schema: PreviewListSchema });
+  }
+
+  removePreview(interceptId: string, ref: string, key: string): Promise<void> {
+    return this.#call('DELETE', API_PATHS.interceptPreview(interceptId, ref), { key });
   }
 
   /** Answers when the probe has finished, within the manager's trace deadline (10 s), well inside REQUEST_TIMEOUT_MS. */

@@ -14,6 +14,7 @@ interface ExpiryContext {
   logger: Logger;
   auth: AuthSource;
   audit: AuditLog;
+  previews: { prune(): number };
 }
 
 /**
@@ -40,10 +41,11 @@ export function endRevoked(context: ExpiryContext, now: number = Date.now()): vo
  * Ends the sessions whose lease ran out (no heartbeat within `leaseMs`), drops
  * their tunnels and pushes the rule sets that lost their intercepts. The check
  * runs four times per lease, so a session outlives its lease by at most a
- * quarter of it (and by at most 1 s). It also ends what expired identities hold.
+ * quarter of it (and by at most 1 s). It also ends what expired identities hold, and
+ * drops expired previews.
  */
 export function startLeaseExpiry(options: ExpiryContext): { stop(): void } {
-  const { state, hub, tunnels, logger, audit } = options;
+  const { state, hub, tunnels, logger, audit, previews } = options;
   const timer = setInterval(() => {
     endRevoked(options);
     const { expired, abandoned, changed } = state.expireSessions();
@@ -56,6 +58,8 @@ export function startLeaseExpiry(options: ExpiryContext): { stop(): void } {
       logger.info({ interceptId: intercept.id, owner: intercept.owner.name }, 'restored intercept removed: its daemon did not re-assert it within a lease of the restart');
     }
     hub.push(changed);
+    // Expired previews are refused at lookup already; this only lets the store forget them.
+    previews.prune();
   }, Math.max(50, Math.min(1000, Math.floor(state.leaseMs / 4))));
   timer.unref();
   return { stop: () => clearInterval(timer) };

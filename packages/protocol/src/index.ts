@@ -10,6 +10,10 @@ export {
   RELAY_OWNED_HEADERS,
   AGENT_PROTOCOLS,
   HTTP_TOKEN,
+  PREVIEW_COOKIE,
+  PREVIEW_QUERY_PARAM,
+  PREVIEW_PATH_PREFIX,
+  PREVIEW_EXIT_PATH,
 } from './wire.js';
 export type { AgentProtocol } from './wire.js';
 export { ERROR_CODES } from './errors.js';
@@ -44,6 +48,17 @@ export {
   LogsRequestLineSchema,
   RecentLogsSchema,
   ErrorBodySchema,
+  PREVIEW_ID_PATTERN,
+  PreviewIdSchema,
+  MAX_PREVIEW_TTL_MS,
+  MIN_PREVIEW_TTL_MS,
+  DEFAULT_PREVIEW_TTL_MS,
+  PreviewEntrySchema,
+  PreviewCreateSchema,
+  PreviewSchema,
+  PreviewListSchema,
+  PreviewRouteSchema,
+  StoredPreviewSchema,
 } from './schemas.js';
 export type {
   HeaderMatcher,
@@ -72,6 +87,12 @@ export type {
   LogsRequestLine,
   RecentLogs,
   ErrorBody,
+  PreviewEntry,
+  PreviewCreate,
+  Preview,
+  PreviewList,
+  PreviewRoute,
+  StoredPreview,
 } from './schemas.js';
 export { ROLES, RoleSchema, IdentityNameSchema, PolicySchema, TokenCreateSchema, IdentityInfoSchema, TokenListSchema, TokenCreatedSchema, AuditEntrySchema, AuditListSchema } from './identity.js';
 export type { Role, Policy, TokenCreate, IdentityInfo, TokenList, TokenCreated, AuditEntry, AuditList } from './identity.js';

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { DetourError, readOrCreateTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { ManagerCluster } from '@detour/kube/cluster';
+import { startGateway } from '@detour/gateway';
 import { AuditLog, AuthSource, FileInterceptStore, startManager } from '@detour/manager';
 import type { InterceptStore, ManagerOptions } from '@detour/manager';
 import type { Io } from '../io.js';
@@ -33,6 +34,12 @@ export interface ManagerCommandOptions {
   kubeconfig?: string;
   metricsPort?: number;
   metricsHost?: string;
+  /** Serve the preview gateway in this process too, on this port. */
+  previewListen?: number;
+  previewDomain: string;
+  /** The gateway's public origin as visitors reach it; default with --preview-listen: http://<domain>:<port>. */
+  previewUrl?: string;
+  previewBanner: boolean;
 }
 
 /** What the entry point read from the environment for the Kubernetes store. */
@@ -186,11 +193,23 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
   const { auth, mode } = await openAuth(options, io, logger);
   const audit = options.auditFile === undefined ? AuditLog.toStream(io.err) : await AuditLog.toFile(options.auditFile);
   io.onReload?.(() => void auth.reload());
+  if (options.previewUrl !== undefined && !/^https?:\/\/[^/?#]+\/?$/.test(options.previewUrl)) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --preview-url ${JSON.stringify(options.previewUrl)}: give the gateway's public origin, e.g. https://preview.example.test`);
+  }
   // Last before the manager starts: from here on its watches run, and a failure must close them.
   const injector = await openInjector(options, access, logger, version);
   const webhook = injector?.webhook;
+  // The gateway listens first, so that its port is known for the links the manager prints; it asks the manager once that listens.
+  const listening: { url?: string } = {};
   let manager: Awaited<ReturnType<typeof startManager>>;
+  let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
+  let previewUrl: string | undefined;
   try {
+    gateway =
+      options.previewListen === undefined
+        ? undefined
+        : await startGateway({ host: options.host, port: options.previewListen, domain: options.previewDomain, managerUrl: () => listening.url, token: auth.processToken('preview-gateway', 'agent'), banner: options.previewBanner, logger });
+    previewUrl = options.previewUrl ?? (gateway === undefined ? undefined : `http://${options.previewDomain}:${gateway.address.port}`);
     manager = await startManager({
       host: options.host,
       port: options.port,
@@ -206,18 +225,23 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
       ...(injector === undefined ? {} : { interceptObserver: { restored: (list) => injector.cluster.interceptsRestored(list), changed: (list) => injector.cluster.interceptsChanged(list) } }),
       ...(store === undefined ? {} : { store }),
       ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
+      ...(previewUrl === undefined ? {} : { previewUrl }),
     });
   } catch (err) {
-    // The caches' watches would keep the process alive.
+    // The caches' watches would keep the process alive, and so would the gateway's listener.
+    await gateway?.close();
     await injector?.cluster.close();
     throw err;
   }
+  listening.url = manager.url;
   printLine(io, `manager listening on ${manager.url}`);
   printLine(io, mode);
+  if (gateway !== undefined) printLine(io, `preview gateway listening on ${gateway.url} (previews at ${previewUrl})`);
   if (manager.webhookUrl !== undefined) printLine(io, `agent injector listening on ${manager.webhookUrl}`);
   const metrics = manager.metricsAddress;
   if (metrics !== undefined) printLine(io, `manager metrics on http://${metrics.host.includes(':') ? `[${metrics.host}]` : metrics.host}:${metrics.port}/metrics`);
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+  await gateway?.close();
   await manager.close();
   await injector?.cluster.close();
   return 0;

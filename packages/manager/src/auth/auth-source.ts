@@ -9,6 +9,8 @@ import { writeFileAtomically } from '../atomic-write.js';
 import { formatAuthFile, parseAuthFile } from './auth-file.js';
 import type { AuthConfig } from './auth-file.js';
 import { IdentityBook, newToken, tokenHash } from './identities.js';
+import type { IdentityEntry } from './identities.js';
+import type { Role } from '@detour/protocol';
 
 export const AUTH_SOURCE_DEFAULTS = {
   /** Editors write a file in several steps (truncate, write, rename): one reload after the last of them. */
@@ -43,6 +45,8 @@ export class AuthSource {
   #queue: Promise<unknown> = Promise.resolve();
   /** The text last written or read, so our own write's change event reloads nothing new. */
   #lastText = '';
+  /** Credentials of parts running in this process (the embedded preview gateway): in every book, in no file. */
+  readonly #processEntries: IdentityEntry[] = [];
 
   private constructor(book: IdentityBook, path: string | undefined, config: AuthConfig | undefined, logger: Logger | undefined, debounceMs: number, now: () => number) {
     this.book = book;
@@ -88,6 +92,18 @@ export class AuthSource {
     source.#lastText = text;
     source.#watch();
     return { source, ...(createdAdminTokenFile === undefined ? {} : { createdAdminTokenFile }) };
+  }
+
+  /**
+   * A token for a part of this very process that calls the API like a remote one
+   * (`detour manager --preview-listen`'s gateway): a fresh identity `manager.NAME`
+   * with `role`, kept through every reload, written nowhere, gone with the process.
+   */
+  processToken(name: string, role: Role): string {
+    const token = newToken();
+    this.#processEntries.push({ identity: { name: `manager.${name}`, role, shared: false, policy: {}, inProcess: true }, hash: Buffer.from(tokenHash(token), 'hex') });
+    this.book = this.book.with(this.#processEntries.slice(-1));
+    return token;
   }
 
   /** Called with the new book after every successful reload or write. */
@@ -191,7 +207,7 @@ export class AuthSource {
   #take(config: AuthConfig, text: string): void {
     this.#config = config;
     this.#lastText = text;
-    this.book = IdentityBook.fromConfig(config);
+    this.book = IdentityBook.fromConfig(config).with(this.#processEntries);
     for (const listener of this.#listeners) listener(this.book);
   }
 

@@ -14,6 +14,8 @@ export interface Identity {
   expiresAt?: number;
   /** The role's policy with the identity's own fields over it. */
   policy: Policy;
+  /** A part of the manager's own process (AuthSource.processToken): not listed, not revocable. */
+  inProcess?: true;
 }
 
 /** The name the single token's identity goes by where no `--name` applies (agents, the audit log). */
@@ -33,13 +35,24 @@ export function newToken(): string {
  * Who holds which credential, as plain data: built from an auth file (or the one
  * shared token) and replaced whole on a reload.
  */
+/** One credential: who it is, and the SHA-256 of its token. */
+export interface IdentityEntry {
+  identity: Identity;
+  hash: Buffer;
+}
+
 export class IdentityBook {
   readonly mode: 'identities' | 'single-token';
-  readonly #entries: { identity: Identity; hash: Buffer }[];
+  readonly #entries: IdentityEntry[];
 
-  private constructor(mode: IdentityBook['mode'], entries: { identity: Identity; hash: Buffer }[]) {
+  private constructor(mode: IdentityBook['mode'], entries: IdentityEntry[]) {
     this.mode = mode;
     this.#entries = entries;
+  }
+
+  /** The same book with credentials of this process's own parts added (see AuthSource.processToken). */
+  with(extra: readonly IdentityEntry[]): IdentityBook {
+    return extra.length === 0 ? this : new IdentityBook(this.mode, [...this.#entries, ...extra]);
   }
 
   /** Single-token mode: one credential that may do everything (the demo, trying detour out). */
@@ -86,7 +99,7 @@ export class IdentityBook {
   }
 
   list(now: number): IdentityInfo[] {
-    return this.#entries.map(({ identity }) => ({
+    return this.#entries.filter(({ identity }) => identity.inProcess !== true).map(({ identity }) => ({
       name: identity.name,
       role: identity.role,
       ...(identity.expiresAt === undefined ? {} : { expiresAt: identity.expiresAt }),
