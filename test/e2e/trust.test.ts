@@ -220,3 +220,37 @@ test('an auth file with errors stops the start-up, listing every problem with it
   t.after(() => stopProcess(single.child));
   assert.match(single.value, /everyone with the token in .* may do everything, as any name; use --auth-file for per-user tokens/);
 });
+
+test('previews with identities: the owner is the identity, the embedded gateway serves with an in-process agent credential, creating and removing one are audited', async (t) => {
+  const env = await Environment.create({ identities: [{ name: 'alice', role: 'developer' }, { name: 'ops', role: 'admin' }, { name: 'edge', role: 'agent' }], managerArgs: ['--preview-listen', '0'], managerEnv: DEBUG });
+  t.after(() => env.close());
+  const app = await env.app('web');
+  await env.agent('web', app.url);
+  const alice = await env.developer('mallory', undefined, env.tokenFileOf('alice'));
+  await alice.intercept('web');
+  const created = await alice.cli(['preview', 'create', 'web', '--output', 'json']);
+  assert.equal(created.code, 0, created.stderr);
+  const preview = JSON.parse(created.stdout) as { id: string; url: string; hint: string };
+  // The gateway asks the manager for the route with its own credential and reaches alice's laptop.
+  const url = new URL(preview.url);
+  const answer = await request(`http://127.0.0.1:${url.port}/`, { headers: { host: url.host } });
+  assert.equal(((await answer.body.json()) as { app: string }).app, 'mallory-laptop');
+  // The gateway's credential is the manager's own: not listed, so not revocable or handed out.
+  const ops = await env.developer('ops');
+  const list = JSON.parse((await ops.cli(['token', 'list', '--output', 'json'])).stdout) as { identities: { name: string }[] };
+  assert.deepEqual(list.identities.map((i) => i.name), ['alice', 'ops', 'edge']);
+  // An agent's token may look up a preview route (a gateway of its own); a developer's may not.
+  const [aliceToken, edgeToken] = await tokensOf(env, ['alice', 'edge']);
+  const lookup = (token: string) => request(`${env.managerUrl}/v1/previews/${preview.id}/route`, { headers: { authorization: `Bearer ${token}` } });
+  assert.equal((await lookup(aliceToken!)).statusCode, 403);
+  assert.equal((await lookup(edgeToken!)).statusCode, 200);
+
+  assert.equal((await alice.cli(['preview', 'remove', preview.id])).code, 0);
+  const { entries } = await auditOf(ops);
+  const created1 = entries.find((e) => e.action === 'preview.create');
+  assert.deepEqual([created1?.who, created1?.details?.service, created1?.details?.preview], ['alice', 'web', preview.hint]);
+  assert.equal(entries.find((e) => e.action === 'preview.remove')?.who, 'alice');
+  // Only the id's hint is ever written: the id is the visitor's secret.
+  assert.ok(!JSON.stringify(entries).includes(preview.id));
+  await assertNoTokenInLogs(env, [...(await tokensOf(env, ['alice', 'ops', 'edge'])), preview.id]);
+});
