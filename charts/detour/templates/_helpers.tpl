@@ -121,4 +121,8 @@ they change (cert-manager renews them in place).
 {{- if .Values.previews.enabled }}
 - --preview-url={{ include "detour.previewUrl" . }}
 {{- end }}
+- --egress=cluster
+{{- range $namespace := include "detour.managedNamespaces" . | fromJsonArray }}
+- --egress-namespace={{ $namespace }}
+{{- end }}
 {{- end }}

@@ -35,13 +35,20 @@ export interface LocalIntercept {
 
 export interface DaemonStatus {
   daemon: { pid: number; version: string; home: string };
-  manager: { url: string; version?: string };
+  manager: { url: string; version?: string; route: ManagerRouteStatus };
   connection: { state: ConnectionState; lastError?: string; since: number };
+  /** The local proxy `detour run` points commands at (HTTP CONNECT, absolute-form HTTP and SOCKS5, on loopback). */
+  outbound: { url: string; socks: string; lastError?: { at: number; message: string } };
   name: string;
   header: { name: string; value: string };
   session?: SessionInfo;
   intercepts: LocalIntercept[];
 }
+
+/** How the daemon reaches the manager: its URL as given, or a port-forward through the Kubernetes API server. */
+export type ManagerRouteStatus =
+  | { kind: 'direct' }
+  | { kind: 'port-forward'; context: string; namespace: string; service: string; pod?: string; lastError?: string };
 
 /** What `detour intercept` sends; the daemon adds the id. */
 export type InterceptAsk = Omit<InterceptRequest, 'id'>;

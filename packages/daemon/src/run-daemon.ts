@@ -2,21 +2,34 @@ import { chmod } from 'node:fs/promises';
 import { readTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DEFAULT_HEADER_NAME } from '@detour/protocol';
-import type { DaemonStatus } from './daemon-api.js';
+import type { DaemonStatus, ManagerRouteStatus } from './daemon-api.js';
 import { headerValueFor, loadClientId } from './home.js';
 import type { DetourHome } from './home.js';
 import { ManagerClient } from './manager-client.js';
 import { ManagerConnection } from './connection.js';
 import { startControlServer } from './control-server.js';
 import { LocalForwarder } from './local-forwarder.js';
+import { EgressClient } from './egress-client.js';
+import { OutboundProxy } from './outbound-proxy.js';
+
+/** A way to the manager other than its URL (a port-forward): what status shows of it, and how it stops. */
+export interface ManagerRoute {
+  describe(): ManagerRouteStatus;
+  close(): Promise<void>;
+}
 
 export interface DaemonOptions {
   managerUrl: string;
-  tokenFile: string;
+  /** The manager's token: a file (--token-file), or read already (from the chart's Secret). */
+  token: { file: string } | { value: string };
+  /** Set when `managerUrl` is the local end of a port-forward. */
+  route?: ManagerRoute;
   name: string;
   home: DetourHome;
   version: string;
   logger: Logger;
+  /** Port of the outbound proxy on 127.0.0.1 (0 picks a free one, the default). */
+  outboundPort?: number;
   /** Called once, when the daemon first reaches the manager. */
   onReady: () => void;
 }
@@ -25,12 +38,14 @@ export const DAEMON_DEFAULTS = {
   /** Tunnel liveness from the laptop's side; the manager checks at 500 ms / 1.5 s. */
   tunnelPingIntervalMs: 1_000,
   tunnelPingTimeoutMs: 3_000,
+  /** The outbound proxy is for this laptop's processes only. */
+  outboundHost: '127.0.0.1',
 } as const;
 
 /** Runs the user daemon until `detour quit` or a signal; resolves when it has cleaned up. */
 export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Promise<void> {
   const { logger, home } = options;
-  const token = await readTokenFile(options.tokenFile);
+  const token = 'file' in options.token ? await readTokenFile(options.token.file) : options.token.value;
   const clientId = loadClientId(home);
   const headerValue = headerValueFor(options.name, clientId);
   const manager = new ManagerClient(options.managerUrl, token);
@@ -43,6 +58,14 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     tunnel: { pingIntervalMs: DAEMON_DEFAULTS.tunnelPingIntervalMs, pingTimeoutMs: DAEMON_DEFAULTS.tunnelPingTimeoutMs },
     createForwarder: (portOf) => new LocalForwarder(portOf, logger),
   });
+  const egress = new EgressClient({
+    url: () => manager.url,
+    authHeaders: () => connection.outboundHeaders(),
+    pingIntervalMs: DAEMON_DEFAULTS.tunnelPingIntervalMs,
+    pingTimeoutMs: DAEMON_DEFAULTS.tunnelPingTimeoutMs,
+    logger,
+  });
+  const outbound = await OutboundProxy.start({ host: DAEMON_DEFAULTS.outboundHost, port: options.outboundPort ?? 0, dial: (host, port) => egress.open(host, port), logger });
   let managerVersion: string | undefined;
   const status = async (): Promise<DaemonStatus> => {
     if (managerVersion === undefined && connection.state === 'ready') {
@@ -50,8 +73,9 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     }
     return {
       daemon: { pid: process.pid, version: options.version, home: home.dir },
-      manager: { url: manager.url, ...(managerVersion === undefined ? {} : { version: managerVersion }) },
+      manager: { url: manager.url, ...(managerVersion === undefined ? {} : { version: managerVersion }), route: options.route?.describe() ?? { kind: 'direct' } },
       connection: { state: connection.state, since: connection.since, ...(connection.lastError === undefined ? {} : { lastError: connection.lastError }) },
+      outbound: { url: outbound.url, socks: `socks5h://${outbound.address.host}:${outbound.address.port}`, ...(outbound.lastError === undefined ? {} : { lastError: outbound.lastError }) },
       // With identities the manager names the session after the token's identity, not --name.
       name: connection.session?.name ?? options.name,
       header: { name: DEFAULT_HEADER_NAME, value: connection.session?.headerValue ?? headerValue },
@@ -61,18 +85,28 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
   };
   let quit!: () => void;
   const quitting = new Promise<void>((resolve) => (quit = resolve));
-  const control = await startControlServer({ socketPath: home.socketPath, connection, status, onQuit: () => quit(), logger });
+  let control: { close(): Promise<void> };
+  try {
+    control = await startControlServer({ socketPath: home.socketPath, connection, status, onQuit: () => quit(), logger });
+  } catch (err) {
+    await outbound.close();
+    throw err;
+  }
+  const stop = async () => {
+    egress.close();
+    await Promise.all([control.close(), outbound.close(), options.route?.close()]);
+  };
   await chmod(home.socketPath, 0o600);
   signal.addEventListener('abort', () => void connection.shutdown().then(() => quit()), { once: true });
-  logger.info({ manager: manager.url, name: options.name }, 'daemon started');
+  logger.info({ manager: manager.url, name: options.name, outbound: outbound.url }, 'daemon started');
   try {
     await connection.start();
     options.onReady();
   } catch (err) {
-    await control.close();
+    await stop();
     throw err;
   }
   await quitting;
-  await control.close();
+  await stop();
   logger.info('daemon stopped');
 }

@@ -10,3 +10,5 @@ export type { InterceptStore, StoredIntercept } from './store/intercept-store.js
 export { AuthSource } from './auth/auth-source.js';
 export { AuditLog } from './auth/audit-log.js';
 export { tokenHash } from './auth/identities.js';
+export { EGRESS_DEFAULTS } from './egress-policy.js';
+export type { EgressOptions } from './egress-policy.js';

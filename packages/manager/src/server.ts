@@ -13,13 +13,16 @@ import { createApiHandler } from './api.js';
 import { AuditLog } from './auth/audit-log.js';
 import { AuthSource } from './auth/auth-source.js';
 import type { ApiHandler } from './api.js';
-import { h1Exchange, h2Exchange, sendError } from './api-exchange.js';
+import { h1Exchange, h2Exchange, headerOf, sendError } from './api-exchange.js';
 import type { ApiContext } from './api-routes.js';
 import { endRevoked, startLeaseExpiry } from './lease-expiry.js';
 import { listenOnePort } from './listener.js';
 import { LogCollection } from './log-collection.js';
 import { ManagerMetrics } from './metrics.js';
 import { relayStream } from './relay.js';
+import { serveEgress } from './egress.js';
+import { createEgressPolicy, EGRESS_DEFAULTS } from './egress-policy.js';
+import type { EgressOptions } from './egress-policy.js';
 import { createAuthGate } from './route-auth.js';
 import { PreviewRegistry } from './previews/preview-registry.js';
 import { ManagerState } from './state.js';
@@ -68,6 +71,8 @@ export interface ManagerOptions {
   previewUrl?: string;
   /** Add prom-client's process and Node.js metrics (the CLI does; in-process tests leave them out). */
   processMetrics?: boolean;
+  /** Which destinations developers' outbound calls may reach (`detour run`); default: registered services, through their agents. */
+  egress?: EgressOptions;
   /** Told the intercepts after each change (the Kubernetes side writes Events from it). */
   interceptObserver?: InterceptObserver;
 }
@@ -174,8 +179,19 @@ export function buildManager(options: ManagerOptions): Manager {
     widenSessionWindow(session);
     session.on('error', (err) => logger.debug({ err: err.message }, 'agent session error'));
   });
+  const egress = createEgressPolicy(options.egress ?? EGRESS_DEFAULTS, (service) => state.agentsOf(service), () => state.services().map((s) => s.name));
   h2.on('stream', (stream, headers, flags) => {
     stream.on('error', (err) => logger.debug({ err: err.message }, 'stream error'));
+    if (headers[':method'] === 'CONNECT' && headers[RELAY_HEADER_INTERCEPT_ID] === undefined) {
+      // A developer's outbound call (the daemon's proxy): token and session key, like any call made for a session.
+      try {
+        const { session } = gate.authorize('caller-session', 'develop', { header: (name) => headerOf(headers, name) });
+        serveEgress(stream, headers[':authority'], egress, session.name, logger);
+      } catch (err) {
+        sendError(logger, h2Exchange(stream, headers), err);
+      }
+      return;
+    }
     if (headers[RELAY_HEADER_INTERCEPT_ID] === undefined) {
       void api(h2Exchange(stream, headers));
       return;

@@ -125,3 +125,23 @@ test('baggage mirroring puts the first header into the configured key', () => {
   const ctx = withCarried(ROOT_CONTEXT, { 'x-telepresence-id': 'alice' }, { header: 'x-telepresence-id', baggageKey: 'devid' });
   assert.equal(propagation.getBaggage(ctx)?.getEntry('devid')?.value, 'alice');
 });
+
+test('outbound proxy routes: single-label, *.svc and listed names go through the proxy; loopback and public names go direct', async () => {
+  const { createProxyRoutes } = await import('../src/proxy-routing.js');
+  const routes = createProxyRoutes(['.staging', 'billing.internal', '10.96.0.0/12']);
+  for (const host of ['quote', 'QUOTE.', 'quote.staging', 'quote.other.svc', 'quote.other.svc.cluster.local', 'billing.internal', '10.96.0.1']) {
+    assert.equal(routes.viaProxy(host), true, host);
+  }
+  for (const host of ['localhost', 'api.localhost', '127.0.0.1', '[::1]', 'example.com', 'quote.other', '10.0.0.1', '']) {
+    assert.equal(routes.viaProxy(host), false, host);
+  }
+});
+
+test('outboundProxy settings: DETOUR_OUTBOUND_PROXY and DETOUR_OUTBOUND_HOSTS; a bad URL or entry is reported', () => {
+  const options = optionsFromEnv({ DETOUR_OUTBOUND_PROXY: 'http://127.0.0.1:4000', DETOUR_OUTBOUND_HOSTS: '.staging, Billing.internal' });
+  assert.deepEqual(resolveConfig(options).outboundProxy, { url: 'http://127.0.0.1:4000', hosts: ['.staging', 'billing.internal'] });
+  assert.throws(
+    () => resolveConfig({ outboundProxy: { url: 'socks5://127.0.0.1:1', hosts: ['*', 'bad host'] } }),
+    (err: unknown) => isPropagationError(err) && /outboundProxy\.url: "socks5:\/\/127\.0\.0\.1:1".*outboundProxy\.hosts: "\*".*"bad host"/.test(err.message),
+  );
+});

@@ -47,6 +47,9 @@ export const ERROR_CODES = {
   DETOUR_ERR_INTERCEPT_ACK_TIMEOUT: { status: 504, userError: true, meaning: 'Not every agent of the service acknowledged the rule in time; nothing was created.' },
   DETOUR_ERR_TUNNEL_OFFLINE: { status: 503, userError: true, meaning: "The intercept's developer is not connected." },
   DETOUR_ERR_LOCAL_APP_UNREACHABLE: { status: 502, userError: true, meaning: "The developer's local app refused or dropped the connection." },
+  DETOUR_ERR_EGRESS_FORBIDDEN: { status: 403, userError: true, meaning: 'An outbound call through the daemon\'s proxy named a destination outside the environment; the manager dials only cluster services and registered services.' },
+  DETOUR_ERR_EGRESS_UNREACHABLE: { status: 502, userError: true, meaning: 'The manager could not connect to the environment destination of an outbound call (nothing listens, or the name does not resolve there).' },
+  DETOUR_ERR_EGRESS_OFFLINE: { status: 503, userError: true, meaning: 'The daemon cannot carry an outbound call: it is not connected to the manager right now.' },
   DETOUR_ERR_AGENT_BAD_REQUEST: { status: 400, userError: true, meaning: 'The agent received malformed HTTP.' },
   DETOUR_ERR_AGENT_HEAD_TOO_LARGE: { status: 431, userError: true, meaning: 'The request head exceeds the agent limit.' },
   DETOUR_ERR_AGENT_HEAD_TIMEOUT: { status: 408, userError: true, meaning: 'The client did not finish its request head in time.' },
@@ -74,6 +77,11 @@ export const ERROR_CODES = {
   DETOUR_ERR_CLI_USAGE: { status: 0, userError: true, meaning: 'The command line is wrong (exit code 2).' },
   DETOUR_ERR_CLI_NOT_CONNECTED: { status: 0, userError: true, meaning: 'No daemon is running for this DETOUR_HOME; run `detour connect`.' },
   DETOUR_ERR_CLI_DAEMON_FAILED: { status: 0, userError: true, meaning: 'The daemon could not start or connect.' },
+  DETOUR_ERR_KUBE_NO_CONFIG: { status: 0, userError: true, meaning: 'No kubeconfig was found, or it names no such context.' },
+  DETOUR_ERR_KUBE_UNREACHABLE: { status: 0, userError: true, meaning: "The kubeconfig's cluster did not answer, or refused the developer's credentials." },
+  DETOUR_ERR_KUBE_NO_MANAGER: { status: 0, userError: true, meaning: 'No detour manager Service (or no ready manager pod) in the namespace.' },
+  DETOUR_ERR_KUBE_FORBIDDEN: { status: 0, userError: true, meaning: "The developer's Kubernetes credentials may not read what detour needs (the token Secret, a pod, a ConfigMap)." },
+  DETOUR_ERR_KUBE_NO_WORKLOAD: { status: 0, userError: true, meaning: '`--env-file`: no running pod backs the service, or its app container cannot be told apart.' },
   DETOUR_ERR_CONFIG_INVALID: { status: 0, userError: true, meaning: 'A flag, environment variable or file holds an invalid value.' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

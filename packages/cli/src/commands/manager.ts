@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import { DetourError, readOrCreateTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
+import { isIP } from 'node:net';
 import type { ManagerCluster } from '@detour/kube/cluster';
 import { startGateway } from '@detour/gateway';
 import { AuditLog, AuthSource, FileInterceptStore, startManager } from '@detour/manager';
-import type { InterceptStore, ManagerOptions } from '@detour/manager';
+import type { EgressOptions, InterceptStore, ManagerOptions } from '@detour/manager';
 import type { Io } from '../io.js';
 import type { ServerLogging } from '../server-logging.js';
 import { printLine } from '../io.js';
@@ -40,6 +41,10 @@ export interface ManagerCommandOptions {
   /** The gateway's public origin as visitors reach it; default with --preview-listen: http://<domain>:<port>. */
   previewUrl?: string;
   previewBanner: boolean;
+  egress: 'agents' | 'cluster';
+  clusterDomain: string;
+  egressNamespace: string[];
+  serviceCidr: string[];
 }
 
 /** What the entry point read from the environment for the Kubernetes store. */
@@ -175,6 +180,30 @@ async function openAuth(options: ManagerCommandOptions, io: Io, logger: Logger):
   return { auth: source, mode: `identities from ${options.authFile!}: ${source.book.list(Date.now()).length}; reloaded on SIGHUP and when the file changes` };
 }
 
+/**
+ * Where developers' outbound calls may go. In a cluster the manager's own namespace
+ * counts for `SERVICE.NAMESPACE` names even when not listed, as the pod's DNS search path has it.
+ */
+async function egressOptions(options: ManagerCommandOptions, cluster: ClusterEnvironment): Promise<EgressOptions> {
+  for (const cidr of options.serviceCidr) {
+    const [network, bits, extra] = cidr.split('/');
+    const family = isIP(network ?? '');
+    const n = Number(bits);
+    if (extra !== undefined || family === 0 || !Number.isInteger(n) || n < 0 || n > (family === 4 ? 32 : 128)) {
+      throw new DetourError('DETOUR_ERR_CLI_USAGE', `--service-cidr ${JSON.stringify(cidr)} is not a CIDR such as 10.96.0.0/12`);
+    }
+  }
+  if (options.egress === 'agents' && (options.egressNamespace.length > 0 || options.serviceCidr.length > 0)) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--egress-namespace and --service-cidr apply only with --egress cluster (the manager runs in the cluster)');
+  }
+  const namespaces = new Set(options.egressNamespace);
+  if (options.egress === 'cluster' && cluster.inCluster) {
+    const own = (await readFile(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').catch(() => '')).trim();
+    if (own !== '') namespaces.add(own);
+  }
+  return { mode: options.egress, clusterDomain: options.clusterDomain, namespaces: [...namespaces], serviceCidrs: options.serviceCidr };
+}
+
 export async function managerCommand(options: ManagerCommandOptions, cluster: ClusterEnvironment, io: Io, { logger, ring }: ServerLogging, version: string, signal: AbortSignal): Promise<number> {
   if (options.metricsHost !== undefined && options.metricsPort === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--metrics-host needs --metrics-port: without a port no token-less metrics listener runs (/metrics on the main port needs the token)');
@@ -183,6 +212,7 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
   if ((options.tokenFile === undefined) === (options.authFile === undefined)) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', 'give --auth-file FILE (identities with their own tokens) or --token-file FILE (one shared token, for trying detour out), not both or neither');
   }
+  const egress = await egressOptions(options, cluster);
   const kubernetes = options.state === 'kubernetes';
   const injects = options.webhookPort !== undefined;
   if (!kubernetes && !injects && (options.namespace !== undefined || options.kubeconfig !== undefined)) {
@@ -221,6 +251,7 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
       logRing: ring,
       version,
       processMetrics: true,
+      egress,
       ...(webhook === undefined ? {} : { webhook }),
       ...(injector === undefined ? {} : { interceptObserver: { restored: (list) => injector.cluster.interceptsRestored(list), changed: (list) => injector.cluster.interceptsChanged(list) } }),
       ...(store === undefined ? {} : { store }),
