@@ -23,7 +23,7 @@ async function managerAccess(options: DaemonCommandOptions, kubeEnv: KubeconfigL
   const { findManagerService, readManagerToken, startManagerForward } = await import('../kube-manager.js');
   const kube = openKube({ ...(options.kubeContext === undefined ? {} : { context: options.kubeContext }), ...(options.kubeNamespace === undefined ? {} : { namespace: options.kubeNamespace }) }, kubeEnv);
   const service = await findManagerService(kube);
-  const token = await readManagerToken(kube, service);
+  const token = await readManagerToken(kube, service, options.name);
   const route = await startManagerForward(kube, service, logger);
   return { managerUrl: route.url, token: { value: token }, route };
 }
