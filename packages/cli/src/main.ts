@@ -20,6 +20,7 @@ import type { GatewayCommandOptions } from './commands/gateway.js';
 import type { InterceptOptions } from './commands/intercept.js';
 import type { CommandOutcome } from './run-command.js';
 import type { TraceCommandOptions } from './commands/trace.js';
+import type { DashboardCommandOptions } from './commands/dashboard.js';
 import type { UninstallCommandOptions } from './commands/uninstall.js';
 import { resolveHome, sanitizeName } from '@detour/daemon/client';
 import { parseDisconnectPolicy } from './disconnect-policy.js';
@@ -431,6 +432,20 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .action(async (service: string, o: Omit<TraceCommandOptions, 'service'>) => {
       const { traceCommand } = await import('./commands/trace.js');
       done(await traceCommand({ ...o, service }, io, home));
+    });
+
+  program
+    .command('dashboard')
+    .description('open the web dashboard: the environment, your intercepts, and an inspector of the requests routed to this laptop, with replay')
+    .option('--port <port>', 'port on 127.0.0.1 to serve it on (default: a free one)', integer(1, 65535))
+    .option('--capture-requests <n>', 'how many recent requests the inspector keeps (default 500)', integer(1, 100_000))
+    .option('--capture-bytes <size>', 'memory the inspector may use for them, e.g. 32MiB (default 32MiB)')
+    .option('--no-open', 'only print the URL; never start a browser')
+    .option('--stop', 'stop the dashboard; capturing stops with it')
+    .addOption(outputOption())
+    .action(async (o: Omit<DashboardCommandOptions, 'stop'> & { stop?: boolean }) => {
+      const { dashboardCommand } = await import('./commands/dashboard.js');
+      done(await dashboardCommand({ ...o, stop: o.stop === true }, io, home));
     });
 
   program

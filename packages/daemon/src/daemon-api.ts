@@ -19,7 +19,26 @@ export const DAEMON_PATHS = {
   tokens: '/tokens',
   token: (name: string) => `/tokens/${encodeURIComponent(name)}`,
   audit: '/audit',
+  /** Starts the dashboard (or returns the running one): POST `DashboardStart`, answers `DashboardInfo`; DELETE stops it. */
+  dashboard: '/dashboard',
 } as const;
+
+/** What `detour dashboard` asks for; absent fields keep the defaults (or the running dashboard's settings). */
+export interface DashboardStart {
+  port?: number;
+  maxExchanges?: number;
+  maxBytes?: number;
+}
+
+export interface DashboardInfo {
+  /** With the token: open it once, the browser then holds a cookie. */
+  url: string;
+  port: number;
+  maxExchanges: number;
+  maxBytes: number;
+  /** Whether this call started it (false: it was running already). */
+  started: boolean;
+}
 
 /** grpc-js style connectivity states of the daemon's link to the manager. */
 export type ConnectionState = 'connecting' | 'ready' | 'transient-failure' | 'shutdown';

@@ -2,13 +2,17 @@ import { chmod } from 'node:fs/promises';
 import { readTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DEFAULT_HEADER_NAME } from '@detour/protocol';
-import type { DaemonStatus, ManagerRouteStatus } from './daemon-api.js';
+import type { DaemonStatus, DashboardInfo, DashboardStart, ManagerRouteStatus } from './daemon-api.js';
 import { headerValueFor, loadClientId } from './home.js';
 import type { DetourHome } from './home.js';
 import { ManagerClient } from './manager-client.js';
 import { ManagerConnection } from './connection.js';
 import { startControlServer } from './control-server.js';
 import { LocalForwarder } from './local-forwarder.js';
+import type { CaptureSwitch } from './capture/capture.js';
+import { CAPTURE_DEFAULTS } from './capture/exchange-ring.js';
+import { startDashboard } from './dashboard/dashboard-server.js';
+import type { Dashboard } from './dashboard/dashboard-server.js';
 import { EgressClient } from './egress-client.js';
 import { OutboundProxy } from './outbound-proxy.js';
 
@@ -49,6 +53,7 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
   const clientId = loadClientId(home);
   const headerValue = headerValueFor(options.name, clientId);
   const manager = new ManagerClient(options.managerUrl, token);
+  const captureSwitch: CaptureSwitch = { current: undefined };
   const connection = new ManagerConnection({
     manager,
     name: options.name,
@@ -56,7 +61,7 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     headerValue,
     logger,
     tunnel: { pingIntervalMs: DAEMON_DEFAULTS.tunnelPingIntervalMs, pingTimeoutMs: DAEMON_DEFAULTS.tunnelPingTimeoutMs },
-    createForwarder: (portOf) => new LocalForwarder(portOf, logger),
+    createForwarder: (portOf) => new LocalForwarder(portOf, logger, captureSwitch),
   });
   const egress = new EgressClient({
     url: () => manager.url,
@@ -83,17 +88,32 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
       intercepts: connection.intercepts,
     };
   };
+  const dashboard = dashboardControl({
+    overview: () => ({
+      version: options.version,
+      name: options.name,
+      header: { name: DEFAULT_HEADER_NAME, value: headerValue },
+      manager: manager.url,
+      connection: { state: connection.state, since: connection.since, ...(connection.lastError === undefined ? {} : { lastError: connection.lastError }) },
+    }),
+    intercepts: () => connection.intercepts,
+    services: () => connection.services(),
+    previews: () => connection.previews(),
+    createPreview: (name, create) => connection.createPreview(name, create),
+    removePreview: (ref) => connection.removePreview(ref),
+  }, captureSwitch, logger);
   let quit!: () => void;
   const quitting = new Promise<void>((resolve) => (quit = resolve));
   let control: { close(): Promise<void> };
   try {
-    control = await startControlServer({ socketPath: home.socketPath, connection, status, onQuit: () => quit(), logger });
+    control = await startControlServer({ socketPath: home.socketPath, connection, status, onQuit: () => quit(), dashboard, logger });
   } catch (err) {
     await outbound.close();
     throw err;
   }
   const stop = async () => {
     egress.close();
+    await dashboard.stop();
     await Promise.all([control.close(), outbound.close(), options.route?.close()]);
   };
   await chmod(home.socketPath, 0o600);
@@ -109,4 +129,40 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
   await quitting;
   await stop();
   logger.info('daemon stopped');
+}
+
+/** One dashboard per daemon, started on the first `detour dashboard` and kept until `--stop` or quit. */
+function dashboardControl(sources: Parameters<typeof startDashboard>[1], captureSwitch: CaptureSwitch, logger: Logger) {
+  let running: Promise<Dashboard> | undefined;
+  const info = (d: Dashboard, started: boolean): DashboardInfo => ({ url: d.url, port: d.port, maxExchanges: d.options.maxExchanges, maxBytes: d.options.maxBytes, started });
+  return {
+    async start(request: DashboardStart): Promise<DashboardInfo> {
+      if (running !== undefined) {
+        const current = await running.catch(() => undefined);
+        const same = current !== undefined && (request.port === undefined || request.port === 0 || request.port === current.port) && (request.maxExchanges ?? current.options.maxExchanges) === current.options.maxExchanges && (request.maxBytes ?? current.options.maxBytes) === current.options.maxBytes;
+        if (current !== undefined && same) return info(current, false);
+        // Other settings: the dashboard starts again with them (the captured requests go with the old one).
+        await current?.close();
+        running = undefined;
+      }
+      const starting = startDashboard(
+        { port: request.port ?? 0, maxExchanges: request.maxExchanges ?? CAPTURE_DEFAULTS.maxExchanges, maxBytes: request.maxBytes ?? CAPTURE_DEFAULTS.maxBytes },
+        sources,
+        captureSwitch,
+        logger.child({ component: 'dashboard' }),
+      );
+      running = starting;
+      try {
+        return info(await starting, true);
+      } catch (err) {
+        running = undefined;
+        throw err;
+      }
+    },
+    async stop(): Promise<void> {
+      const current = running;
+      running = undefined;
+      await (await current?.catch(() => undefined))?.close();
+    },
+  };
 }
