@@ -152,6 +152,12 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--kubeconfig <file>', 'with --state kubernetes: cluster credentials (default: $KUBECONFIG, else the pod\'s ServiceAccount)')
     .option('--metrics-port <port>', 'also serve Prometheus GET /metrics without the token on a listener of its own (0 picks a free port)', integer(0, 65535))
     .option('--metrics-host <host>', 'address that listener binds (default: 127.0.0.1); /metrics on --port always needs the token')
+    .option('--tls-cert <file>', 'serve the port over HTTPS (API, tunnels, agents) with this certificate chain (PEM)')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--client-ca <file>', 'with --tls-cert: agents must present a client certificate this CA (PEM) signed (mTLS)')
+    .option('--signed-keys', "sign developers' header values; agents route only valid, unexpired signed values to laptops", false)
+    .option('--signed-key-ttl <duration>', 'with --signed-keys: how long a signed value is honoured, e.g. 12h (default 24h)')
+    .option('--signed-key-rotation <duration>', 'with --signed-keys: how often a new signing key is made, e.g. 7d (default 24h); the old one verifies for one ttl more')
     .action(async (o: ManagerCommandOptions) => {
       const { managerCommand } = await import('./commands/manager.js');
       const kubeconfig = io.env[ENVIRONMENT.kubeconfig];
@@ -176,6 +182,10 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--app-ca <file>', "CA bundle (PEM) that verifies an https:// --app's certificate")
     .option('--metrics-port <port>', 'serve Prometheus GET /metrics on a listener of its own at this port (0 picks a free one)', integer(0, 65535))
     .option('--metrics-host <host>', 'address the metrics listener binds; it has no authentication (default: 127.0.0.1)')
+    .option('--manager-ca <file>', 'CA bundle (PEM) that verifies an https:// --manager (default: the system CAs)')
+    .option('--client-cert <file>', 'client certificate (PEM) for a manager run with --client-ca (mTLS)')
+    .option('--client-key <file>', 'the private key of --client-cert (PEM)')
+    .option('--insecure', 'allow sending the token over cleartext http:// to a manager that is not on this machine (dangerous)', false)
     .action(async (o: AgentCommandOptions) => {
       const { agentCommand } = await import('./commands/agent.js');
       done(await agentCommand(o, io, serverLogging('agent'), signal));
@@ -202,7 +212,9 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .requiredOption('--token-file <file>', 'bearer token file')
     .option('--name <name>', 'your name, shown to others and part of your header value', defaultName())
     .option('--timeout-ms <ms>', 'how long to wait for the connection', integer(100, 600_000), CLI_DEFAULTS.connectTimeoutMs)
-    .action(async (o: { manager: string; tokenFile: string; name: string; timeoutMs: number }) => {
+    .option('--manager-ca <file>', 'CA bundle (PEM) that verifies an https:// --manager (default: the system CAs)')
+    .option('--insecure', 'allow sending the token over cleartext http:// to a manager that is not on this machine (dangerous)', false)
+    .action(async (o: { manager: string; tokenFile: string; name: string; timeoutMs: number; managerCa?: string; insecure: boolean }) => {
       const { connectCommand } = await import('./commands/connect.js');
       done(await connectCommand({ ...o, name: sanitizeName(o.name) }, io, home, BIN_PATH));
     });
@@ -213,7 +225,9 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .requiredOption('--manager <url>')
     .requiredOption('--token-file <file>')
     .requiredOption('--name <name>')
-    .action(async (o: { manager: string; tokenFile: string; name: string }) => {
+    .option('--manager-ca <file>')
+    .option('--insecure', '', false)
+    .action(async (o: { manager: string; tokenFile: string; name: string; managerCa?: string; insecure: boolean }) => {
       const { daemonCommand } = await import('./commands/daemon.js');
       const logger = createLogger('daemon', { level: logLevel, destination: pino.destination({ dest: home.logPath, mkdir: true, sync: false }) });
       done(await daemonCommand(o, home, logger, VERSION, signal));

@@ -1,4 +1,4 @@
-import type { Intercept, InterceptRequest, SessionInfo } from '@detour/protocol';
+import type { Intercept, InterceptRequest, SessionInfo, SignedValue } from '@detour/protocol';
 
 /** The daemon's local API, spoken over its Unix socket by the CLI. */
 export const DAEMON_PATHS = {
@@ -29,7 +29,8 @@ export interface DaemonStatus {
   manager: { url: string; version?: string };
   connection: { state: ConnectionState; lastError?: string; since: number };
   name: string;
-  header: { name: string; value: string };
+  /** `value`: the developer's own value (what `auto` matches); `signedValue`: what to send when the manager signs it (`--signed-keys`). */
+  header: { name: string; value: string; signedValue?: SignedValue };
   session?: SessionInfo;
   intercepts: LocalIntercept[];
 }

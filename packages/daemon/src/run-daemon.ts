@@ -2,6 +2,7 @@ import { chmod } from 'node:fs/promises';
 import { readTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DEFAULT_HEADER_NAME } from '@detour/protocol';
+import type { ManagerEndpoint } from '@detour/transport';
 import type { DaemonStatus } from './daemon-api.js';
 import { headerValueFor, loadClientId } from './home.js';
 import type { DetourHome } from './home.js';
@@ -11,7 +12,8 @@ import { startControlServer } from './control-server.js';
 import { LocalForwarder } from './local-forwarder.js';
 
 export interface DaemonOptions {
-  managerUrl: string;
+  /** The manager and how to verify it (transport's `managerEndpoint`, built from --manager, --manager-ca, --insecure). */
+  manager: ManagerEndpoint;
   tokenFile: string;
   name: string;
   home: DetourHome;
@@ -33,7 +35,8 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
   const token = await readTokenFile(options.tokenFile);
   const clientId = loadClientId(home);
   const headerValue = headerValueFor(options.name, clientId);
-  const manager = new ManagerClient(options.managerUrl, token);
+  const manager = new ManagerClient(options.manager, token);
+  if (options.manager.cleartextWarning !== undefined) logger.warn(options.manager.cleartextWarning);
   const connection = new ManagerConnection({
     manager,
     name: options.name,
@@ -53,7 +56,11 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
       manager: { url: manager.url, ...(managerVersion === undefined ? {} : { version: managerVersion }) },
       connection: { state: connection.state, since: connection.since, ...(connection.lastError === undefined ? {} : { lastError: connection.lastError }) },
       name: options.name,
-      header: { name: DEFAULT_HEADER_NAME, value: headerValue },
+      header: {
+        name: DEFAULT_HEADER_NAME,
+        value: headerValue,
+        ...(connection.session?.signedValue === undefined ? {} : { signedValue: connection.session.signedValue }),
+      },
       ...(connection.session === undefined ? {} : { session: connection.session }),
       intercepts: connection.intercepts,
     };

@@ -1,8 +1,7 @@
 import http2 from 'node:http2';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { upgrade } from 'undici';
-import { API_PATHS, TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
+import { TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
 import type { Logger } from '@detour/core';
 import type { ManagerClient } from './manager-client.js';
 import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startKeepalive, widenSessionWindow } from '@detour/transport';
@@ -25,10 +24,7 @@ export async function openTunnel(
   options: TunnelOptions,
   logger: Logger,
 ): Promise<{ closed: Promise<void>; destroy(): void }> {
-  const { socket } = await upgrade(`${manager.url}${API_PATHS.tunnel}`, {
-    protocol: TUNNEL_UPGRADE_TOKEN,
-    headers: manager.authHeaders(sessionKey),
-  });
+  const socket = await manager.upgradeTunnel(TUNNEL_UPGRADE_TOKEN, sessionKey);
   // Many small HTTP/2 frames cross this socket; Nagle would hold each for an ACK.
   (socket as Socket).setNoDelay(true);
   const server = http2.createServer({ settings: RELAY_HTTP2_SETTINGS, maxHeaderListPairs: MAX_HEADER_LIST_PAIRS });

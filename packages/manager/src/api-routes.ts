@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { AgentAckSchema, InterceptRequestSchema, SessionCreateSchema, SightingSchema, TraceRequestSchema } from '@detour/protocol';
-import type { ManagerInfo, RecentLogs } from '@detour/protocol';
+import type { ManagerInfo, RecentLogs, SessionInfo } from '@detour/protocol';
 import { DetourError, LOG_RING_DEFAULTS } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { AgentHub } from './agent-hub.js';
@@ -9,6 +9,8 @@ import type { ApiExchange } from './api-exchange.js';
 import type { LogCollection } from './log-collection.js';
 import type { ManagerMetrics } from './metrics.js';
 import type { Grants, RouteAuth } from './route-auth.js';
+import type { RoutingKeyRing } from './routing-keys.js';
+import { signOwnMatchers } from './routing-keys.js';
 import type { ManagerState } from './state.js';
 import { runTrace } from './trace.js';
 import type { TraceBook } from './trace.js';
@@ -28,6 +30,13 @@ export interface ApiContext {
   /** Resolves once the intercept store holds every change made so far (at once without a store). */
   persisted(): Promise<void>;
   metrics: ManagerMetrics;
+  /** `--signed-keys`: signs developers' values; absent when the manager signs nothing. */
+  routingKeys: RoutingKeyRing | undefined;
+}
+
+/** A session as its daemon sees it: with its signed value when the manager signs. */
+function ownView(context: ApiContext, session: SessionInfo): SessionInfo {
+  return context.routingKeys === undefined ? session : context.routingKeys.withSignedValue(session);
 }
 
 /** A handler's view of its call: what the route's auth level proved, and its path segments (decoded on use). */
@@ -97,7 +106,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     pattern: /^\/info$/,
     auth: 'token',
     handler: async (context, exchange) => {
-      const info: ManagerInfo = { version: context.version, leaseMs: context.state.leaseMs, globalAllowed: context.state.globalAllowed };
+      const info: ManagerInfo = { version: context.version, leaseMs: context.state.leaseMs, globalAllowed: context.state.globalAllowed, signedKeys: context.routingKeys !== undefined };
       exchange.send(200, info);
     },
   }),
@@ -110,15 +119,15 @@ export const API_ROUTES: readonly ApiRoute[] = [
       const { session, key, changed } = context.state.createSession(request);
       context.hub.push(changed);
       context.logger.info({ sessionId: session.id, name: session.name }, 'session opened');
-      exchange.send(201, { session, key });
+      exchange.send(201, { session: ownView(context, session), key });
     },
   }),
   route({
     method: 'GET',
     pattern: /^\/sessions\/(?<sessionId>[^/]+)$/,
     auth: 'session',
-    handler: async (_context, exchange, { session }) => {
-      exchange.send(200, session);
+    handler: async (context, exchange, { session }) => {
+      exchange.send(200, ownView(context, session));
     },
   }),
   route({
@@ -126,7 +135,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     pattern: /^\/sessions\/(?<sessionId>[^/]+)\/heartbeat$/,
     auth: 'session',
     handler: async (context, exchange, { session }) => {
-      exchange.send(200, context.state.heartbeat(session.id));
+      exchange.send(200, ownView(context, context.state.heartbeat(session.id)));
     },
   }),
   route({
@@ -135,6 +144,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     auth: 'session',
     handler: async (context, exchange, { session }) => {
       const changed = context.state.endSession(session.id);
+      context.routingKeys?.forget(session.id);
       context.tunnels.drop(session.id);
       context.logger.info({ sessionId: session.id }, 'session closed');
       await publish(context, changed);
@@ -154,7 +164,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     pattern: /^\/intercepts$/,
     auth: 'caller-session',
     handler: async (context, exchange, { session }) => {
-      const request = await readJson(exchange, InterceptRequestSchema);
+      const request = signOwnMatchers(await readJson(exchange, InterceptRequestSchema), session, context.routingKeys !== undefined);
       const { intercept, created, reclaimed } = context.state.addIntercept(session.id, request);
       if (created || reclaimed) {
         try {

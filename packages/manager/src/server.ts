@@ -1,7 +1,9 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { RELAY_HEADER_INTERCEPT_ID } from '@detour/protocol';
+import { DetourError } from '@detour/core';
 import type { LogRing, Logger } from '@detour/core';
 import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startMetricsListener, widenSessionWindow } from '@detour/transport';
 import type { MetricsListener } from '@detour/transport';
@@ -17,6 +19,8 @@ import { LogCollection } from './log-collection.js';
 import { ManagerMetrics } from './metrics.js';
 import { relayStream } from './relay.js';
 import { createAuthGate } from './route-auth.js';
+import { RoutingKeyRing } from './routing-keys.js';
+import type { RoutingKeyRingOptions } from './routing-keys.js';
 import { ManagerState } from './state.js';
 import type { InterceptStore } from './store/intercept-store.js';
 import { StoreSync } from './store/store-sync.js';
@@ -56,6 +60,13 @@ export interface ManagerOptions {
   metricsHost?: string;
   /** Add prom-client's process and Node.js metrics (the CLI does; in-process tests leave them out). */
   processMetrics?: boolean;
+  /**
+   * `--tls-cert`/`--tls-key`: the one port speaks HTTPS (API, tunnels, agents' HTTP/2).
+   * `clientCa` (`--client-ca`): agents must present a certificate it signed (mTLS).
+   */
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
+  /** `--signed-keys`: personal header values are signed and agents verify them; absent: values are plain. */
+  signedKeys?: RoutingKeyRingOptions;
 }
 
 export interface ManagerHandle {
@@ -94,7 +105,13 @@ export interface Manager {
 export function buildManager(options: ManagerOptions): Manager {
   const { logger } = options;
   let sync: StoreSync | undefined;
-  const state = new ManagerState({ leaseMs: options.leaseMs, globalAllowed: options.globalAllowed, onInterceptsChanged: () => sync?.changed() });
+  const routingKeys = options.signedKeys === undefined ? undefined : new RoutingKeyRing(options.signedKeys);
+  const state = new ManagerState({
+    leaseMs: options.leaseMs,
+    globalAllowed: options.globalAllowed,
+    onInterceptsChanged: () => sync?.changed(),
+    ...(routingKeys === undefined ? {} : { routingKeys: () => routingKeys.keys() }),
+  });
   if (options.store !== undefined) sync = new StoreSync(options.store, () => state.storedIntercepts(), logger);
   const metrics = new ManagerMetrics(state);
   if (options.processMetrics === true) metrics.enableDefaultMetrics();
@@ -118,6 +135,7 @@ export function buildManager(options: ManagerOptions): Manager {
     logs: new LogCollection({ ring: options.logRing, agentDeadlineMs: options.logsDeadlineMs }),
     persisted: async () => sync?.flush(),
     metrics,
+    routingKeys,
   };
   const gate = createAuthGate(options.token, state);
   const api = createApiHandler(context, gate);
@@ -131,8 +149,18 @@ export function buildManager(options: ManagerOptions): Manager {
     widenSessionWindow(session);
     session.on('error', (err) => logger.debug({ err: err.message }, 'agent session error'));
   });
+  const clientCertRequired = options.tls?.clientCa !== undefined;
   h2.on('stream', (stream, headers, flags) => {
     stream.on('error', (err) => logger.debug({ err: err.message }, 'stream error'));
+    // HTTP/2 is the agents' side of the port: with --client-ca each of their sessions must have presented a certificate the CA signed.
+    if (clientCertRequired && (stream.session?.socket as TLSSocket | undefined)?.authorized !== true) {
+      const reason = (stream.session?.socket as TLSSocket | undefined)?.authorizationError;
+      sendError(logger, h2Exchange(stream, headers), new DetourError(
+        'DETOUR_ERR_AUTH_CLIENT_CERT',
+        `this manager accepts agents only with a client certificate signed by its --client-ca (${reason === undefined ? 'none was sent' : String(reason)}); start the agent with --client-cert and --client-key`,
+      ));
+      return;
+    }
     if (headers[RELAY_HEADER_INTERCEPT_ID] === undefined) {
       void api(h2Exchange(stream, headers));
       return;
@@ -160,7 +188,15 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     logger.info({ store: store.description, intercepts: stored.length }, 'intercepts restored; offline until their daemons re-assert them');
     store.watchDeletions?.((interceptId) => context.hub.push(context.state.dropIntercept(interceptId)));
   }
-  const port = await listenOnePort({ host: options.host, port: options.port, firstByteTimeoutMs: MANAGER_DEFAULTS.firstByteTimeoutMs, http1: h1, http2: h2 });
+  const port = await listenOnePort({
+    host: options.host,
+    port: options.port,
+    firstByteTimeoutMs: MANAGER_DEFAULTS.firstByteTimeoutMs,
+    http1: h1,
+    http2: h2,
+    logger,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+  });
   const address = port.server.address() as AddressInfo;
   let webhook: WebhookHandle | undefined;
   try {
@@ -181,17 +217,26 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     throw err;
   }
   const expiry = startLeaseExpiry(context);
+  const ring = context.routingKeys;
+  // A rotation reaches the agents as a new rule set of every service within moments; daemons renew their values
+  // only past half their lifetime, so a value signed with the new key hardly ever arrives at an agent before the key.
+  const rotation = ring === undefined ? undefined : setInterval(() => {
+    ring.rotate();
+    context.hub.push(context.state.routingKeysChanged());
+    logger.info({ keys: ring.keys().length }, 'routing keys rotated');
+  }, ring.rotationMs).unref();
 
   let closing: Promise<void> | undefined;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`,
     address,
     ...(webhook === undefined ? {} : { webhookUrl: webhook.url }),
     metricsAddress: metricsListener?.address,
     close: () =>
       (closing ??= (async () => {
         expiry.stop();
+        clearInterval(rotation);
         const webhookClosed = webhook?.close();
         context.tunnels.destroyAll();
         h2.close();

@@ -8,9 +8,10 @@ import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome } from '@detour/daemon/client';
 import type { Io } from '../io.js';
 import { printLine, printProgress } from '../io.js';
+import { managerFromFlags } from '../manager-flags.js';
+import type { ManagerFlags } from '../manager-flags.js';
 
-export interface ConnectOptions {
-  manager: string;
+export interface ConnectOptions extends ManagerFlags {
   tokenFile: string;
   name: string;
   timeoutMs: number;
@@ -44,14 +45,16 @@ async function currentStatus(client: DaemonClient): Promise<DaemonStatus | undef
   }
 }
 
+/** The daemon dials the manager as connect was told to: the same TLS flags, files made absolute (it runs elsewhere). */
+function daemonTlsArgs(options: ManagerFlags): string[] {
+  return [
+    ...(options.managerCa === undefined ? [] : ['--manager-ca', resolve(options.managerCa)]),
+    ...(options.insecure === true ? ['--insecure'] : []),
+  ];
+}
+
 export async function connectCommand(options: ConnectOptions, io: Io, home: DetourHome, binPath: string): Promise<number> {
-  let managerUrl: URL;
-  try {
-    managerUrl = new URL(options.manager);
-    if (managerUrl.protocol !== 'http:') throw new Error('not http');
-  } catch (err) {
-    throw new DetourError('DETOUR_ERR_CLI_USAGE', `--manager ${JSON.stringify(options.manager)} is not an http:// URL`, { cause: err });
-  }
+  const { endpoint: managerUrl } = await managerFromFlags(options, io);
   // Read here too, so that a missing token file is reported before a daemon is spawned.
   await readTokenFile(options.tokenFile);
   const client = new DaemonClient(home);
@@ -67,7 +70,7 @@ export async function connectCommand(options: ConnectOptions, io: Io, home: Deto
     printProgress(io, `Launching the daemon and connecting to ${managerUrl.origin} …`);
     const child = spawn(
       process.execPath,
-      [binPath, 'daemon', '--manager', managerUrl.origin, '--token-file', resolve(options.tokenFile), '--name', options.name],
+      [binPath, 'daemon', '--manager', managerUrl.origin, '--token-file', resolve(options.tokenFile), '--name', options.name, ...daemonTlsArgs(options)],
       { detached: true, stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env: { ...io.env, DETOUR_HOME: home.dir } },
     );
     const outcome = await new Promise<DaemonStartMessage | { type: 'exited'; code: number | null } | { type: 'timeout' }>((done) => {
@@ -86,7 +89,7 @@ export async function connectCommand(options: ConnectOptions, io: Io, home: Deto
       child.unref();
       const status = await currentStatus(client);
       printLine(io, `Connected to ${managerUrl.origin} as ${options.name}`);
-      if (status !== undefined) printLine(io, `Your header: ${status.header.name}=${status.header.value}`);
+      if (status !== undefined) printLine(io, `Your header: ${status.header.name}=${status.header.signedValue?.value ?? status.header.value}${status.header.signedValue === undefined ? '' : ` (signed, valid until ${new Date(status.header.signedValue.expiresAt).toISOString()})`}`);
       return 0;
     }
     if (outcome.type === 'timeout') {

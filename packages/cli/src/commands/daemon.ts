@@ -3,9 +3,10 @@ import type { Logger } from '@detour/core';
 import { runDaemon } from '@detour/daemon';
 import type { DetourHome } from '@detour/daemon/client';
 import type { DaemonStartMessage } from './connect.js';
+import { managerFromFlags } from '../manager-flags.js';
+import type { ManagerFlags } from '../manager-flags.js';
 
-export interface DaemonCommandOptions {
-  manager: string;
+export interface DaemonCommandOptions extends ManagerFlags {
   tokenFile: string;
   name: string;
 }
@@ -16,7 +17,9 @@ export async function daemonCommand(options: DaemonCommandOptions, home: DetourH
     if (process.send !== undefined && process.connected) process.send(message);
   };
   try {
-    await runDaemon({ managerUrl: options.manager, tokenFile: options.tokenFile, name: options.name, home, version, logger, onReady: () => tell({ type: 'ready' }) }, signal);
+    // No terminal here (connect printed the --insecure warning); runDaemon logs it.
+    const { endpoint } = await managerFromFlags(options, undefined);
+    await runDaemon({ manager: endpoint, tokenFile: options.tokenFile, name: options.name, home, version, logger, onReady: () => tell({ type: 'ready' }) }, signal);
     return 0;
   } catch (err) {
     logger.error({ err }, 'daemon failed');

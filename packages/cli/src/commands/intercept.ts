@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import type { Intercept, Mechanism } from '@detour/protocol';
+import type { Intercept, Mechanism, SignedValue } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome, InterceptAsk } from '@detour/daemon/client';
@@ -47,6 +47,7 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
   const paths = parsePathMatchers(options.httpPathEqual, options.httpPathPrefix, options.httpPathRegex);
   const client = new DaemonClient(home);
   let intercept: Intercept;
+  let signedValue: SignedValue | undefined;
   try {
     const status = await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
     const ask: InterceptAsk = {
@@ -62,10 +63,12 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     };
     if (options.output === 'human') printProgress(io, `Intercepting ${options.service}: waiting for every agent to acknowledge …`);
     intercept = await client.call<Intercept>('POST', DAEMON_PATHS.intercepts, ask);
+    signedValue = status.header.signedValue;
   } finally {
     await client.close();
   }
-  const header = headerToSend(intercept);
+  const header = headerToSend(intercept, signedValue);
+  const signed = intercept.headers.some((h) => h.signed === true) ? signedValue : undefined;
   if (options.output === 'json') {
     printJson(io, { ...intercept, header: header ?? null });
   } else {
@@ -76,6 +79,7 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     printLine(io, `   Intercepting   : ${describeMatchers(intercept)}`);
     printLine(io, `   On disconnect  : ${describePolicy(intercept)}`);
     if (header !== undefined) printLine(io, `   Send the header: ${header.replace('=', ': ')}`);
+    if (signed !== undefined) printLine(io, `   Signed value   : valid until ${new Date(signed.expiresAt).toISOString()}; send it exactly as shown (the bare name goes to the app)`);
   }
   if (options.command.length === 0) return { code: 0 };
   return runWhileIntercepting(options.command, intercept, header, io, home);

@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import { DetourError, readOrCreateTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { ServiceLookup } from '@detour/kube';
@@ -7,6 +8,7 @@ import type { InterceptStore, ManagerOptions } from '@detour/manager';
 import type { Io } from '../io.js';
 import type { ServerLogging } from '../server-logging.js';
 import { printLine } from '../io.js';
+import { readPemFlag } from '../manager-flags.js';
 
 export interface ManagerCommandOptions {
   host: string;
@@ -27,6 +29,12 @@ export interface ManagerCommandOptions {
   kubeconfig?: string;
   metricsPort?: number;
   metricsHost?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  clientCa?: string;
+  signedKeys: boolean;
+  signedKeyTtl?: string;
+  signedKeyRotation?: string;
 }
 
 /** What the entry point read from the environment for the Kubernetes store. */
@@ -97,11 +105,58 @@ function webhookOptions(options: ManagerCommandOptions, logger: Logger, version:
   };
 }
 
+async function tlsOptions(options: ManagerCommandOptions): Promise<ManagerOptions['tls']> {
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--tls-cert and --tls-key go together: give both (the certificate chain and its key) or neither');
+  }
+  if (options.tlsCert === undefined) {
+    if (options.clientCa !== undefined) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--client-ca needs --tls-cert and --tls-key: client certificates are checked in the TLS handshake');
+    return undefined;
+  }
+  const [cert, key, clientCa] = await Promise.all([readPemFlag('--tls-cert', options.tlsCert), readPemFlag('--tls-key', options.tlsKey), readPemFlag('--client-ca', options.clientCa)]);
+  try {
+    createSecureContext({ cert, key, ...(clientCa === undefined ? {} : { ca: clientCa }) });
+  } catch (err) {
+    throw new DetourError('DETOUR_ERR_CONFIG_INVALID', `--tls-cert/--tls-key${clientCa === undefined ? '' : '/--client-ca'} are not a usable PEM certificate, key and CA: ${(err as Error).message}`, { cause: err });
+  }
+  return { cert: cert!, key: key!, ...(clientCa === undefined ? {} : { clientCa }) };
+}
+
+const DURATION = /^([0-9]{1,6})(s|m|h|d)$/;
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+function duration(flag: string, text: string, minMs: number, maxMs: number): number {
+  const match = DURATION.exec(text);
+  const ms = match === null ? Number.NaN : Number(match[1]) * DURATION_UNIT_MS[match[2]!]!;
+  if (!(ms >= minMs && ms <= maxMs)) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad ${flag} ${JSON.stringify(text)}: use a whole number and s, m, h or d (e.g. 12h, 7d), from ${minMs / 1000}s to ${maxMs / 86_400_000}d`);
+  }
+  return ms;
+}
+
+/** setInterval's longest delay (2^31 - 1 ms) bounds the rotation period. */
+const MAX_ROTATION_MS = 24 * 86_400_000;
+
+function signedKeyOptions(options: ManagerCommandOptions): ManagerOptions['signedKeys'] {
+  if (!options.signedKeys) {
+    if (options.signedKeyTtl !== undefined || options.signedKeyRotation !== undefined) {
+      throw new DetourError('DETOUR_ERR_CLI_USAGE', '--signed-key-ttl and --signed-key-rotation configure signed header values: give --signed-keys too');
+    }
+    return undefined;
+  }
+  return {
+    ...(options.signedKeyTtl === undefined ? {} : { valueTtlMs: duration('--signed-key-ttl', options.signedKeyTtl, 10_000, 365 * 86_400_000) }),
+    ...(options.signedKeyRotation === undefined ? {} : { rotationMs: duration('--signed-key-rotation', options.signedKeyRotation, 1_000, MAX_ROTATION_MS) }),
+  };
+}
+
 export async function managerCommand(options: ManagerCommandOptions, cluster: ClusterEnvironment, io: Io, { logger, ring }: ServerLogging, version: string, signal: AbortSignal): Promise<number> {
   if (options.metricsHost !== undefined && options.metricsPort === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--metrics-host needs --metrics-port: without a port no token-less metrics listener runs (/metrics on the main port needs the token)');
   }
   const webhook = webhookOptions(options, logger, version);
+  const tls = await tlsOptions(options);
+  const signedKeys = signedKeyOptions(options);
   const store = await openStore(options, cluster, logger);
   const { token, created } = await readOrCreateTokenFile(options.tokenFile);
   if (created) printLine(io, `wrote a new token to ${options.tokenFile}`);
@@ -118,6 +173,8 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
     ...(webhook === undefined ? {} : { webhook }),
     ...(store === undefined ? {} : { store }),
     ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
+    ...(tls === undefined ? {} : { tls }),
+    ...(signedKeys === undefined ? {} : { signedKeys }),
   });
   printLine(io, `manager listening on ${manager.url}`);
   if (manager.webhookUrl !== undefined) printLine(io, `agent injector listening on ${manager.webhookUrl}`);

@@ -28,7 +28,8 @@ export async function statusCommand(output: OutputFormat, io: Io, home: DetourHo
   printLine(io, `Manager     : ${status.manager.url}${status.manager.version === undefined ? '' : ` (v${status.manager.version})`}`);
   printLine(io, `Connection  : ${connection.state} since ${new Date(connection.since).toISOString()}${connection.lastError === undefined ? '' : ` (last error: ${connection.lastError})`}`);
   printLine(io, `User        : ${status.name}`);
-  printLine(io, `Header      : ${status.header.name}=${status.header.value}`);
+  const signed = status.header.signedValue;
+  printLine(io, `Header      : ${status.header.name}=${signed?.value ?? status.header.value}${signed === undefined ? '' : ` (signed, valid until ${new Date(signed.expiresAt).toISOString()})`}`);
   if (session !== undefined) {
     printLine(io, `Session     : ${session.id} (tunnel ${session.tunnel})`);
     printLine(io, `Lease       : ${session.leaseMs} ms, renewed; expires at ${new Date(session.expiresAt).toISOString()} unless renewed`);
