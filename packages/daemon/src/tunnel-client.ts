@@ -1,6 +1,7 @@
 import http2 from 'node:http2';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import { TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
 import type { Logger } from '@detour/core';
 import type { ManagerClient } from './manager-client.js';
@@ -33,6 +34,9 @@ export async function openTunnel(
     forwarder.handle(stream, headers, (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0);
   });
   const sessionReady = once(server, 'session') as Promise<[http2.ServerHttp2Session]>;
+  // Over TLS the handshake's ALPN said http/1.1, true of the exchange before the 101 (RFC 9110 §7.8); node's
+  // http2 server would take that for an HTTP/1.1 client and drop the socket. From here on it carries HTTP/2.
+  if (socket instanceof TLSSocket) socket.alpnProtocol = null;
   server.emit('connection', socket);
   const [session] = await sessionReady;
   session.on('error', (err) => logger.warn({ err: err.message }, 'tunnel error'));

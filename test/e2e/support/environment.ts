@@ -1,8 +1,9 @@
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import type { Intercept, ServiceInfo } from '@detour/protocol';
 import { DETOUR_BIN, ECHO_APP, TCP_ECHO_APP, runCli, startProcess, stopProcess } from './processes.js';
 import type { CliResult } from './processes.js';
@@ -37,15 +38,21 @@ export class Environment {
   readonly #homes: string[] = [];
   #manager: ChildProcess | undefined;
   readonly #managerArgs: string[];
+  /** The CA file agents and daemons verify an https:// manager with (`--manager-ca`), if any. */
+  readonly managerCa: string | undefined;
+  readonly #dispatcher: Agent | undefined;
 
-  private constructor(dir: string, managerArgs: string[]) {
+  private constructor(dir: string, managerArgs: string[], managerCa: string | undefined) {
     this.dir = dir;
     this.tokenFile = join(dir, 'token');
     this.#managerArgs = managerArgs;
+    this.managerCa = managerCa;
+    this.#dispatcher = managerCa === undefined ? undefined : new Agent({ connect: { ca: readFileSync(managerCa) } });
   }
 
-  static async create(options: { managerArgs?: string[] } = {}): Promise<Environment> {
-    const env = new Environment(await mkdtemp(join(tmpdir(), 'detour-e2e-')), options.managerArgs ?? []);
+  /** `managerCa`: with `--tls-cert` in managerArgs, the CA every agent and developer is given as `--manager-ca`. */
+  static async create(options: { managerArgs?: string[]; managerCa?: string; dir?: string } = {}): Promise<Environment> {
+    const env = new Environment(options.dir ?? (await mkdtemp(join(tmpdir(), 'detour-e2e-'))), options.managerArgs ?? [], options.managerCa);
     await env.startManager();
     return env;
   }
@@ -69,7 +76,7 @@ export class Environment {
 
   /** The intercepts of `service` as the manager lists them now (GET /v1/services). */
   async intercepts(service: string): Promise<Intercept[]> {
-    const r = await request(`${this.managerUrl}/v1/services`, { headers: { authorization: `Bearer ${await this.token()}` } });
+    const r = await request(`${this.managerUrl}/v1/services`, { headers: { authorization: `Bearer ${await this.token()}` }, ...(this.#dispatcher === undefined ? {} : { dispatcher: this.#dispatcher }) });
     const { services } = (await r.body.json()) as { services: ServiceInfo[] };
     return services.find((s) => s.name === service)?.intercepts ?? [];
   }
@@ -91,7 +98,7 @@ export class Environment {
   /** Starts an agent; `port` restarts one where an agent was before (0: a free port). `stderr`: its log so far (`env` may raise DETOUR_LOG_LEVEL). */
   async agent(service: string, appUrl: string, extraArgs: string[] = [], port = 0, env: NodeJS.ProcessEnv = {}): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
     const started = await startProcess(
-      [DETOUR_BIN, 'agent', '--service', service, '--listen', String(port), '--app', appUrl, '--manager', this.managerUrl, '--token-file', this.tokenFile, ...extraArgs],
+      [DETOUR_BIN, 'agent', '--service', service, '--listen', String(port), '--app', appUrl, '--manager', this.managerUrl, '--token-file', this.tokenFile, ...this.caArgs(), ...extraArgs],
       URL_LINE,
       env,
     );
@@ -113,7 +120,7 @@ export class Environment {
     const env = { DETOUR_HOME: home, DETOUR_LOG_LEVEL: process.env.E2E_DAEMON_LOG_LEVEL ?? 'info' };
     const local = await this.app(`${name}-laptop`, localApp);
     const cli = (args: string[]) => runCli(args, env);
-    const connected = await cli(['connect', '--manager', this.managerUrl, '--token-file', this.tokenFile, '--name', name]);
+    const connected = await cli(['connect', '--manager', this.managerUrl, '--token-file', this.tokenFile, '--name', name, ...this.caArgs()]);
     if (connected.code !== 0) throw new Error(`connect failed: ${connected.stderr}`);
     const developer: Developer = {
       name,
@@ -141,11 +148,17 @@ export class Environment {
     return developer;
   }
 
+  /** `--manager-ca FILE` when the environment has one. */
+  caArgs(): string[] {
+    return this.managerCa === undefined ? [] : ['--manager-ca', this.managerCa];
+  }
+
   async close(): Promise<void> {
     for (const home of this.#homes) {
       await runCli(['quit'], { DETOUR_HOME: home }, 10_000).catch(() => undefined);
     }
     await Promise.all([...this.#children].map((child) => stopProcess(child)));
+    await this.#dispatcher?.close();
     await rm(this.dir, { recursive: true, force: true });
   }
 
