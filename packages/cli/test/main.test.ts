@@ -102,7 +102,7 @@ test('command-line mistakes: one line on stderr, exit 2, nothing started', async
     [['intercept', 'api', '--port', '8080', '--on-disconnect', 'hold=50ms'], /bad --on-disconnect "hold=50ms": a hold lasts from 100ms to 10m/],
     [['intercept', 'api', '--port', '8080', '--on-disconnect', 'hold=11m'], /a hold lasts from 100ms to 10m/],
     [['trace', 'api', '--path', 'no-slash'], /bad --path "no-slash": a path starts with "\/"/],
-    [['connect', '--manager', 'ftp://x', '--token-file', 't'], /--manager "ftp:\/\/x" is not an http:\/\/ URL/],
+    [['connect', '--manager', 'ftp://x', '--token-file', 't'], /--manager "ftp:\/\/x" must be an http:\/\/ or https:\/\/ URL/],
     [['connect', '--manager', 'http://127.0.0.1:1', '--token-file', join(env.DETOUR_HOME, 'absent')], /cannot read token file .*absent: ENOENT/],
   ];
   for (const [argv, says] of cases) {
