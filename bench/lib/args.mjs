@@ -8,7 +8,8 @@ import { parseArgs } from 'node:util';
 /** Every path and phase `--only` can select. */
 /** `detour-unmatched-metrics`: the unmatched path through a second agent of the same service run with `--metrics-port`. */
 export const PATHS = ['direct', 'nginx', 'haproxy', 'go-httputil', 'detour-unmatched', 'detour-unmatched-metrics', 'detour-matched'];
-export const PHASES = ['scaling', 'activation', 'streaming', 'h2c', 'two-cpus'];
+/** `scaling-signed`: the scaling phase again on a manager run with --signed-keys, the requests carrying a valid signed value. */
+export const PHASES = ['scaling', 'scaling-signed', 'activation', 'streaming', 'h2c', 'two-cpus'];
 
 /**
  * Full-run defaults; `--quick` swaps in QUICK. `phaseDurationS` is the run
