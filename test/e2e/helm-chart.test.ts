@@ -386,4 +386,40 @@ test('helm template with several managed namespaces, no global intercepts and cu
   assert.ok(container.args.includes('--agent-image=registry.example.com/detour-agent:1.2.3'));
   assert.ok(container.args.includes(`--agent-manager-url=http://${FULLNAME}.${NAMESPACE}.svc:8700`));
   assert.ok(container.args.includes(`--agent-token-secret=${FULLNAME}-token`));
+  // Without tls the agents' token crosses the cluster network in cleartext, which they must be told is meant (issue 13).
+  assert.ok(container.args.includes('--agent-insecure'));
+});
+
+test('issue 13: helm template with tls: the manager serves HTTPS, injected agents dial https:// and verify it with the CA copied into each namespace', async () => {
+  const namespaces = ['shop', 'payments'];
+  const caBundle = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const objects = await render({ managedNamespaces: namespaces, tls: { enabled: true, existingSecret: 'corp-detour-tls', caBundle, clientCaBundle: caBundle } });
+  checkInvariants(objects, namespaces);
+  const { pod, container } = manager(objects);
+  for (const arg of [
+    '--tls-cert=/var/run/secrets/detour-tls/tls.crt',
+    '--tls-key=/var/run/secrets/detour-tls/tls.key',
+    '--client-ca=/var/run/secrets/detour-client-ca/ca.crt',
+    `--agent-manager-url=https://${FULLNAME}.${NAMESPACE}.svc:8700`,
+    `--agent-manager-ca-secret=${FULLNAME}-manager-ca`,
+  ]) assert.ok(container.args.includes(arg), arg);
+  assert.ok(!container.args.includes('--agent-insecure'));
+  assert.ok(container.volumeMounts.some((m) => m.name === 'manager-tls' && m.mountPath === '/var/run/secrets/detour-tls' && m.readOnly === true));
+  assert.deepEqual((pod as unknown as { volumes: { name: string; secret?: { secretName: string } }[] }).volumes.find((v) => v.name === 'manager-tls')?.secret?.secretName, 'corp-detour-tls');
+  for (const namespace of [NAMESPACE, ...namespaces]) assert.equal(decode(secretData(objects, `${FULLNAME}-manager-ca`, namespace)['ca.crt']!), caBundle);
+
+  const issued = await render({ tls: { enabled: true, certManager: { enabled: true, issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } } } });
+  const certificate = find(issued, 'Certificate', `${FULLNAME}-manager`, NAMESPACE) as unknown as { spec: { secretName: string; dnsNames: string[]; issuerRef: { name: string; kind: string } } };
+  assert.equal(certificate.spec.secretName, `${FULLNAME}-manager-tls`);
+  assert.ok(certificate.spec.dnsNames.includes(`${FULLNAME}.${NAMESPACE}.svc`));
+  assert.deepEqual([certificate.spec.issuerRef.name, certificate.spec.issuerRef.kind], ['corp-ca', 'ClusterIssuer']);
+
+  const file = await valuesFile({ tls: { enabled: true } });
+  try {
+    const refused = helm(['template', RELEASE, CHART, '--namespace', NAMESPACE, '-f', file.path]);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /tls\.enabled needs the manager's certificate: set tls\.existingSecret, or tls\.certManager\.enabled/);
+  } finally {
+    await file.done();
+  }
 });

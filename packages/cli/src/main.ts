@@ -146,6 +146,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--agent-image <image>', 'image of the agents the injector adds')
     .option('--agent-manager-url <url>', "this manager's URL as injected agents reach it, e.g. http://detour-manager.detour.svc:8080")
     .option('--agent-token-secret <name>', "Secret (in each injected pod's namespace) holding the token, key `token`", 'detour-token')
+    .option('--agent-manager-ca-secret <name>', "Secret (in each injected pod's namespace) whose key ca.crt verifies an https:// --agent-manager-url")
+    .option('--agent-insecure', 'injected agents may send the token over cleartext http:// --agent-manager-url (dangerous off a trusted network)', false)
     .option('--state-file <file>', 'keep intercepts in this file, so that a restarted manager has them')
     .addOption(new Option('--state <where>', 'where intercepts are kept (kubernetes: intercepts.detour.dev objects)').choices(['memory', 'kubernetes']).default('memory'))
     .option('--namespace <name>', "with --state kubernetes: the intercepts' namespace (default: the pod's own)")
@@ -200,6 +202,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .requiredOption('--manager <url>', "the manager's URL as the pods reach it, e.g. http://detour-manager.detour.svc:8080")
     .option('--token-secret <name>', "the Secret in the workload's namespace that holds the manager's token", 'detour-token')
     .option('--token-secret-key <key>', 'the key of the token in --token-secret', 'token')
+    .option('--manager-ca-secret <name>', 'a Secret in the workload\'s namespace whose key ca.crt verifies an https:// --manager')
+    .option('--insecure', 'let the agents send the token over cleartext http:// to the manager (dangerous off a trusted network)', false)
     .action(async (o: InjectCommandOptions) => {
       const { injectCommand } = await import('./commands/inject.js');
       done(await injectCommand(o, io, VERSION));

@@ -186,7 +186,7 @@ test('a bug prints the cause it wraps, and exits 1', async (t) => {
 });
 
 // detour inject: Kubernetes manifests in, injected manifests out (the injection itself is tested in @detour/kube).
-const INJECT_FLAGS = ['--agent-image', 'detour:test', '--manager', 'http://detour-manager.detour.svc:8080'];
+const INJECT_FLAGS = ['--agent-image', 'detour:test', '--manager', 'http://detour-manager.detour.svc:8080', '--insecure'];
 const DEPLOYMENT = `# the web app
 apiVersion: apps/v1
 kind: Deployment
@@ -252,6 +252,24 @@ test('detour inject -f -: JSON on standard input (a kubectl List) comes out as J
   assert.equal(printed.kind, 'List');
   assert.equal(printed.items.length, 1, 'the Service of --service-file is not printed');
   assert.equal(printed.items[0]!.spec.template.spec.containers.length, 2);
+});
+
+test('issue 13: detour inject refuses a cleartext manager off loopback without --insecure; with it, or a CA Secret for https, the agents get the flag', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'detour-inject-tls-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'app.yaml');
+  await writeFile(file, DEPLOYMENT);
+  const refused = await run(['inject', '-f', file, '--agent-image', 'detour:test', '--manager', 'http://detour-manager.detour.svc:8080']);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /^detour: refusing to send the token in cleartext to http:\/\/detour-manager\.detour\.svc:8080: .*pass --insecure/);
+  const insecure = await run(['inject', '-f', file, ...INJECT_FLAGS]);
+  assert.equal(insecure.code, 0, insecure.stderr);
+  assert.match(insecure.stdout, /- --insecure\n/);
+  const https = await run(['inject', '-f', file, '--agent-image', 'detour:test', '--manager', 'https://detour-manager.detour.svc:8700', '--manager-ca-secret', 'detour-manager-ca']);
+  assert.equal(https.code, 0, https.stderr);
+  assert.match(https.stdout, /- --manager-ca\n\s+- \/var\/run\/secrets\/detour-manager-ca\/ca\.crt\n/);
+  assert.match(https.stdout, /secretName: detour-manager-ca/);
+  assert.doesNotMatch(https.stdout, /--insecure/);
 });
 
 test('detour inject: a workload it cannot inject is named on one line with the reason, exit 2', async (t) => {

@@ -9,6 +9,7 @@ import type { Io } from '../io.js';
 import type { ServerLogging } from '../server-logging.js';
 import { printLine } from '../io.js';
 import { readPemFlag } from '../manager-flags.js';
+import { managerEndpoint } from '@detour/transport';
 
 export interface ManagerCommandOptions {
   host: string;
@@ -22,6 +23,8 @@ export interface ManagerCommandOptions {
   agentImage?: string;
   agentManagerUrl?: string;
   agentTokenSecret: string;
+  agentManagerCaSecret?: string;
+  agentInsecure: boolean;
   /** `memory` (the default), or `kubernetes`; `--state-file` means a file. */
   state?: string;
   stateFile?: string;
@@ -84,13 +87,18 @@ const NO_SERVICE_LOOKUP: ServiceLookup = {
 function webhookOptions(options: ManagerCommandOptions, logger: Logger, version: string): ManagerOptions['webhook'] {
   const { webhookPort, webhookCert, webhookKey, agentImage, agentManagerUrl } = options;
   if (webhookPort === undefined) {
-    if ([webhookCert, webhookKey, agentImage, agentManagerUrl].some((v) => v !== undefined)) {
+    if ([webhookCert, webhookKey, agentImage, agentManagerUrl, options.agentManagerCaSecret].some((v) => v !== undefined) || options.agentInsecure) {
       throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-cert, --webhook-key, --agent-image and --agent-manager-url configure the injector: give --webhook-port too');
     }
     return undefined;
   }
   if (webhookCert === undefined || webhookKey === undefined || agentImage === undefined || agentManagerUrl === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-port needs --webhook-cert, --webhook-key, --agent-image and --agent-manager-url');
+  }
+  // Injected agents would refuse a cleartext token off loopback at start: refuse the same here, in the same words.
+  const agentManager = managerEndpoint(agentManagerUrl, { insecure: options.agentInsecure }, { manager: '--agent-manager-url', ca: '--agent-manager-ca-secret' });
+  if (options.agentManagerCaSecret !== undefined && agentManager.tls === undefined) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', `--agent-manager-ca-secret verifies an https:// manager, but --agent-manager-url is ${agentManager.origin}`);
   }
   return {
     host: options.host,
@@ -99,7 +107,14 @@ function webhookOptions(options: ManagerCommandOptions, logger: Logger, version:
     keyFile: webhookKey,
     admission: {
       services: NO_SERVICE_LOOKUP,
-      options: { agentImage, managerUrl: agentManagerUrl, tokenSecret: { name: options.agentTokenSecret, key: 'token' }, version },
+      options: {
+        agentImage,
+        managerUrl: agentManager.origin,
+        tokenSecret: { name: options.agentTokenSecret, key: 'token' },
+        version,
+        ...(options.agentManagerCaSecret === undefined ? {} : { managerCaSecret: { name: options.agentManagerCaSecret, key: 'ca.crt' } }),
+        ...(agentManager.cleartextWarning === undefined ? {} : { insecure: true }),
+      },
       logger,
     },
   };
