@@ -4,6 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { request } from 'undici';
 import type { ServiceList, SessionCreated } from '@detour/protocol';
 import { Environment, answeredBy } from './support/environment.js';
@@ -72,6 +74,10 @@ test('issue 13: signed values reach the laptop; changed, expired and bare ones g
   assert.ok(count('forged') >= 1, metrics);
   assert.ok(count('unsigned') >= 1, metrics);
   assert.ok(count('expired') >= 1, metrics);
-  // No MAC in the agent's log.
-  assert.ok(!agent.stderr().includes(value.split('.').at(-1)!));
+  // No MAC in the agent's log, nor in the daemon's.
+  const daemonLog = await readFile(join(alice.home, 'daemon.log'), 'utf8');
+  for (const mac of [value, renewed].map((v) => v.split('.').at(-1)!)) {
+    assert.ok(!agent.stderr().includes(mac));
+    assert.ok(!daemonLog.includes(mac));
+  }
 });

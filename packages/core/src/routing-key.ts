@@ -38,19 +38,21 @@ export function signRoutingValue(name: string, expiresAtMs: number, key: Routing
 /** Why a value of a signed header was not honoured; counted in `detour_agent_routing_keys_rejected_total`. */
 export type RoutingKeyRejection = 'unsigned' | 'forged' | 'expired';
 
-interface Verified {
-  readonly name: string;
+/** What the cache remembers of one value: the name it was signed for and until when, or why it was refused. */
+interface CacheEntry {
+  readonly name: string | undefined;
   readonly expiresAtMs: number;
+  readonly refused: 'unsigned' | 'forged' | undefined;
+  /** Set on every hit; eviction gives a used entry a second chance (see {@link RoutingKeyVerifier.nameOf}). */
+  used: boolean;
 }
-
-type CacheEntry = Verified | 'unsigned' | 'forged';
 
 /**
  * Verifies signed values on the agent's hot path. A value is checked with HMAC
  * once; the outcome (its name and expiry, or why it was refused) is kept in a
- * bounded LRU map, so every later request with the same value costs one map
- * lookup and a clock read. A new key set clears the map: a value refused before
- * its key arrived, or accepted under a key since dropped, is checked again.
+ * bounded map, so every later request with the same value costs one map lookup,
+ * a flag write and a clock read. A new key set clears the map: a value refused
+ * before its key arrived, or accepted under a key since dropped, is checked again.
  */
 export class RoutingKeyVerifier {
   /** Refusals since start, by reason (plain numbers: the metrics copy them at scrape time). */
@@ -88,15 +90,13 @@ export class RoutingKeyVerifier {
     let entry = this.#cache.get(value);
     if (entry === undefined) {
       entry = this.#check(value);
-      if (this.#cache.size >= this.#maxEntries) this.#cache.delete(this.#cache.keys().next().value!);
+      this.#evictFor();
       this.#cache.set(value, entry);
     } else {
-      // Most recently used last: the map's insertion order is the eviction order.
-      this.#cache.delete(value);
-      this.#cache.set(value, entry);
+      entry.used = true;
     }
-    if (typeof entry === 'string') {
-      if (count) this.rejected[entry]++;
+    if (entry.refused !== undefined) {
+      if (count) this.rejected[entry.refused]++;
       return undefined;
     }
     if (this.#now() >= entry.expiresAtMs) {
@@ -106,21 +106,41 @@ export class RoutingKeyVerifier {
     return entry.name;
   }
 
+  /**
+   * Makes room for one value: least recently used first, approximated by a second
+   * chance (CLOCK): the oldest entry goes unless it was used since it was last
+   * looked at here, in which case it moves to the back with its flag cleared. A
+   * hit then costs a flag write, not a delete and re-insert (measured: a Map
+   * delete+set per hit made a cached lookup ~10× slower than the lookup itself).
+   */
+  #evictFor(): void {
+    // Bounded: at most one pass over the entries, each moved back at most once.
+    for (let visited = 0; this.#cache.size >= this.#maxEntries && visited <= this.#maxEntries; visited++) {
+      const [oldest, entry] = this.#cache.entries().next().value!;
+      this.#cache.delete(oldest);
+      if (!entry.used) continue;
+      entry.used = false;
+      this.#cache.set(oldest, entry);
+    }
+    while (this.#cache.size >= this.#maxEntries) this.#cache.delete(this.#cache.keys().next().value!);
+  }
+
   #check(value: string): CacheEntry {
-    if (value.length > MAX_SIGNED_VALUE_CHARS) return 'unsigned';
+    const refuse = (refused: 'unsigned' | 'forged'): CacheEntry => ({ name: undefined, expiresAtMs: 0, refused, used: false });
+    if (value.length > MAX_SIGNED_VALUE_CHARS) return refuse('unsigned');
     const macAt = value.lastIndexOf('.');
     const keyAt = macAt > 0 ? value.lastIndexOf('.', macAt - 1) : -1;
     const expiryAt = keyAt > 0 ? value.lastIndexOf('.', keyAt - 1) : -1;
-    if (expiryAt <= 0) return 'unsigned';
+    if (expiryAt <= 0) return refuse('unsigned');
     const expiry = value.slice(expiryAt + 1, keyAt);
-    if (!/^[0-9]{1,12}$/.test(expiry)) return 'unsigned';
+    if (!/^[0-9]{1,12}$/.test(expiry)) return refuse('unsigned');
     const secret = this.#keys.get(value.slice(keyAt + 1, macAt));
-    if (secret === undefined) return 'forged';
+    if (secret === undefined) return refuse('forged');
     const given = Buffer.from(value.slice(macAt + 1), 'base64url');
     const expected = macOf(secret, value.slice(0, macAt));
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'forged';
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return refuse('forged');
     // base64url decoding ignores stray characters; only the canonical spelling is accepted, so one value has one form.
-    if (given.toString('base64url') !== value.slice(macAt + 1)) return 'forged';
-    return { name: value.slice(0, expiryAt), expiresAtMs: Number(expiry) * 1000 };
+    if (given.toString('base64url') !== value.slice(macAt + 1)) return refuse('forged');
+    return { name: value.slice(0, expiryAt), expiresAtMs: Number(expiry) * 1000, refused: undefined, used: false };
   }
 }
