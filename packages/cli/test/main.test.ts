@@ -258,7 +258,7 @@ test('issue 13: detour inject refuses a cleartext manager off loopback without -
   const dir = await mkdtemp(join(tmpdir(), 'detour-inject-tls-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const file = join(dir, 'app.yaml');
-  await writeFile(file, DEPLOYMENT);
+  await writeFile(file, [DEPLOYMENT, SERVICE].join('---\n'));
   const refused = await run(['inject', '-f', file, '--agent-image', 'detour:test', '--manager', 'http://detour-manager.detour.svc:8080']);
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /^detour: refusing to send the token in cleartext to http:\/\/detour-manager\.detour\.svc:8080: .*pass --insecure/);
