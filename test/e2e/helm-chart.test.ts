@@ -16,6 +16,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { Job } from 'kubernetes-models/batch/v1';
 import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistration.k8s.io/v1';
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
@@ -37,6 +38,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/ServiceAccount': ServiceAccount,
   'apps/v1/Deployment': Deployment,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'batch/v1/Job': Job,
   'rbac.authorization.k8s.io/v1/Role': Role,
   'rbac.authorization.k8s.io/v1/RoleBinding': RoleBinding,
   'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration': MutatingWebhookConfiguration,
@@ -148,6 +150,24 @@ function checkInvariants(objects: K8sObject[], managedNamespaces: string[]): voi
       assert.ok(!rule.resources.includes('secrets'), `Role ${role.metadata.name} reaches Secrets`);
     }
   }
+  // Exactly the calls the code makes (packages/kube/src/cluster: the caches list and watch pods and
+  // Services, the patcher gets and merge-patches Services, Events are created; the intercept store
+  // lists, watches, gets, creates, patches and deletes intercepts and patches their status), no more.
+  const rulesOf = (name: string, namespace: string) => (find(objects, 'Role', name, namespace) as unknown as { rules: unknown[] }).rules;
+  for (const namespace of managedNamespaces) {
+    assert.deepEqual(rulesOf(`${FULLNAME}-workloads`, namespace), [
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+      { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch', 'patch'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+    ]);
+  }
+  assert.deepEqual(rulesOf(`${FULLNAME}-intercepts`, NAMESPACE), [
+    { apiGroups: ['detour.dev'], resources: ['intercepts'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+    { apiGroups: ['detour.dev'], resources: ['intercepts/status'], verbs: ['patch'] },
+  ]);
+  // The injector serves exactly the managed namespaces.
+  assert.deepEqual(container.args.filter((a) => a.startsWith('--inject-namespace=')), managedNamespaces.map((n) => `--inject-namespace=${n}`));
+
   // One Role and RoleBinding per managed namespace, bound to the manager's ServiceAccount.
   find(objects, 'ServiceAccount', pod.serviceAccountName, NAMESPACE);
   for (const namespace of managedNamespaces) {
@@ -157,10 +177,14 @@ function checkInvariants(objects: K8sObject[], managedNamespaces: string[]): voi
   }
   assert.equal(all(objects, 'RoleBinding').length, managedNamespaces.length + 1, 'one binding per managed namespace, one for the intercepts');
 
-  // PodSecurity "restricted" for every container, and no NET_ADMIN anywhere.
-  assert.equal(pod.securityContext.runAsNonRoot, true);
-  assert.equal(pod.securityContext.seccompProfile?.type, 'RuntimeDefault');
-  for (const c of pod.containers) {
+  // PodSecurity "restricted" for every container (the manager's and the uninstall hook's), and no NET_ADMIN anywhere.
+  const hooks = all(objects, 'Job').map((j) => (j as unknown as { spec: { template: { spec: PodSpec } } }).spec.template.spec);
+  for (const spec of [pod, ...hooks]) {
+    assert.equal(spec.securityContext.runAsNonRoot, true);
+    assert.equal(spec.securityContext.seccompProfile?.type, 'RuntimeDefault');
+    assert.equal(spec.serviceAccountName, pod.serviceAccountName);
+  }
+  for (const c of [...pod.containers, ...hooks.flatMap((h) => h.containers)]) {
     assert.equal(c.securityContext.readOnlyRootFilesystem, true);
     assert.equal(c.securityContext.allowPrivilegeEscalation, false);
     assert.equal(c.securityContext.runAsNonRoot, true);
@@ -240,8 +264,24 @@ function assertDeclared(value: unknown, schema: Json, path: string): void {
   }
 }
 
+/** The pre-delete hook: `detour uninstall` with flags the CLI has, for every managed namespace and the intercepts. */
+function checkUninstallHook(objects: K8sObject[], managedNamespaces: string[]): void {
+  const job = find(objects, 'Job', `${FULLNAME}-uninstall`, NAMESPACE) as unknown as K8sObject & { spec: { template: { spec: PodSpec } } };
+  assert.equal(job.metadata.annotations?.['helm.sh/hook'], 'pre-delete');
+  const [container] = job.spec.template.spec.containers;
+  assert.deepEqual(container!.args.slice(0, 3), ['uninstall', '--all', '--services-only']);
+  assert.deepEqual(container!.args.filter((a) => a.startsWith('--namespace=')), managedNamespaces.map((n) => `--namespace=${n}`));
+  assert.ok(container!.args.includes(`--intercepts-namespace=${NAMESPACE}`));
+  const known = flagsKnownToTheCli('uninstall');
+  for (const arg of container!.args.slice(1)) assert.ok(known.has(arg.split('=')[0]!), `the hook passes ${arg}, which detour uninstall does not know`);
+}
+
 function managerFlagsKnownToTheCli(): Set<string> {
-  const help = spawnSync(process.execPath, [DETOUR_BIN, 'manager', '--help'], { encoding: 'utf8', timeout: 20_000 });
+  return flagsKnownToTheCli('manager');
+}
+
+function flagsKnownToTheCli(command: string): Set<string> {
+  const help = spawnSync(process.execPath, [DETOUR_BIN, command, '--help'], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(help.status, 0, help.stderr);
   return new Set(help.stdout.match(/--[a-z][a-z-]*/g) ?? []);
 }
@@ -257,6 +297,7 @@ function verifyChain(caPem: string, certPem: string): X509Certificate {
 test('helm lint and helm template with the default values', async () => {
   const objects = await render({});
   checkInvariants(objects, [NAMESPACE]);
+  checkUninstallHook(objects, [NAMESPACE]);
   const { container } = manager(objects);
 
   // The chart-generated CA: caBundle verifies the certificate the manager serves, for its Service name.
@@ -329,8 +370,9 @@ test('helm template with cert-manager issuing the webhook certificate', async ()
 });
 
 test('helm template with webhook.url for an API server that cannot reach pods', async () => {
-  const objects = await render({ webhook: { url: 'https://203.0.113.7:30443', timeoutSeconds: 3 }, token: { existingSecret: 'user-managed-token' } });
+  const objects = await render({ webhook: { url: 'https://203.0.113.7:30443', timeoutSeconds: 3 }, token: { existingSecret: 'user-managed-token' }, uninstallHook: { enabled: false } });
   checkInvariants(objects, [NAMESPACE]);
+  assert.deepEqual(all(objects, 'Job'), [], 'uninstallHook.enabled: false renders no Job');
   const tls = secretData(objects, `${FULLNAME}-webhook-tls`);
   for (const webhook of webhooksOf(objects)) {
     assert.equal(webhook.clientConfig.url, `https://203.0.113.7:30443${WEBHOOK_PATH}`);
@@ -368,10 +410,11 @@ test('helm template with several managed namespaces, no global intercepts and cu
     allowGlobal: false,
     leaseMs: 30_000,
     image: { repository: 'registry.example.com/detour', tag: '1.2.3', pullPolicy: 'Always' },
-    agent: { image: { repository: 'registry.example.com/detour-agent' } },
+    agent: { image: { repository: 'registry.example.com/detour-agent' }, resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } } },
     manager: { resources: managerResources },
   });
   checkInvariants(objects, namespaces);
+  checkUninstallHook(objects, namespaces);
   const { container } = manager(objects);
   assert.equal(container.image, 'registry.example.com/detour:1.2.3');
   assert.deepEqual(container.resources, managerResources);
@@ -386,6 +429,7 @@ test('helm template with several managed namespaces, no global intercepts and cu
   assert.ok(container.args.includes('--agent-image=registry.example.com/detour-agent:1.2.3'));
   assert.ok(container.args.includes(`--agent-manager-url=http://${FULLNAME}.${NAMESPACE}.svc:8700`));
   assert.ok(container.args.includes(`--agent-token-secret=${FULLNAME}-token`));
+  assert.ok(container.args.includes('--agent-resources={"limits":{"cpu":"500m","memory":"256Mi"},"requests":{"cpu":"50m","memory":"64Mi"}}'), container.args.join(' '));
   // Without tls the agents' token crosses the cluster network in cleartext, which they must be told is meant (issue 13).
   assert.ok(container.args.includes('--agent-insecure'));
 });

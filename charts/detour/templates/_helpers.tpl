@@ -96,6 +96,10 @@ they change (cert-manager renews them in place).
 - --agent-image={{ include "detour.agentImage" . }}
 - --agent-manager-url={{ include "detour.managerUrl" . }}
 - --agent-token-secret={{ include "detour.tokenSecretName" . }}
+- --agent-resources={{ toJson .Values.agent.resources }}
+{{- range $namespace := include "detour.managedNamespaces" . | fromJsonArray }}
+- --inject-namespace={{ $namespace }}
+{{- end }}
 {{- if .Values.tls.enabled }}
 - --tls-cert=/var/run/secrets/detour-tls/tls.crt
 - --tls-key=/var/run/secrets/detour-tls/tls.key

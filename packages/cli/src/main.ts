@@ -15,6 +15,7 @@ import type { InjectCommandOptions } from './commands/inject.js';
 import type { ManagerCommandOptions } from './commands/manager.js';
 import type { CommandOutcome, InterceptOptions } from './commands/intercept.js';
 import type { TraceCommandOptions } from './commands/trace.js';
+import type { UninstallCommandOptions } from './commands/uninstall.js';
 import { resolveHome, sanitizeName } from '@detour/daemon/client';
 import { parseDisconnectPolicy } from './disconnect-policy.js';
 import type { Io, OutputFormat } from './io.js';
@@ -148,10 +149,12 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--agent-token-secret <name>', "Secret (in each injected pod's namespace) holding the token, key `token`", 'detour-token')
     .option('--agent-manager-ca-secret <name>', "Secret (in each injected pod's namespace) whose key ca.crt verifies an https:// --agent-manager-url")
     .option('--agent-insecure', 'injected agents may send the token over cleartext http:// --agent-manager-url (dangerous off a trusted network)', false)
+    .option('--agent-resources <json>', 'resources of each injected agent container, JSON: {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"128Mi"}} (the default)')
+    .option('--inject-namespace <name>', "a namespace whose pods the injector serves (repeatable; default: the manager's --namespace, else its pod's)", collect, [])
     .option('--state-file <file>', 'keep intercepts in this file, so that a restarted manager has them')
     .addOption(new Option('--state <where>', 'where intercepts are kept (kubernetes: intercepts.detour.dev objects)').choices(['memory', 'kubernetes']).default('memory'))
     .option('--namespace <name>', "with --state kubernetes: the intercepts' namespace (default: the pod's own)")
-    .option('--kubeconfig <file>', 'with --state kubernetes: cluster credentials (default: $KUBECONFIG, else the pod\'s ServiceAccount)')
+    .option('--kubeconfig <file>', 'with --state kubernetes or --webhook-port: cluster credentials (default: $KUBECONFIG, else the pod\'s ServiceAccount)')
     .option('--metrics-port <port>', 'also serve Prometheus GET /metrics without the token on a listener of its own (0 picks a free port)', integer(0, 65535))
     .option('--metrics-host <host>', 'address that listener binds (default: 127.0.0.1); /metrics on --port always needs the token')
     .option('--tls-cert <file>', 'serve the port over HTTPS (API, tunnels, agents) with this certificate chain (PEM)')
@@ -207,6 +210,21 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .action(async (o: InjectCommandOptions) => {
       const { injectCommand } = await import('./commands/inject.js');
       done(await injectCommand(o, io, VERSION));
+    });
+
+  program
+    .command('uninstall')
+    .description("remove detour from a namespace's workloads and Services, field by field")
+    .option('--service <name>', 'one Service, and the workloads whose pods it selects')
+    .option('--all', 'everything detour changed in the namespace')
+    .option('--namespace <name>', "the namespace (repeatable; default: the kubeconfig context's)", collect, [])
+    .option('--services-only', "only the Services' targetPorts the manager patched (what the chart's pre-delete hook runs)")
+    .option('--intercepts-namespace <name>', 'also delete every intercepts.detour.dev object in this namespace (the manager\'s)')
+    .option('--kubeconfig <file>', 'cluster credentials (default: $KUBECONFIG, ~/.kube/config, else the pod\'s ServiceAccount)')
+    .action(async (o: UninstallCommandOptions) => {
+      const { uninstallCommand } = await import('./commands/uninstall.js');
+      const kubeconfig = io.env[ENVIRONMENT.kubeconfig];
+      done(await uninstallCommand(o, kubeconfig === undefined || kubeconfig === '' ? undefined : kubeconfig, io));
     });
 
   program

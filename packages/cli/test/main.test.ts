@@ -88,7 +88,7 @@ test('command-line mistakes: one line on stderr, exit 2, nothing started', async
     [['manager', '--token-file', 'token', '--port', '70000'], /expected a whole number from 0 to 65535/],
     [['manager', '--token-file', 'token', '--state-file', 's.json', '--state', 'kubernetes', '--namespace', 'dev'], /--state-file and --state kubernetes exclude each other/],
     [['manager', '--token-file', 'token', '--state', 'etcd'], /argument 'etcd' is invalid\. Allowed choices are memory, kubernetes/],
-    [['manager', '--token-file', 'token', '--namespace', 'dev'], /--namespace and --kubeconfig apply only with --state kubernetes/],
+    [['manager', '--token-file', 'token', '--namespace', 'dev'], /--namespace and --kubeconfig apply only with --state kubernetes or --webhook-port/],
     [['manager', '--token-file', 'token', '--state', 'kubernetes', '--namespace', 'dev'], /--state kubernetes needs cluster credentials: run the manager in a pod .* or pass --kubeconfig FILE/],
     [['intercept', 'api', '--port', '8080', '--http-header', 'x-dev'], /bad --http-header "x-dev": use NAME=VALUE, NAME~=REGEX or auto/],
     [['intercept', 'api', '--port', '8080', '--http-header', 'bad name=1'], /"bad name" is not a valid header name/],
@@ -296,4 +296,16 @@ test('detour inject: a file that is not YAML, or is missing, is one line and exi
 test('detour manager: the injector flags go together', async () => {
   assertUserMistake(await run(['manager', '--token-file', '/nonexistent/t', '--webhook-port', '0']), /--webhook-port needs --webhook-cert, --webhook-key, --agent-image and --agent-manager-url/);
   assertUserMistake(await run(['manager', '--token-file', '/nonexistent/t', '--agent-image', 'x']), /give --webhook-port too/);
+  assertUserMistake(await run(['manager', '--token-file', '/nonexistent/t', '--inject-namespace', 'shop']), /give --webhook-port too/);
+  const injector = ['manager', '--token-file', '/nonexistent/t', '--webhook-port', '0', '--webhook-cert', 'c', '--webhook-key', 'k', '--agent-image', 'i', '--agent-manager-url', 'http://m'];
+  assertUserMistake(await run([...injector, '--agent-resources', '{"requests":{"cpu":"lots"}}']), /--agent-resources .*: requests.cpu is not a quantity like "100m" or "64Mi"/);
+  assertUserMistake(await run([...injector, '--agent-resources', 'cpu=10m']), /--agent-resources cpu=10m: not JSON/);
+  // Outside a pod and without a kubeconfig, the injector cannot see Services: it says so instead of failing every review.
+  assertUserMistake(await run(injector), /--webhook-port needs cluster credentials: run the manager in a pod \(its ServiceAccount\) or pass --kubeconfig FILE/);
+});
+
+test('detour uninstall: --service or --all, and credentials, else one line and exit 2', async () => {
+  assertUserMistake(await run(['uninstall']), /give --service NAME .* or --all/);
+  assertUserMistake(await run(['uninstall', '--service', 'web', '--all']), /give --service NAME .* or --all/);
+  assertUserMistake(await run(['uninstall', '--all', '--kubeconfig', '/nonexistent/kubeconfig']), /no cluster credentials .*: pass --kubeconfig FILE or set \$KUBECONFIG/);
 });

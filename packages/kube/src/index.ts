@@ -13,6 +13,7 @@ export {
   INJECT_ENABLED,
   INJECT_DISABLED,
   INJECTED_ANNOTATION,
+  INTERCEPT_RESOURCE,
   ORIGINAL_TARGET_PORTS_ANNOTATION,
   TOKEN_FILE,
   TOKEN_VOLUME,
@@ -20,3 +21,5 @@ export {
   appPortName,
 } from './names.js';
 export type { Container, ContainerPort, KubeObject, ObjectMeta, PodSpec, PodTemplate, Probe, Service, ServicePort } from './objects.js';
+export { uninjectPodTemplate } from './uninject.js';
+export { diffMergePatch } from './merge-patch.js';

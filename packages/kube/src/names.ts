@@ -64,3 +64,6 @@ export function numberOfAgentPortName(name: string): number | undefined {
   const port = match === null ? NaN : Number(match[1]);
   return port <= 65_535 ? port : undefined;
 }
+
+/** The CRD the manager keeps intercepts in (`--state kubernetes`), and which `detour uninstall --intercepts-namespace` empties. */
+export const INTERCEPT_RESOURCE = { group: 'detour.dev', version: 'v1alpha1', kind: 'Intercept', plural: 'intercepts' } as const;

@@ -1,5 +1,5 @@
 export { startManager, MANAGER_DEFAULTS } from './server.js';
-export type { ManagerOptions, ManagerHandle } from './server.js';
+export type { ManagerOptions, ManagerHandle, InterceptObserver } from './server.js';
 export { ManagerState } from './state.js';
 export type { ManagerStateOptions } from './state.js';
 export { startWebhook, WEBHOOK_PATH, WEBHOOK_DEFAULTS } from './webhook-server.js';

@@ -3,6 +3,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { RELAY_HEADER_INTERCEPT_ID } from '@detour/protocol';
+import type { Intercept } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import type { LogRing, Logger } from '@detour/core';
 import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startMetricsListener, widenSessionWindow } from '@detour/transport';
@@ -67,6 +68,14 @@ export interface ManagerOptions {
   tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
   /** `--signed-keys`: personal header values are signed and agents verify them; absent: values are plain. */
   signedKeys?: RoutingKeyRingOptions;
+  /** Told the intercepts after each change (the Kubernetes side writes Events from it). */
+  interceptObserver?: InterceptObserver;
+}
+
+/** Sees the whole list of intercepts: once with those restored from the store, then after every change. */
+export interface InterceptObserver {
+  restored(intercepts: readonly Intercept[]): void;
+  changed(intercepts: readonly Intercept[]): void;
 }
 
 export interface ManagerHandle {
@@ -109,7 +118,10 @@ export function buildManager(options: ManagerOptions): Manager {
   const state = new ManagerState({
     leaseMs: options.leaseMs,
     globalAllowed: options.globalAllowed,
-    onInterceptsChanged: () => sync?.changed(),
+    onInterceptsChanged: () => {
+      sync?.changed();
+      options.interceptObserver?.changed(state.storedIntercepts().map((stored) => stored.intercept));
+    },
     ...(routingKeys === undefined ? {} : { routingKeys: () => routingKeys.keys() }),
   });
   if (options.store !== undefined) sync = new StoreSync(options.store, () => state.storedIntercepts(), logger);
@@ -184,6 +196,7 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
   const stored = store === undefined ? [] : await store.load();
   const { context, h1, h2, sync } = buildManager(options);
   if (store !== undefined) {
+    options.interceptObserver?.restored(stored.map((s) => s.intercept));
     context.state.restore(stored);
     logger.info({ store: store.description, intercepts: stored.length }, 'intercepts restored; offline until their daemons re-assert them');
     store.watchDeletions?.((interceptId) => context.hub.push(context.state.dropIntercept(interceptId)));

@@ -37,6 +37,7 @@ export class Environment {
   readonly #children = new Set<ChildProcess>();
   readonly #homes: string[] = [];
   #manager: ChildProcess | undefined;
+  #managerStdout: () => string[] = () => [];
   readonly #managerArgs: string[];
   /** The CA file agents and daemons verify an https:// manager with (`--manager-ca`), if any. */
   readonly managerCa: string | undefined;
@@ -63,7 +64,13 @@ export class Environment {
     const started = await startProcess([DETOUR_BIN, 'manager', '--port', port, '--token-file', this.tokenFile, ...this.#managerArgs], URL_LINE);
     this.#track(started.child);
     this.#manager = started.child;
+    this.#managerStdout = started.stdout;
     this.managerUrl = started.value;
+  }
+
+  /** What the running manager printed on stdout so far (e.g. `agent injector listening on …`). */
+  managerStdout(): string[] {
+    return this.#managerStdout();
   }
 
   async stopManager(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

@@ -6,7 +6,8 @@
 //
 // It implements the API semantics detour relies on, and no more:
 // - objects under /api/v1/namespaces/NS/KIND and /apis/GROUP/VERSION/namespaces/NS/KIND
-//   (any resource: intercepts.detour.dev, services, pods, secrets, ...);
+//   (any resource: intercepts.detour.dev, services, pods, events, deployments, ...),
+//   and Namespaces themselves (/api/v1/namespaces/NAME, cluster-scoped);
 // - one resourceVersion counter for everything, set on every write;
 // - GET of an object or a list (the list carries the current resourceVersion);
 // - watch (`?watch=true&resourceVersion=RV`): the events after RV, then the new
@@ -57,9 +58,20 @@ interface Target {
 }
 
 const PATH = /^(\/api\/v1|\/apis\/[^/]+\/[^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+)(\/status)?)?$/;
+/** Namespaces are cluster-scoped: `/api/v1/namespaces` and `/api/v1/namespaces/NAME`. */
+const NAMESPACE_PATH = /^\/api\/v1\/namespaces(?:\/([^/]+))?$/;
 
 /** Kind names of the core resources the helpers use, for list kinds and objects made by POST. */
-const CORE_KINDS: Record<string, string> = { services: 'Service', pods: 'Pod', secrets: 'Secret', endpoints: 'Endpoints', events: 'Event' };
+const CORE_KINDS: Record<string, string> = {
+  services: 'Service',
+  pods: 'Pod',
+  secrets: 'Secret',
+  endpoints: 'Endpoints',
+  events: 'Event',
+  deployments: 'Deployment',
+  statefulsets: 'StatefulSet',
+  daemonsets: 'DaemonSet',
+};
 
 function statusBody(code: number, reason: string, message: string): KubeObject {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
@@ -76,8 +88,8 @@ function mergePatch(target: Json, patch: Json): Json {
   return result;
 }
 
-/** RFC 6902 with the operations Kubernetes clients use on Services and Pods. */
-function jsonPatch(target: Json, operations: Json): Json {
+/** RFC 6902 with the operations Kubernetes clients use on Services and Pods (also what a test applies a webhook's answer with). */
+export function jsonPatch(target: Json, operations: Json): Json {
   if (!Array.isArray(operations)) throw new Error('a JSON patch is an array of operations');
   let doc = structuredClone(target);
   for (const operation of operations) {
@@ -257,6 +269,8 @@ export class FakeKubeApi {
   }
 
   #target(pathname: string): Target | undefined {
+    const cluster = NAMESPACE_PATH.exec(pathname);
+    if (cluster !== null) return { collection: '/api/v1/namespaces', ...(cluster[1] === undefined ? {} : { name: cluster[1] }), status: false, custom: false, kind: 'Namespace' };
     const match = PATH.exec(pathname);
     if (match === null) return undefined;
     const [, prefix, namespace, plural, name, status] = match;
@@ -309,7 +323,9 @@ export class FakeKubeApi {
       } else if (current['status'] === undefined) delete updated['status'];
       else updated['status'] = structuredClone(current['status']);
     }
-    updated.metadata = { ...current.metadata, ...updated.metadata, name, resourceVersion: String(++this.#resourceVersion), uid: current.metadata?.['uid'] ?? null };
+    // The server owns name, namespace, uid and creationTimestamp; every other metadata field is the write's (a merge patch's null removes it).
+    const owned = Object.fromEntries(['namespace', 'uid', 'creationTimestamp'].flatMap((k) => (current.metadata?.[k] === undefined ? [] : [[k, current.metadata[k]!]])));
+    updated.metadata = { ...updated.metadata, ...owned, name, resourceVersion: String(++this.#resourceVersion) };
     this.#objects.set(path, updated);
     this.#record('MODIFIED', collection, updated);
     return [200, structuredClone(updated)];
@@ -322,8 +338,8 @@ export class FakeKubeApi {
     if (this.#objects.has(path)) return [409, { ...statusBody(409, 'AlreadyExists', `${target.kind.toLowerCase()} "${name}" already exists`), details: { name } }];
     const created = structuredClone(object);
     if (target.custom) delete created['status'];
-    const namespace = collection.split('/namespaces/')[1]!.split('/')[0]!;
-    created.metadata = { ...created.metadata, name, namespace, uid: randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), resourceVersion: String(++this.#resourceVersion) };
+    const namespace = collection === '/api/v1/namespaces' ? undefined : collection.split('/namespaces/')[1]!.split('/')[0]!;
+    created.metadata = { ...created.metadata, name, ...(namespace === undefined ? {} : { namespace }), uid: randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), resourceVersion: String(++this.#resourceVersion) };
     this.#objects.set(path, created);
     this.#record('ADDED', collection, created);
     return [201, structuredClone(created)];
@@ -345,6 +361,8 @@ export class FakeKubeApi {
 
   #watch(collection: string, from: string, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // The API server answers a watch's head at once, before any event; clients wait for it.
+    res.flushHeaders();
     const since = from === '' ? this.#resourceVersion : Number(from);
     if (!Number.isInteger(since) || since < this.#oldestWatchable - 1) {
       this.#sendLine(res, { type: 'ERROR', object: statusBody(410, 'Expired', `too old resource version: ${from} (${this.#oldestWatchable - 1})`) });

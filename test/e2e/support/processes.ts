@@ -17,6 +17,8 @@ export interface Started {
   value: string;
   /** Everything the process wrote to stderr so far (for failure messages). */
   stderr: () => string;
+  /** The lines the process wrote to stdout so far (the last 200). */
+  stdout: () => string[];
 }
 
 /**
@@ -34,6 +36,11 @@ export async function startProcess(args: string[], ready: RegExp, env: NodeJS.Pr
     stderr = (stderr + chunk).slice(-20_000);
   });
   const lines = createInterface({ input: child.stdout! });
+  const stdout: string[] = [];
+  lines.on('line', (line) => {
+    stdout.push(line);
+    if (stdout.length > 200) stdout.shift();
+  });
   const value = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${args.join(' ')} not ready within ${timeoutMs} ms; stderr: ${stderr}`)), timeoutMs);
     lines.on('line', (line) => {
@@ -48,7 +55,7 @@ export async function startProcess(args: string[], ready: RegExp, env: NodeJS.Pr
       reject(new Error(`${args.join(' ')} exited (${code ?? signal}) before ready; stderr: ${stderr}`));
     });
   });
-  return { child, value, stderr: () => stderr };
+  return { child, value, stderr: () => stderr, stdout: () => [...stdout] };
 }
 
 /** Stops a process and waits for it; SIGKILL after a grace period. */

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import { DetourError, readOrCreateTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
-import type { ServiceLookup } from '@detour/kube';
+import type { ManagerCluster } from '@detour/kube/cluster';
 import { FileInterceptStore, startManager } from '@detour/manager';
 import type { InterceptStore, ManagerOptions } from '@detour/manager';
 import type { Io } from '../io.js';
@@ -10,6 +10,7 @@ import type { ServerLogging } from '../server-logging.js';
 import { printLine } from '../io.js';
 import { readPemFlag } from '../manager-flags.js';
 import { managerEndpoint } from '@detour/transport';
+import type { ManagerEndpoint } from '@detour/transport';
 
 export interface ManagerCommandOptions {
   host: string;
@@ -23,8 +24,10 @@ export interface ManagerCommandOptions {
   agentImage?: string;
   agentManagerUrl?: string;
   agentTokenSecret: string;
-  agentManagerCaSecret?: string;
-  agentInsecure: boolean;
+  /** JSON of each agent container's `resources` (requests and limits). */
+  agentResources?: string;
+  /** The namespaces whose pods the injector serves (repeatable); default: the manager's namespace. */
+  injectNamespace: string[];
   /** `memory` (the default), or `kubernetes`; `--state-file` means a file. */
   state?: string;
   stateFile?: string;
@@ -32,6 +35,8 @@ export interface ManagerCommandOptions {
   kubeconfig?: string;
   metricsPort?: number;
   metricsHost?: string;
+  agentManagerCaSecret?: string;
+  agentInsecure: boolean;
   tlsCert?: string;
   tlsKey?: string;
   clientCa?: string;
@@ -51,71 +56,126 @@ export interface ClusterEnvironment {
 /** The namespace a pod runs in, as its ServiceAccount mount tells. */
 const SERVICE_ACCOUNT_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
-async function openStore(options: ManagerCommandOptions, cluster: ClusterEnvironment, logger: Logger): Promise<InterceptStore | undefined> {
-  const kubernetes = options.state === 'kubernetes';
-  if (kubernetes && options.stateFile !== undefined) {
-    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state-file and --state kubernetes exclude each other: keep intercepts in a file or in the cluster, not both');
-  }
-  if (!kubernetes && (options.namespace !== undefined || options.kubeconfig !== undefined)) {
-    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--namespace and --kubeconfig apply only with --state kubernetes');
-  }
-  if (options.stateFile !== undefined) return new FileInterceptStore(options.stateFile);
-  if (!kubernetes) return undefined;
+/** The credentials and namespace the Kubernetes side uses, resolved once for the store and the injector. */
+interface ClusterAccess {
+  kubeconfig?: string;
+  /** --namespace, else the pod's own (its ServiceAccount mount); undefined outside a pod without --namespace. */
+  namespace?: string;
+}
+
+async function clusterAccess(options: ManagerCommandOptions, cluster: ClusterEnvironment, needed: string): Promise<ClusterAccess> {
   const kubeconfig = options.kubeconfig ?? cluster.kubeconfig;
   if (kubeconfig === undefined && !cluster.inCluster) {
-    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state kubernetes needs cluster credentials: run the manager in a pod (its ServiceAccount) or pass --kubeconfig FILE');
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', `${needed} needs cluster credentials: run the manager in a pod (its ServiceAccount) or pass --kubeconfig FILE`);
   }
   let namespace = options.namespace;
   if (namespace === undefined && kubeconfig === undefined) namespace = (await readFile(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').catch(() => '')).trim() || undefined;
-  if (namespace === undefined) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state kubernetes needs --namespace NAME: the namespace that holds the intercepts');
-  // Loaded here only: no other command, and no manager without --state kubernetes, carries the Kubernetes client.
-  const { openKubeStore } = await import('@detour/manager/kube-store');
-  return openKubeStore({ namespace, ...(kubeconfig === undefined ? {} : { kubeconfig }), logger });
+  return { ...(kubeconfig === undefined ? {} : { kubeconfig }), ...(namespace === undefined ? {} : { namespace }) };
 }
 
+async function openStore(options: ManagerCommandOptions, access: ClusterAccess | undefined, logger: Logger): Promise<InterceptStore | undefined> {
+  if (options.stateFile !== undefined) return new FileInterceptStore(options.stateFile);
+  if (options.state !== 'kubernetes' || access === undefined) return undefined;
+  if (access.namespace === undefined) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state kubernetes needs --namespace NAME: the namespace that holds the intercepts');
+  // Loaded here only: no other command, and no manager without --state kubernetes, carries the Kubernetes client.
+  const { openKubeStore } = await import('@detour/manager/kube-store');
+  return openKubeStore({ namespace: access.namespace, ...(access.kubeconfig === undefined ? {} : { kubeconfig: access.kubeconfig }), logger });
+}
+
+const QUANTITY = /^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi|T|Ti|P|Pi|E|Ei)?$/;
 
 /**
- * Until the manager has its Kubernetes API client, the injector cannot see the
- * namespace's Services: every review fails open (the pod is admitted unchanged,
- * with a warning) and says why. The Kubernetes side replaces this with a lookup
- * backed by its list+watch of Services.
+ * `--agent-resources`: a container's `resources` with `requests` and/or `limits`, each a map
+ * of resource names to Kubernetes quantities. Checked here, so that a typo is one line at
+ * start-up rather than every pod failing its creation.
  */
-const NO_SERVICE_LOOKUP: ServiceLookup = {
-  servicesIn: () => Promise.reject(new DetourError('DETOUR_ERR_WEBHOOK_NO_SERVICES', 'the manager has no Kubernetes API client to list Services with')),
-};
+function parseAgentResources(text: string): Record<string, Record<string, string>> {
+  const bad = (why: string) => new DetourError('DETOUR_ERR_CLI_USAGE', `--agent-resources ${text}: ${why}; e.g. {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"128Mi"}}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw bad('not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw bad('not a JSON object');
+  for (const [section, values] of Object.entries(parsed)) {
+    if (section !== 'requests' && section !== 'limits') throw bad(`${section} is neither requests nor limits`);
+    if (typeof values !== 'object' || values === null || Array.isArray(values)) throw bad(`${section} is not an object`);
+    for (const [name, quantity] of Object.entries(values as Record<string, unknown>)) {
+      if (typeof quantity !== 'string' || !QUANTITY.test(quantity)) throw bad(`${section}.${name} is not a quantity like "100m" or "64Mi"`);
+    }
+  }
+  return parsed as Record<string, Record<string, string>>;
+}
 
-function webhookOptions(options: ManagerCommandOptions, logger: Logger, version: string): ManagerOptions['webhook'] {
+/** The flag combinations that are wrong whatever the cluster says, checked before reaching for credentials. */
+function checkFlags(options: ManagerCommandOptions): void {
+  if (options.state === 'kubernetes' && options.stateFile !== undefined) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--state-file and --state kubernetes exclude each other: keep intercepts in a file or in the cluster, not both');
+  }
   const { webhookPort, webhookCert, webhookKey, agentImage, agentManagerUrl } = options;
   if (webhookPort === undefined) {
-    if ([webhookCert, webhookKey, agentImage, agentManagerUrl, options.agentManagerCaSecret].some((v) => v !== undefined) || options.agentInsecure) {
-      throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-cert, --webhook-key, --agent-image and --agent-manager-url configure the injector: give --webhook-port too');
+    if ([webhookCert, webhookKey, agentImage, agentManagerUrl, options.agentResources, options.agentManagerCaSecret].some((v) => v !== undefined) || options.injectNamespace.length > 0 || options.agentInsecure) {
+      throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-cert, --webhook-key, --agent-image, --agent-manager-url, --agent-resources, --agent-manager-ca-secret, --agent-insecure and --inject-namespace configure the injector: give --webhook-port too');
     }
-    return undefined;
-  }
-  if (webhookCert === undefined || webhookKey === undefined || agentImage === undefined || agentManagerUrl === undefined) {
+  } else if (webhookCert === undefined || webhookKey === undefined || agentImage === undefined || agentManagerUrl === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-port needs --webhook-cert, --webhook-key, --agent-image and --agent-manager-url');
+  } else {
+    agentManager(options, agentManagerUrl);
   }
-  // Injected agents would refuse a cleartext token off loopback at start: refuse the same here, in the same words.
-  const agentManager = managerEndpoint(agentManagerUrl, { insecure: options.agentInsecure }, { manager: '--agent-manager-url', ca: '--agent-manager-ca-secret' });
-  if (options.agentManagerCaSecret !== undefined && agentManager.tls === undefined) {
-    throw new DetourError('DETOUR_ERR_CLI_USAGE', `--agent-manager-ca-secret verifies an https:// manager, but --agent-manager-url is ${agentManager.origin}`);
+  if (options.agentResources !== undefined) parseAgentResources(options.agentResources);
+}
+
+/**
+ * The manager as injected agents reach it. They would refuse a cleartext token off loopback at
+ * start, so the injector refuses the same here, in the same words (transport's managerEndpoint).
+ */
+function agentManager(options: ManagerCommandOptions, url: string): ManagerEndpoint {
+  const endpoint = managerEndpoint(url, { insecure: options.agentInsecure }, { manager: '--agent-manager-url', ca: '--agent-manager-ca-secret' });
+  if (options.agentManagerCaSecret !== undefined && endpoint.tls === undefined) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', `--agent-manager-ca-secret verifies an https:// manager, but --agent-manager-url is ${endpoint.origin}`);
   }
+  return endpoint;
+}
+
+interface Injector {
+  webhook: NonNullable<ManagerOptions['webhook']>;
+  cluster: ManagerCluster;
+}
+
+/** The injector: its HTTPS options and the Kubernetes side it reads Services from (and patches them, and writes Events with). */
+async function openInjector(options: ManagerCommandOptions, access: ClusterAccess | undefined, logger: Logger, version: string): Promise<Injector | undefined> {
+  const { webhookPort, webhookCert, webhookKey, agentImage, agentManagerUrl } = options;
+  if (webhookPort === undefined || webhookCert === undefined || webhookKey === undefined || agentImage === undefined || agentManagerUrl === undefined) return undefined;
+  const namespaces = options.injectNamespace.length > 0 ? options.injectNamespace : access?.namespace === undefined ? [] : [access.namespace];
+  if (access === undefined || namespaces.length === 0) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-port needs --inject-namespace NAME (repeatable): the namespaces whose pods get agents');
+  }
+  const agentsManager = agentManager(options, agentManagerUrl);
+  // Loaded only for a manager that injects: the Kubernetes client stays out of every other command.
+  const { startManagerCluster } = await import('@detour/kube/cluster');
+  const cluster = await startManagerCluster({ namespaces, ...(access.kubeconfig === undefined ? {} : { kubeconfig: access.kubeconfig }), logger });
   return {
-    host: options.host,
-    port: webhookPort,
-    certFile: webhookCert,
-    keyFile: webhookKey,
-    admission: {
-      services: NO_SERVICE_LOOKUP,
-      options: {
-        agentImage,
-        managerUrl: agentManager.origin,
-        tokenSecret: { name: options.agentTokenSecret, key: 'token' },
-        version,
-        ...(options.agentManagerCaSecret === undefined ? {} : { managerCaSecret: { name: options.agentManagerCaSecret, key: 'ca.crt' } }),
-        ...(agentManager.cleartextWarning === undefined ? {} : { insecure: true }),
+    cluster,
+    webhook: {
+      host: options.host,
+      port: webhookPort,
+      certFile: webhookCert,
+      keyFile: webhookKey,
+      admission: {
+        services: cluster.services,
+        hooks: cluster.hooks,
+        options: {
+          agentImage,
+          managerUrl: agentsManager.origin,
+          tokenSecret: { name: options.agentTokenSecret, key: 'token' },
+          version,
+          ...(options.agentManagerCaSecret === undefined ? {} : { managerCaSecret: { name: options.agentManagerCaSecret, key: 'ca.crt' } }),
+          ...(agentsManager.cleartextWarning === undefined ? {} : { insecure: true }),
+          ...(options.agentResources === undefined ? {} : { resources: parseAgentResources(options.agentResources) }),
+        },
+        logger,
       },
-      logger,
     },
   };
 }
@@ -169,33 +229,51 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
   if (options.metricsHost !== undefined && options.metricsPort === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--metrics-host needs --metrics-port: without a port no token-less metrics listener runs (/metrics on the main port needs the token)');
   }
-  const webhook = webhookOptions(options, logger, version);
+  checkFlags(options);
   const tls = await tlsOptions(options);
   const signedKeys = signedKeyOptions(options);
-  const store = await openStore(options, cluster, logger);
+  const kubernetes = options.state === 'kubernetes';
+  const injects = options.webhookPort !== undefined;
+  if (!kubernetes && !injects && (options.namespace !== undefined || options.kubeconfig !== undefined)) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--namespace and --kubeconfig apply only with --state kubernetes or --webhook-port');
+  }
+  const access = kubernetes || injects ? await clusterAccess(options, cluster, kubernetes ? '--state kubernetes' : '--webhook-port') : undefined;
+  const store = await openStore(options, access, logger);
   const { token, created } = await readOrCreateTokenFile(options.tokenFile);
   if (created) printLine(io, `wrote a new token to ${options.tokenFile}`);
-  const manager = await startManager({
-    host: options.host,
-    port: options.port,
-    token,
-    leaseMs: options.leaseMs,
-    globalAllowed: options.global,
-    logger,
-    logRing: ring,
-    version,
-    processMetrics: true,
-    ...(webhook === undefined ? {} : { webhook }),
-    ...(store === undefined ? {} : { store }),
-    ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
-    ...(tls === undefined ? {} : { tls }),
-    ...(signedKeys === undefined ? {} : { signedKeys }),
-  });
+  // Last before the manager starts: from here on its watches run, and a failure must close them.
+  const injector = await openInjector(options, access, logger, version);
+  const webhook = injector?.webhook;
+  let manager: Awaited<ReturnType<typeof startManager>>;
+  try {
+    manager = await startManager({
+      host: options.host,
+      port: options.port,
+      token,
+      leaseMs: options.leaseMs,
+      globalAllowed: options.global,
+      logger,
+      logRing: ring,
+      version,
+      processMetrics: true,
+      ...(webhook === undefined ? {} : { webhook }),
+      ...(injector === undefined ? {} : { interceptObserver: { restored: (list) => injector.cluster.interceptsRestored(list), changed: (list) => injector.cluster.interceptsChanged(list) } }),
+      ...(store === undefined ? {} : { store }),
+      ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
+      ...(tls === undefined ? {} : { tls }),
+      ...(signedKeys === undefined ? {} : { signedKeys }),
+    });
+  } catch (err) {
+    // The caches' watches would keep the process alive.
+    await injector?.cluster.close();
+    throw err;
+  }
   printLine(io, `manager listening on ${manager.url}`);
   if (manager.webhookUrl !== undefined) printLine(io, `agent injector listening on ${manager.webhookUrl}`);
   const metrics = manager.metricsAddress;
   if (metrics !== undefined) printLine(io, `manager metrics on http://${metrics.host.includes(':') ? `[${metrics.host}]` : metrics.host}:${metrics.port}/metrics`);
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
   await manager.close();
+  await injector?.cluster.close();
   return 0;
 }

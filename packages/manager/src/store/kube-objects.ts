@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { InterceptRequestSchema, OwnerSchema } from '@detour/protocol';
+import { INTERCEPT_RESOURCE } from '@detour/kube';
 import type { StoredIntercept } from './intercept-store.js';
 
 /**
@@ -9,7 +10,7 @@ import type { StoredIntercept } from './intercept-store.js';
  * (charts/detour/crds/intercepts.detour.dev.yaml); what is written here must fit
  * its schema, since an API server prunes fields a structural schema does not declare.
  */
-export const INTERCEPT_RESOURCE = { group: 'detour.dev', version: 'v1alpha1', kind: 'Intercept', plural: 'intercepts' } as const;
+export { INTERCEPT_RESOURCE };
 export const INTERCEPT_API_VERSION = `${INTERCEPT_RESOURCE.group}/${INTERCEPT_RESOURCE.version}`;
 
 /** The intercept's own id: object names must be DNS-1123 subdomains, intercept ids need not be. */

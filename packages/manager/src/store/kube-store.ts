@@ -1,9 +1,11 @@
 // Loaded only by `detour manager --state kubernetes` (a dynamic import in the CLI):
 // @kubernetes/client-node is large, and no other process needs it.
-import { CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
+import { CustomObjectsApi, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Backoff, DetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
+import { describeApiError, httpStatus, loadKubeConfig } from '@detour/kube/cluster';
 import type { InterceptStore, StoredIntercept } from './intercept-store.js';
 import { INTERCEPT_RESOURCE, fromObject, specPart, toObject } from './kube-objects.js';
 import type { InterceptObject } from './kube-objects.js';
@@ -31,25 +33,6 @@ interface Known {
 }
 
 const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
-
-function httpStatus(err: unknown): number | undefined {
-  const code = (err as { code?: unknown; statusCode?: unknown }).code ?? (err as { statusCode?: unknown }).statusCode;
-  return typeof code === 'number' ? code : undefined;
-}
-
-/** "HTTP 403: intercepts.detour.dev is forbidden: …" rather than the client's multi-line dump. */
-function describe(err: unknown): string {
-  const status = httpStatus(err);
-  if (status === undefined) return (err as Error).message;
-  const body = (err as { body?: unknown }).body;
-  let reason = '';
-  try {
-    reason = (JSON.parse(String(body)) as { message?: string }).message ?? '';
-  } catch {
-    reason = typeof body === 'string' ? body.slice(0, 200) : '';
-  }
-  return `HTTP ${status}${reason === '' ? '' : `: ${reason}`}`;
-}
 
 /**
  * `detour manager --state kubernetes`: each intercept is an `intercepts.detour.dev`
@@ -103,7 +86,7 @@ export class KubeInterceptStore implements InterceptStore {
     try {
       return await this.#exclusive(async () => (await this.#list()).stored);
     } catch (err) {
-      throw new DetourError('DETOUR_ERR_STATE_LOAD_FAILED', `cannot list the intercepts in ${this.description}: ${describe(err)}`, { cause: err });
+      throw new DetourError('DETOUR_ERR_STATE_LOAD_FAILED', `cannot list the intercepts in ${this.description}: ${describeApiError(err)}`, { cause: err });
     }
   }
 
@@ -281,7 +264,7 @@ export class KubeInterceptStore implements InterceptStore {
       this.#logger.info({ resourceVersion: this.#resourceVersion }, 'intercepts re-listed after the watch expired');
       return 'ended';
     } catch (err) {
-      this.#logger.warn({ err: describe(err) }, 'could not re-list the intercepts; retrying');
+      this.#logger.warn({ err: describeApiError(err) }, 'could not re-list the intercepts; retrying');
       return 'failed';
     }
   }
@@ -306,7 +289,7 @@ export class KubeInterceptStore implements InterceptStore {
       };
       const onDone = (err: unknown) => {
         if (err !== null && err !== undefined && !this.#closed.signal.aborted && !gone && httpStatus(err) !== 410) {
-          this.#logger.warn({ err: describe(err) }, 'intercept watch failed; resuming');
+          this.#logger.warn({ err: describeApiError(err) }, 'intercept watch failed; resuming');
           resolve('failed');
           return;
         }
@@ -325,8 +308,5 @@ export class KubeInterceptStore implements InterceptStore {
 
 /** Reads the cluster credentials (a kubeconfig, or the ServiceAccount's when none is given) and makes the store. */
 export function openKubeStore(options: KubeStoreOptions): KubeInterceptStore {
-  const config = new KubeConfig();
-  if (options.kubeconfig === undefined) config.loadFromCluster();
-  else config.loadFromFile(options.kubeconfig);
-  return new KubeInterceptStore(config, options);
+  return new KubeInterceptStore(loadKubeConfig(options.kubeconfig), options);
 }
