@@ -297,7 +297,11 @@ test('detour manager: the injector flags go together', async () => {
   assertUserMistake(await run(['manager', '--token-file', '/nonexistent/t', '--webhook-port', '0']), /--webhook-port needs --webhook-cert, --webhook-key, --agent-image and --agent-manager-url/);
   assertUserMistake(await run(['manager', '--token-file', '/nonexistent/t', '--agent-image', 'x']), /give --webhook-port too/);
   assertUserMistake(await run(['manager', '--token-file', '/nonexistent/t', '--inject-namespace', 'shop']), /give --webhook-port too/);
-  const injector = ['manager', '--token-file', '/nonexistent/t', '--webhook-port', '0', '--webhook-cert', 'c', '--webhook-key', 'k', '--agent-image', 'i', '--agent-manager-url', 'http://m'];
+  // Issue 13: injected agents would refuse a cleartext token off loopback, so the injector does first.
+  const cleartext = ['manager', '--token-file', '/nonexistent/t', '--webhook-port', '0', '--webhook-cert', 'c', '--webhook-key', 'k', '--agent-image', 'i', '--agent-manager-url', 'http://m'];
+  assertUserMistake(await run(cleartext), /^detour: refusing to send the token in cleartext to http:\/\/m: use an https:\/\/ manager .*or pass --agent-insecure if the network between is trusted\n$/);
+  assertUserMistake(await run([...cleartext, '--agent-insecure', '--agent-manager-ca-secret', 'ca']), /--agent-manager-ca-secret verifies an https:\/\/ manager, but --agent-manager-url is http:\/\/m/);
+  const injector = [...cleartext, '--agent-insecure'];
   assertUserMistake(await run([...injector, '--agent-resources', '{"requests":{"cpu":"lots"}}']), /--agent-resources .*: requests.cpu is not a quantity like "100m" or "64Mi"/);
   assertUserMistake(await run([...injector, '--agent-resources', 'cpu=10m']), /--agent-resources cpu=10m: not JSON/);
   // Outside a pod and without a kubeconfig, the injector cannot see Services: it says so instead of failing every review.

@@ -39,9 +39,10 @@ export interface ManagerEndpoint {
 export interface EndpointFlagNames {
   manager: string;
   ca: string;
+  insecure: string;
 }
 
-const CLI_FLAGS: EndpointFlagNames = { manager: '--manager', ca: '--manager-ca' };
+const CLI_FLAGS: EndpointFlagNames = { manager: '--manager', ca: '--manager-ca', insecure: '--insecure' };
 
 /** Whether a URL's host is this machine: 127.0.0.0/8, ::1, or `localhost` (RFC 6761 §6.3 lets it resolve nowhere else). */
 export function isLoopbackHost(hostname: string): boolean {
@@ -86,10 +87,10 @@ export function managerEndpoint(urlText: string, options: ManagerEndpointOptions
     if (options.insecure !== true) {
       throw new DetourError(
         'DETOUR_ERR_TLS_CLEARTEXT_TOKEN',
-        `refusing to send the token in cleartext to ${url.origin}: use an https:// manager (detour manager --tls-cert/--tls-key), or pass --insecure if the network between is trusted`,
+        `refusing to send the token in cleartext to ${url.origin}: use an https:// manager (detour manager --tls-cert/--tls-key), or pass ${flags.insecure} if the network between is trusted`,
       );
     }
-    cleartextWarning = `--insecure: the token and all tunnelled traffic cross the network to ${url.origin} unencrypted; anyone on the path can read them and use the token as you`;
+    cleartextWarning = `${flags.insecure}: the token and all tunnelled traffic cross the network to ${url.origin} unencrypted; anyone on the path can read them and use the token as you`;
   }
   if (https && options.cert !== undefined) {
     try {

@@ -120,10 +120,9 @@ function checkFlags(options: ManagerCommandOptions): void {
     }
   } else if (webhookCert === undefined || webhookKey === undefined || agentImage === undefined || agentManagerUrl === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-port needs --webhook-cert, --webhook-key, --agent-image and --agent-manager-url');
-  } else {
-    agentManager(options, agentManagerUrl);
   }
   if (options.agentResources !== undefined) parseAgentResources(options.agentResources);
+  if (agentManagerUrl !== undefined) agentManager(options, agentManagerUrl);
 }
 
 /**
@@ -131,7 +130,7 @@ function checkFlags(options: ManagerCommandOptions): void {
  * start, so the injector refuses the same here, in the same words (transport's managerEndpoint).
  */
 function agentManager(options: ManagerCommandOptions, url: string): ManagerEndpoint {
-  const endpoint = managerEndpoint(url, { insecure: options.agentInsecure }, { manager: '--agent-manager-url', ca: '--agent-manager-ca-secret' });
+  const endpoint = managerEndpoint(url, { insecure: options.agentInsecure }, { manager: '--agent-manager-url', ca: '--agent-manager-ca-secret', insecure: '--agent-insecure' });
   if (options.agentManagerCaSecret !== undefined && endpoint.tls === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', `--agent-manager-ca-secret verifies an https:// manager, but --agent-manager-url is ${endpoint.origin}`);
   }
