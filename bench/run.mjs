@@ -13,7 +13,7 @@ import { closeProbes, request } from './lib/http.mjs';
 import { cpuLayout, pinSelf, makeWorkDir, versionOf } from './lib/setup.mjs';
 import { startUpstream, startNginxRouter, startHaproxy, startGoRouter } from './lib/servers.mjs';
 import { SMALL_BODY } from './lib/configs.mjs';
-import { detourUnavailable, startDetourStack, startAgent, startManager, apiClient, DEV_HEADER_VALUE, HEADER_NAME } from './lib/detour.mjs';
+import { detourUnavailable, startDetourStack, startAgent, startManager, startPreviewGateway, apiClient, DEV_HEADER_VALUE, HEADER_NAME } from './lib/detour.mjs';
 import { compare } from './lib/compare.mjs';
 import { measureScaling } from './lib/scaling.mjs';
 import { measureActivation } from './lib/activation.mjs';
@@ -149,6 +149,11 @@ async function startServers({ flags, tools, server, workDir, state, skipped, wan
   }
   if (stack && wants('detour-matched') && !skipped['detour-matched']) {
     targets.push({ id: 'detour-matched', url: stack.agent.url, headers: { [HEADER_NAME]: DEV_HEADER_VALUE }, servedBy: 'laptop' });
+  }
+  if (stack && wants('detour-preview') && !skipped['detour-preview']) {
+    // The same route as detour-matched, entered through the gateway instead of with the header: the two rows differ by the gateway only.
+    const gateway = await phase(state, skipped, 'detour-preview', () => startPreviewGateway({ manager: stack.manager, daemon: stack.daemon, interceptName: stack.interceptName, ...server }));
+    if (gateway) targets.push({ id: 'detour-preview', url: gateway.url, headers: { host: gateway.host }, servedBy: 'laptop' });
   }
   return { upstream, targets, stack };
 }

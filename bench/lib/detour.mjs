@@ -51,9 +51,24 @@ export async function startManager({ workDir, cpus, tasksetPath, args = [], name
   const tokenFile = `${workDir}/${name}-token`;
   const token = randomBytes(24).toString('base64url');
   await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
-  const proc = node(name, ['manager', '--host', '127.0.0.1', '--port', '0', '--token-file', tokenFile, '--lease-ms', String(LEASE_MS), ...args], { cpus, tasksetPath });
+  // --preview-url lets the bench create a preview for the detour-preview row; the gateway runs as its own process (startPreviewGateway).
+  const proc = node(name, ['manager', '--host', '127.0.0.1', '--port', '0', '--token-file', tokenFile, '--lease-ms', String(LEASE_MS), '--preview-url', `http://${PREVIEW_DOMAIN}`, ...args], { cpus, tasksetPath });
   const [, url] = await proc.waitFor(/manager listening on (http:\/\/\S+)/, START_TIMEOUT_MS);
   return { proc, url, token, tokenFile };
+}
+
+export const PREVIEW_DOMAIN = 'preview.localhost';
+
+/**
+ * `detour gateway` in front of the agent, and a preview of the stack's intercept; resolves
+ * { proc, url, host }: requests to `url` with `Host: host` take the preview's route.
+ */
+export async function startPreviewGateway({ manager, daemon, interceptName, cpus, tasksetPath }) {
+  const proc = node('detour-gateway', ['gateway', '--host', '127.0.0.1', '--listen', '0', '--domain', PREVIEW_DOMAIN, '--manager', manager.url, '--token-file', manager.tokenFile], { cpus, tasksetPath });
+  const [, url] = await proc.waitFor(/preview gateway listening on (http:\/\/\S+)/, START_TIMEOUT_MS);
+  const created = mustSucceed(await daemon.cli(['preview', 'create', interceptName, '--output', 'json']), 'detour preview create');
+  const preview = JSON.parse(created.output.slice(created.output.indexOf('{')));
+  return { proc, url, host: `${preview.id}.${PREVIEW_DOMAIN}` };
 }
 
 /**

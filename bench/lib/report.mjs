@@ -24,6 +24,22 @@ function mainTable(r) {
   };
 }
 
+/** The preview gateway beside a direct request to its entry (the agent, with the header): same route, one hop more. */
+function previewTable(r) {
+  const q = r.ratios['detour-preview'];
+  const p = r.paths['detour-preview'];
+  const entry = r.paths['detour-matched'];
+  return {
+    title: 'Preview gateway overhead (issue 12): through the gateway vs the same request straight to the entry with the header',
+    headers: ['Path', 'req/s', 'p99 ms', '1 MiB: MiB/s'],
+    rows: [
+      ['detour-matched (entry, header sent)', fmt.int(entry?.small.rps), fmt.ms(entry?.small.p99Ms), fmt.mib(entry?.['1m'].mibPerS)],
+      ['detour-preview (gateway, Host <id>.preview.localhost)', fmt.int(p.small.rps), fmt.ms(p.small.p99Ms), fmt.mib(p['1m'].mibPerS)],
+      ['ratio preview / entry', fmt.x(q.rpsVsEntry), fmt.x(q.p99VsEntry), fmt.x(q.mibVsEntry)],
+    ],
+  };
+}
+
 function scalingTable(s, title = 'Unmatched rate (a header value nobody intercepts) vs active personal intercepts on the service') {
   return {
     title,
@@ -91,6 +107,7 @@ function twoCpusTable(t) {
 function sections(result) {
   const out = [];
   if (Object.keys(result.paths).length > 0) out.push(mainTable(result));
+  if (result.paths['detour-preview']?.small) out.push(previewTable(result));
   if (result.agentMemory) out.push({ title: 'Agent memory during the comparison', headers: ['Measure', 'MiB'], rows: [['peak RSS (VmHWM)', fmt.mib(result.agentMemory.hwmMiB)]] });
   if (result.scaling?.counts) out.push(scalingTable(result.scaling));
   if (result.scalingSigned?.counts) {

@@ -51,5 +51,9 @@ export function pathRatios(paths) {
     p99VsNginx: medianRatio(runs(id, 'small'), runs('nginx', 'small'), 'p99Ms'),
     mibVsNginx: medianRatio(runs(id, '1m'), runs('nginx', '1m'), 'mibPerS'),
     mibVsDirect: medianRatio(runs(id, '1m'), runs('direct', '1m'), 'mibPerS'),
+    // The preview gateway's overhead (issue 12): the same route requested at the entry directly, with the header.
+    ...(id === 'detour-preview'
+      ? { rpsVsEntry: medianRatio(runs(id, 'small'), runs('detour-matched', 'small'), 'rps'), p99VsEntry: medianRatio(runs(id, 'small'), runs('detour-matched', 'small'), 'p99Ms'), mibVsEntry: medianRatio(runs(id, '1m'), runs('detour-matched', '1m'), 'mibPerS') }
+      : {}),
   }]));
 }

@@ -30,6 +30,12 @@ test('detour demo starts, answers both kinds of request, and cleans up on SIGINT
   assert.deepEqual(withHeader.chain.map((l) => l.flavor), ['cluster', 'laptop', 'cluster']);
   const without = (await (await request(`${webUrl}/`)).body.json()) as { chain: Array<{ flavor: string }> };
   assert.deepEqual(without.chain.map((l) => l.flavor), ['cluster', 'cluster', 'cluster']);
+  // The preview URL opens the laptop's version without the header (Chromium resolves *.localhost itself; here the Host says it).
+  const preview = /preview URL: {9}(http:\/\/\S+)/.exec(stdout);
+  assert.ok(preview, stdout);
+  const previewUrl = new URL(preview[1]!);
+  const viaPreview = (await (await request(`http://127.0.0.1:${previewUrl.port}/`, { headers: { host: previewUrl.host } })).body.json()) as { chain: Array<{ flavor: string }> };
+  assert.deepEqual(viaPreview.chain.map((l) => l.flavor), ['cluster', 'laptop', 'cluster']);
   const traceLine = /DETOUR_HOME=(\S+) \S+ trace web/.exec(stdout);
   assert.ok(traceLine, stdout);
   const traced = await runCli(['trace', 'web'], { DETOUR_HOME: traceLine[1] });

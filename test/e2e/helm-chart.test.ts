@@ -338,12 +338,51 @@ test('helm lint and helm template with the default values', async () => {
         onDisconnect: 'fallback',
         mechanism: 'http',
         localPort: 8081,
+        previews: [{ idHash: 'b'.repeat(64), hint: 'k3f9q2', entry: { kind: 'service', service: 'api' }, createdAt: 1767225600000, expiresAt: 1767312000000 }],
       },
       status: { online: true, owner: 'alice', acceptedAt: '2026-01-01T00:00:00.000Z' },
     },
     schema,
     'intercept',
   );
+});
+
+test('helm template with the preview gateway on (issue 12)', async () => {
+  assert.ok(!(await render({})).some((o) => o.metadata.name === `${FULLNAME}-gateway`), 'no gateway by default');
+  const objects = await render({ previews: { enabled: true, domain: 'preview.staging.example.test', url: 'https://preview.staging.example.test', banner: true, replicas: 2 } });
+  checkInvariants(objects, [NAMESPACE]);
+  assert.ok(manager(objects).container.args.includes('--preview-url=https://preview.staging.example.test'));
+  const deployment = find(objects, 'Deployment', `${FULLNAME}-gateway`, NAMESPACE) as unknown as {
+    spec: { replicas: number; selector: { matchLabels: Record<string, string> }; template: { metadata: { labels: Record<string, string> }; spec: PodSpec & { automountServiceAccountToken: boolean } } };
+  };
+  const pod = deployment.spec.template.spec;
+  const [gateway] = pod.containers;
+  assert.equal(deployment.spec.replicas, 2);
+  assert.equal(pod.automountServiceAccountToken, false);
+  assert.deepEqual(gateway!.args, [
+    'gateway',
+    '--host=0.0.0.0',
+    '--listen=8080',
+    '--domain=preview.staging.example.test',
+    `--manager=http://${FULLNAME}.${NAMESPACE}.svc:8700`,
+    '--token-file=/var/run/secrets/detour/token',
+    '--banner',
+  ]);
+  const help = spawnSync(process.execPath, [DETOUR_BIN, 'gateway', '--help'], { encoding: 'utf8', timeout: 20_000 });
+  const known = new Set(help.stdout.match(/--[a-z][a-z-]*/g) ?? []);
+  for (const arg of gateway!.args.slice(1)) assert.ok(known.has(arg.split('=')[0]!), `the chart passes ${arg}, which detour gateway does not know`);
+  assert.equal(gateway!.securityContext.readOnlyRootFilesystem, true);
+  assert.deepEqual(gateway!.securityContext.capabilities, { drop: ['ALL'] });
+  // Its Service selects the gateway's pods and not the manager's, and the manager's Service not the gateway's.
+  const service = find(objects, 'Service', `${FULLNAME}-gateway`, NAMESPACE) as unknown as { spec: { selector: Record<string, string>; ports: { port: number; targetPort: string }[] } };
+  assert.deepEqual(service.spec.selector, deployment.spec.selector.matchLabels);
+  for (const [key, value] of Object.entries(service.spec.selector)) assert.equal(deployment.spec.template.metadata.labels[key], value);
+  const managerService = find(objects, 'Service', FULLNAME, NAMESPACE) as unknown as { spec: { selector: Record<string, string> } };
+  assert.ok(Object.entries(managerService.spec.selector).some(([key, value]) => deployment.spec.template.metadata.labels[key] !== value));
+  assert.deepEqual(service.spec.ports.map((p) => [p.port, p.targetPort]), [[8080, 'http']]);
+  // Without previews.url the links are http://DOMAIN.
+  const plain = await render({ previews: { enabled: true, domain: 'preview.example.test' } });
+  assert.ok(manager(plain).container.args.includes('--preview-url=http://preview.example.test'));
 });
 
 test('helm template with cert-manager issuing the webhook certificate', async () => {

@@ -24,6 +24,26 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: manager
 {{- end }}
 
+{{/* The preview gateway's pods: the manager's Service selects component manager, so never these. */}}
+{{- define "detour.gatewaySelectorLabels" -}}
+app.kubernetes.io/name: {{ include "detour.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: preview-gateway
+{{- end }}
+
+{{- define "detour.gatewayLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "detour.gatewaySelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: detour
+{{- end }}
+
+{{/* The origin preview links use: previews.url, or http://DOMAIN. */}}
+{{- define "detour.previewUrl" -}}
+{{- default (printf "http://%s" .Values.previews.domain) .Values.previews.url | trimSuffix "/" }}
+{{- end }}
+
 {{- define "detour.labels" -}}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{ include "detour.selectorLabels" . }}
@@ -99,6 +119,9 @@ they change (cert-manager renews them in place).
 - --agent-resources={{ toJson .Values.agent.resources }}
 {{- range $namespace := include "detour.managedNamespaces" . | fromJsonArray }}
 - --inject-namespace={{ $namespace }}
+{{- end }}
+{{- if .Values.previews.enabled }}
+- --preview-url={{ include "detour.previewUrl" . }}
 {{- end }}
 {{- if .Values.tls.enabled }}
 - --tls-cert=/var/run/secrets/detour-tls/tls.crt

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { pino } from 'pino';
-import { AGENT_PROTOCOLS, DEFAULT_HEADER_NAME } from '@detour/protocol';
+import { AGENT_PROTOCOLS, DEFAULT_HEADER_NAME, DEFAULT_PREVIEW_TTL_MS } from '@detour/protocol';
+import type { PreviewEntry } from '@detour/protocol';
 import { LogRing, createLogger, isUserError } from '@detour/core';
 // Commands are imported inside their actions, so each process loads only its own
 // command and that command's dependencies: the agent sits in front of every request
@@ -13,11 +14,13 @@ import { LogRing, createLogger, isUserError } from '@detour/core';
 import type { AgentCommandOptions } from './commands/agent.js';
 import type { InjectCommandOptions } from './commands/inject.js';
 import type { ManagerCommandOptions } from './commands/manager.js';
+import type { GatewayCommandOptions } from './commands/gateway.js';
 import type { CommandOutcome, InterceptOptions } from './commands/intercept.js';
 import type { TraceCommandOptions } from './commands/trace.js';
 import type { UninstallCommandOptions } from './commands/uninstall.js';
 import { resolveHome, sanitizeName } from '@detour/daemon/client';
 import { parseDisconnectPolicy } from './disconnect-policy.js';
+import { parseEntry, parseExpires } from './preview-flags.js';
 import type { Io, OutputFormat } from './io.js';
 import type { ServerLogging } from './server-logging.js';
 import { printError } from './io.js';
@@ -163,6 +166,10 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--signed-keys', "sign developers' header values; agents route only valid, unexpired signed values to laptops", false)
     .option('--signed-key-ttl <duration>', 'with --signed-keys: how long a signed value is honoured, e.g. 12h (default 24h)')
     .option('--signed-key-rotation <duration>', 'with --signed-keys: how often a new signing key is made, e.g. 7d (default 24h); the old one verifies for one ttl more')
+    .option('--preview-listen <port>', 'also serve the preview gateway on this port (0 picks a free one), bound to --host', integer(0, 65535))
+    .option('--preview-domain <domain>', 'with --preview-listen: previews are <id>.DOMAIN', 'preview.localhost')
+    .option('--preview-url <url>', "the preview gateway's public origin, e.g. https://preview.example.test (default with --preview-listen: http://DOMAIN:PORT)")
+    .option('--preview-banner', 'with --preview-listen: add a "you are viewing …\'s preview" bar to HTML answers', false)
     .action(async (o: ManagerCommandOptions) => {
       const { managerCommand } = await import('./commands/manager.js');
       const kubeconfig = io.env[ENVIRONMENT.kubeconfig];
@@ -291,10 +298,54 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
         .default(parseDisconnectPolicy(CLI_DEFAULTS.onDisconnect), CLI_DEFAULTS.onDisconnect),
     )
     .addOption(new Option('--mechanism <kind>', 'http: per request; tcp: whole connections of a raw TCP port (with --global)').choices(['http', 'tcp']).default('http'))
+    .option('--preview-url', 'also create a preview URL of the intercept (as `detour preview create`)', false)
     .addOption(outputOption())
     .action(async (service: string, command: string[], o: Omit<InterceptOptions, 'service' | 'command'>) => {
       const { interceptCommand } = await import('./commands/intercept.js');
       outcome = await interceptCommand({ ...o, service, command }, io, home);
+    });
+
+  program
+    .command('gateway')
+    .description('run the preview gateway: <id>.DOMAIN and share links reach a developer\'s intercept')
+    .requiredOption('--listen <port>', 'port visitors connect to (0 picks a free one)', integer(0, 65535))
+    .requiredOption('--domain <domain>', 'previews are <id>.DOMAIN, e.g. preview.example.test (locally preview.localhost)')
+    .requiredOption('--manager <url>', "the manager's URL")
+    .requiredOption('--token-file <file>', 'bearer token file')
+    .option('--host <host>', 'address to bind', CLI_DEFAULTS.host)
+    .option('--banner', 'add a "you are viewing …\'s preview" bar to HTML answers', false)
+    .action(async (o: GatewayCommandOptions) => {
+      const { gatewayCommand } = await import('./commands/gateway.js');
+      done(await gatewayCommand(o, io, serverLogging('gateway'), signal));
+    });
+
+  const preview = program.command('preview').description('preview URLs: links that reach your intercept from any browser, no header needed');
+  preview
+    .command('create')
+    .description('print a URL that reaches the environment with INTERCEPT\'s header added')
+    .argument('<intercept>', 'the intercept name')
+    .option('--entry <service|url>', "where visitors enter the environment: a service (its agent) or a URL (default: the intercept's service)", parseEntry)
+    .option('--expires <duration>', 'how long the link works: 30m, 24h, 7d (at most 30d)', parseExpires, DEFAULT_PREVIEW_TTL_MS)
+    .addOption(outputOption())
+    .action(async (intercept: string, o: { entry?: PreviewEntry; expires: number; output: OutputFormat }) => {
+      const { previewCreateCommand } = await import('./commands/preview.js');
+      done(await previewCreateCommand({ intercept, ttlMs: o.expires, output: o.output, ...(o.entry === undefined ? {} : { entry: o.entry }) }, io, home));
+    });
+  preview
+    .command('list')
+    .description('list the previews of your intercepts')
+    .addOption(outputOption())
+    .action(async (o: { output: OutputFormat }) => {
+      const { previewListCommand } = await import('./commands/preview.js');
+      done(await previewListCommand(o.output, io, home));
+    });
+  preview
+    .command('remove')
+    .description('revoke a preview at once')
+    .argument('<id>', 'its id, a prefix of at least 6 characters, or its URL')
+    .action(async (ref: string) => {
+      const { previewRemoveCommand } = await import('./commands/preview.js');
+      done(await previewRemoveCommand(ref, io, home));
     });
 
   program

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Intercept, RecentLogs, ServiceList, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
+import type { Intercept, Preview, PreviewCreate, PreviewList, RecentLogs, ServiceList, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
 import { Backoff, DetourError, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { ConnectionState, InterceptAsk, LocalIntercept } from './daemon-api.js';
@@ -101,6 +101,39 @@ export class ManagerConnection {
     }
     this.#intercepts.delete(name);
     if (![...this.#intercepts.values()].some((i) => i.spec.localPort === local.spec.localPort)) this.#forwarder.release(local.spec.localPort);
+  }
+
+  /** Creates a preview of one of this daemon's intercepts, named as the developer named it. */
+  async createPreview(name: string, create: PreviewCreate): Promise<Preview> {
+    const key = this.#readyKey();
+    const local = this.#intercepts.get(name);
+    if (local === undefined) {
+      const names = [...this.#intercepts.keys()];
+      throw new DetourError('DETOUR_ERR_INTERCEPT_NOT_FOUND', `you have no intercept named ${name}; yours: ${names.length === 0 ? '(none)' : names.join(', ')} (see \`detour status\`)`);
+    }
+    return this.#options.manager.createPreview(local.spec.id, create, key);
+  }
+
+  /** The previews of this daemon's intercepts, as the manager holds them. */
+  previews(): Promise<PreviewList> {
+    return this.#options.manager.previews(this.#readyKey());
+  }
+
+  /** Removes a preview named by its id, a prefix of it (at least 6 characters), or one of its URLs; answers what was removed. */
+  async removePreview(ref: string): Promise<Preview> {
+    const key = this.#readyKey();
+    // A whole id anywhere in the text (a URL or share link pasted as it was printed), else a prefix as typed.
+    const id = /(?<![a-z2-7])[a-z2-7]{32}(?![a-z2-7])/.exec(ref.toLowerCase())?.[0] ?? ref.trim().toLowerCase();
+    const { previews } = await this.#options.manager.previews(key);
+    const found = previews.filter((p) => (p.id === undefined ? id.startsWith(p.hint) || p.hint.startsWith(id) : p.id.startsWith(id)) && id.length >= 6);
+    if (found.length !== 1) {
+      throw new DetourError(
+        'DETOUR_ERR_PREVIEW_NOT_FOUND',
+        found.length === 0 ? `you have no preview ${ref}; see \`detour preview list\`` : `${ref} names ${found.length} previews; give more of the id`,
+      );
+    }
+    await this.#options.manager.removePreview(found[0]!.interceptId, id, key);
+    return found[0]!;
   }
 
   /** Leaves every intercept, ends the session and stops reconnecting. */

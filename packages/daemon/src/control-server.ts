@@ -2,7 +2,8 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { unlink } from 'node:fs/promises';
-import { InterceptRequestSchema, TraceRequestSchema } from '@detour/protocol';
+import { InterceptRequestSchema, PreviewCreateSchema, TraceRequestSchema } from '@detour/protocol';
+import { z } from 'zod';
 import { DetourError, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DAEMON_PATHS } from './daemon-api.js';
@@ -10,6 +11,7 @@ import type { DaemonStatus } from './daemon-api.js';
 import type { ManagerConnection } from './connection.js';
 
 const InterceptAskSchema = InterceptRequestSchema.omit({ id: true });
+const PreviewAskSchema = z.strictObject({ intercept: InterceptRequestSchema.shape.name, entry: PreviewCreateSchema.shape.entry, ttlMs: z.number().int() });
 const MAX_BODY_BYTES = 64 * 1024;
 
 export interface ControlServerOptions {
@@ -70,6 +72,18 @@ export async function startControlServer(options: ControlServerOptions): Promise
       if (req.method === 'DELETE' && path.startsWith(`${DAEMON_PATHS.intercepts}/`)) {
         await connection.removeIntercept(decodeURIComponent(path.slice(DAEMON_PATHS.intercepts.length + 1)));
         return send(204);
+      }
+      if (req.method === 'GET' && path === DAEMON_PATHS.previews) return send(200, await connection.previews());
+      if (req.method === 'POST' && path === DAEMON_PATHS.previews) {
+        const parsed = PreviewAskSchema.safeParse(await readBody(req));
+        if (!parsed.success) {
+          throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+        }
+        const { intercept, ...create } = parsed.data;
+        return send(201, await connection.createPreview(intercept, create));
+      }
+      if (req.method === 'DELETE' && path.startsWith(`${DAEMON_PATHS.previews}/`)) {
+        return send(200, await connection.removePreview(decodeURIComponent(path.slice(DAEMON_PATHS.previews.length + 1))));
       }
       if (req.method === 'POST' && path === DAEMON_PATHS.traces) {
         const parsed = TraceRequestSchema.safeParse(await readBody(req));

@@ -1,4 +1,4 @@
-import type { Intercept, InterceptRequest, SessionInfo, SignedValue } from '@detour/protocol';
+import type { Intercept, InterceptRequest, PreviewEntry, SessionInfo, SignedValue } from '@detour/protocol';
 
 /** The daemon's local API, spoken over its Unix socket by the CLI. */
 export const DAEMON_PATHS = {
@@ -8,6 +8,9 @@ export const DAEMON_PATHS = {
   intercept: (name: string) => `/intercepts/${encodeURIComponent(name)}`,
   quit: '/quit',
   traces: '/traces',
+  /** Your previews: GET lists, POST creates ({@link PreviewAsk}). */
+  previews: '/previews',
+  preview: (ref: string) => `/previews/${encodeURIComponent(ref)}`,
   /** The manager's and agents' recent logs (`detour gather-logs`). */
   logs: '/logs',
 } as const;
@@ -37,3 +40,10 @@ export interface DaemonStatus {
 
 /** What `detour intercept` sends; the daemon adds the id. */
 export type InterceptAsk = Omit<InterceptRequest, 'id'>;
+
+/** What `detour preview create` sends: the intercept by its name, as the CLI knows it. */
+export interface PreviewAsk {
+  intercept: string;
+  entry?: PreviewEntry;
+  ttlMs: number;
+}

@@ -7,6 +7,8 @@ import {
   ErrorBodySchema,
   InterceptSchema,
   ManagerInfoSchema,
+  PreviewListSchema,
+  PreviewSchema,
   RecentLogsSchema,
   SESSION_KEY_HEADER,
   ServiceListSchema,
@@ -14,7 +16,7 @@ import {
   SessionInfoSchema,
   TraceResultSchema,
 } from '@detour/protocol';
-import type { Intercept, InterceptRequest, ManagerInfo, RecentLogs, ServiceList, SessionCreate, SessionCreated, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
+import type { Intercept, InterceptRequest, ManagerInfo, Preview, PreviewCreate, PreviewList, RecentLogs, ServiceList, SessionCreate, SessionCreated, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
 import { DetourError, errorFromBody } from '@detour/core';
 import { managerTlsFailure } from '@detour/transport';
 import type { ManagerEndpoint } from '@detour/transport';
@@ -76,6 +78,19 @@ export class ManagerClient {
 
   removeIntercept(id: string, key: string): Promise<void> {
     return this.#call('DELETE', API_PATHS.intercept(id), { key });
+  }
+
+  createPreview(interceptId: string, body: PreviewCreate, key: string): Promise<Preview> {
+    return this.#call('POST', API_PATHS.interceptPreviews(interceptId), { body, key, schema: PreviewSchema });
+  }
+
+  /** The previews of the session's intercepts. */
+  previews(key: string): Promise<PreviewList> {
+    return this.#call('GET', API_PATHS.previews, { key, schema: PreviewListSchema });
+  }
+
+  removePreview(interceptId: string, ref: string, key: string): Promise<void> {
+    return this.#call('DELETE', API_PATHS.interceptPreview(interceptId, ref), { key });
   }
 
   /** Answers when the probe has finished, within the manager's trace deadline (10 s), well inside REQUEST_TIMEOUT_MS. */

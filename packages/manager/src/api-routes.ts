@@ -1,6 +1,6 @@
 import type { z } from 'zod';
-import { AgentAckSchema, InterceptRequestSchema, SessionCreateSchema, SightingSchema, TraceRequestSchema } from '@detour/protocol';
-import type { ManagerInfo, RecentLogs, SessionInfo } from '@detour/protocol';
+import { AgentAckSchema, InterceptRequestSchema, PreviewCreateSchema, PreviewIdSchema, SessionCreateSchema, SightingSchema, TraceRequestSchema } from '@detour/protocol';
+import type { ManagerInfo, PreviewList, RecentLogs, SessionInfo } from '@detour/protocol';
 import { DetourError, LOG_RING_DEFAULTS } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { AgentHub } from './agent-hub.js';
@@ -8,6 +8,8 @@ import type { AgentWatch } from './agent-watch.js';
 import type { ApiExchange } from './api-exchange.js';
 import type { LogCollection } from './log-collection.js';
 import type { ManagerMetrics } from './metrics.js';
+import type { PreviewRegistry } from './previews/preview-registry.js';
+import { checkEntryAnswers, entryUrl, previewHeaders, previewRoute, previewView } from './previews/preview-views.js';
 import type { Grants, RouteAuth } from './route-auth.js';
 import type { RoutingKeyRing } from './routing-keys.js';
 import { signOwnMatchers } from './routing-keys.js';
@@ -30,6 +32,9 @@ export interface ApiContext {
   /** Resolves once the intercept store holds every change made so far (at once without a store). */
   persisted(): Promise<void>;
   metrics: ManagerMetrics;
+  previews: PreviewRegistry;
+  /** The preview gateway's public origin (`--preview-url`); without one, previews are refused. */
+  previewUrl: string | undefined;
   /** `--signed-keys`: signs developers' values; absent when the manager signs nothing. */
   routingKeys: RoutingKeyRing | undefined;
 }
@@ -106,7 +111,13 @@ export const API_ROUTES: readonly ApiRoute[] = [
     pattern: /^\/info$/,
     auth: 'token',
     handler: async (context, exchange) => {
-      const info: ManagerInfo = { version: context.version, leaseMs: context.state.leaseMs, globalAllowed: context.state.globalAllowed, signedKeys: context.routingKeys !== undefined };
+      const info: ManagerInfo = {
+        version: context.version,
+        leaseMs: context.state.leaseMs,
+        globalAllowed: context.state.globalAllowed,
+        signedKeys: context.routingKeys !== undefined,
+        ...(context.previewUrl === undefined ? {} : { previewUrl: context.previewUrl }),
+      };
       exchange.send(200, info);
     },
   }),
@@ -188,6 +199,61 @@ export const API_ROUTES: readonly ApiRoute[] = [
       context.logger.info({ interceptId: intercept.id, service: intercept.service }, 'intercept removed');
       await publish(context, new Set([intercept.service]));
       exchange.send(204);
+    },
+  }),
+  route({
+    method: 'POST',
+    pattern: /^\/intercepts\/(?<interceptId>[^/]+)\/previews$/,
+    auth: 'intercept-owner',
+    handler: async (context, exchange, { intercept }) => {
+      const request = await readJson(exchange, PreviewCreateSchema);
+      if (context.previewUrl === undefined) {
+        throw new DetourError('DETOUR_ERR_PREVIEW_DISABLED', 'this manager has no preview gateway; start it with --preview-listen PORT (or point it at one with --preview-url URL)');
+      }
+      previewHeaders(intercept);
+      const entry = request.entry ?? { kind: 'service' as const, service: intercept.service };
+      await checkEntryAnswers(entryUrl(entry, context.state));
+      const record = context.previews.create(intercept, entry, request.ttlMs);
+      await context.persisted();
+      context.logger.info({ interceptId: intercept.id, preview: record.hint, expiresAt: new Date(record.expiresAt).toISOString() }, 'preview created');
+      exchange.send(201, previewView(record, intercept, context.previewUrl));
+    },
+  }),
+  route({
+    method: 'DELETE',
+    pattern: /^\/intercepts\/(?<interceptId>[^/]+)\/previews\/(?<previewRef>[^/]+)$/,
+    auth: 'intercept-owner',
+    handler: async (context, exchange, request) => {
+      const record = context.previews.remove(request.intercept.id, request.param('previewRef'));
+      await context.persisted();
+      context.logger.info({ interceptId: request.intercept.id, preview: record.hint }, 'preview removed');
+      exchange.send(204);
+    },
+  }),
+  route({
+    method: 'GET',
+    pattern: /^\/previews$/,
+    auth: 'caller-session',
+    handler: async (context, exchange, { session }) => {
+      const mine = new Map(context.state.services().flatMap((s) => s.intercepts.filter((i) => i.owner.sessionId === session.id).map((i) => [i.id, i] as const)));
+      const previews = context.previews.ofIntercepts(new Set(mine.keys())).map((record) => previewView(record, mine.get(record.interceptId)!, context.previewUrl));
+      const list: PreviewList = { previews };
+      exchange.send(200, list);
+    },
+  }),
+  route({
+    method: 'GET',
+    pattern: /^\/previews\/(?<previewId>[^/]+)\/route$/,
+    // The gateway holds the manager token. The id is the secret a visitor brings; it is never logged whole.
+    auth: 'token',
+    handler: async (context, exchange, request) => {
+      const id = PreviewIdSchema.safeParse(request.param('previewId'));
+      const record = id.success ? context.previews.lookup(id.data) : undefined;
+      const intercept = record === undefined ? undefined : context.state.getIntercept(record.interceptId);
+      if (record === undefined || intercept === undefined) {
+        throw new DetourError('DETOUR_ERR_PREVIEW_NOT_FOUND', 'no such preview: unknown, revoked with its intercept, or expired');
+      }
+      exchange.send(200, previewRoute(record, intercept, context.state));
     },
   }),
   route({

@@ -22,6 +22,7 @@ import { relayStream } from './relay.js';
 import { createAuthGate } from './route-auth.js';
 import { RoutingKeyRing } from './routing-keys.js';
 import type { RoutingKeyRingOptions } from './routing-keys.js';
+import { PreviewRegistry } from './previews/preview-registry.js';
 import { ManagerState } from './state.js';
 import type { InterceptStore } from './store/intercept-store.js';
 import { StoreSync } from './store/store-sync.js';
@@ -59,6 +60,8 @@ export interface ManagerOptions {
    */
   metricsPort?: number;
   metricsHost?: string;
+  /** The preview gateway's public origin, e.g. `http://preview.example.test`: previews are created only with one. */
+  previewUrl?: string;
   /** Add prom-client's process and Node.js metrics (the CLI does; in-process tests leave them out). */
   processMetrics?: boolean;
   /**
@@ -115,16 +118,20 @@ export function buildManager(options: ManagerOptions): Manager {
   const { logger } = options;
   let sync: StoreSync | undefined;
   const routingKeys = options.signedKeys === undefined ? undefined : new RoutingKeyRing(options.signedKeys);
+  // Every intercept change may end some previews (revoked with their intercept): prune them before the snapshot is taken.
   const state = new ManagerState({
     leaseMs: options.leaseMs,
     globalAllowed: options.globalAllowed,
     onInterceptsChanged: () => {
+      previews.prune();
       sync?.changed();
       options.interceptObserver?.changed(state.storedIntercepts().map((stored) => stored.intercept));
     },
     ...(routingKeys === undefined ? {} : { routingKeys: () => routingKeys.keys() }),
   });
-  if (options.store !== undefined) sync = new StoreSync(options.store, () => state.storedIntercepts(), logger);
+  const previews = new PreviewRegistry({ interceptExists: (id) => state.getIntercept(id) !== undefined, onChanged: () => sync?.changed() });
+  const snapshot = () => state.storedIntercepts().map((stored) => ({ ...stored, previews: previews.stored(stored.intercept.id) }));
+  if (options.store !== undefined) sync = new StoreSync(options.store, snapshot, logger);
   const metrics = new ManagerMetrics(state);
   if (options.processMetrics === true) metrics.enableDefaultMetrics();
   const hub = new AgentHub(state, (seconds) => metrics.pushAcked(seconds));
@@ -148,6 +155,8 @@ export function buildManager(options: ManagerOptions): Manager {
     persisted: async () => sync?.flush(),
     metrics,
     routingKeys,
+    previews,
+    previewUrl: options.previewUrl?.replace(/\/+$/, ''),
   };
   const gate = createAuthGate(options.token, state);
   const api = createApiHandler(context, gate);
@@ -198,6 +207,7 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
   if (store !== undefined) {
     options.interceptObserver?.restored(stored.map((s) => s.intercept));
     context.state.restore(stored);
+    for (const { intercept, previews } of stored) context.previews.restore(intercept.id, previews ?? []);
     logger.info({ store: store.description, intercepts: stored.length }, 'intercepts restored; offline until their daemons re-assert them');
     store.watchDeletions?.((interceptId) => context.hub.push(context.state.dropIntercept(interceptId)));
   }

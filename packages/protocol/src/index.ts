@@ -10,6 +10,10 @@ export {
   RELAY_OWNED_HEADERS,
   AGENT_PROTOCOLS,
   HTTP_TOKEN,
+  PREVIEW_COOKIE,
+  PREVIEW_QUERY_PARAM,
+  PREVIEW_PATH_PREFIX,
+  PREVIEW_EXIT_PATH,
 } from './wire.js';
 export type { AgentProtocol } from './wire.js';
 export { ERROR_CODES } from './errors.js';
@@ -46,6 +50,17 @@ export {
   LogsRequestLineSchema,
   RecentLogsSchema,
   ErrorBodySchema,
+  PREVIEW_ID_PATTERN,
+  PreviewIdSchema,
+  MAX_PREVIEW_TTL_MS,
+  MIN_PREVIEW_TTL_MS,
+  DEFAULT_PREVIEW_TTL_MS,
+  PreviewEntrySchema,
+  PreviewCreateSchema,
+  PreviewSchema,
+  PreviewListSchema,
+  PreviewRouteSchema,
+  StoredPreviewSchema,
 } from './schemas.js';
 export type {
   HeaderMatcher,
@@ -76,4 +91,10 @@ export type {
   LogsRequestLine,
   RecentLogs,
   ErrorBody,
+  PreviewEntry,
+  PreviewCreate,
+  Preview,
+  PreviewList,
+  PreviewRoute,
+  StoredPreview,
 } from './schemas.js';

@@ -311,8 +311,99 @@ export const ManagerInfoSchema = z.strictObject({
   globalAllowed: z.boolean(),
   /** Whether personal header values are signed (`--signed-keys`); managers from before it send none. */
   signedKeys: z.boolean().optional(),
+  /** The preview gateway's public origin (`--preview-url`), when the manager has one; managers from before previews send none. */
+  previewUrl: z.string().optional(),
 });
 export type ManagerInfo = z.infer<typeof ManagerInfoSchema>;
+
+// ── preview URLs (issue 12) ───────────────────────────────────────────────
+
+/**
+ * A preview id: 32 characters of RFC 4648 base32 in lower case, 160 random bits.
+ * Lower case because it is a DNS label (`<id>.preview.example.test`), and host
+ * names compare case-insensitively (RFC 4343); base32 so that no case is lost.
+ */
+export const PREVIEW_ID_PATTERN = /^[a-z2-7]{32}$/;
+export const PreviewIdSchema = z.string().regex(PREVIEW_ID_PATTERN, 'a preview id is 32 characters a-z and 2-7');
+
+/** The longest a preview lives: a link handed out must not stay valid forever. */
+export const MAX_PREVIEW_TTL_MS = 30 * 24 * 3_600_000;
+/** The shortest: less could not even be opened. */
+export const MIN_PREVIEW_TTL_MS = 10_000;
+export const DEFAULT_PREVIEW_TTL_MS = 24 * 3_600_000;
+
+/**
+ * Where a preview's requests go: `service` — the service's agent, at the
+ * address it registered (`listen`); `url` — an ingress or any HTTP origin.
+ */
+export const PreviewEntrySchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('service'), service: NAME }),
+  z.strictObject({ kind: z.literal('url'), url: z.string().max(2048).regex(/^https?:\/\/[^/?#\s]+\/?$/, 'an entry URL is an origin: http(s)://host[:port]') }),
+]);
+export type PreviewEntry = z.infer<typeof PreviewEntrySchema>;
+
+/** `POST /v1/intercepts/:id/previews`. Without `entry`, the intercept's own service. */
+export const PreviewCreateSchema = z.strictObject({
+  entry: PreviewEntrySchema.optional(),
+  ttlMs: z.number().int().min(MIN_PREVIEW_TTL_MS).max(MAX_PREVIEW_TTL_MS).default(DEFAULT_PREVIEW_TTL_MS),
+});
+export type PreviewCreate = z.input<typeof PreviewCreateSchema>;
+
+/** A preview as its owner sees it. `id` and the URLs are absent for one restored from a store, which keeps only a hash of the id. */
+export const PreviewSchema = z.strictObject({
+  id: PreviewIdSchema.optional(),
+  /** The id's first 6 characters, to tell previews apart without the secret. */
+  hint: z.string(),
+  interceptId: ID,
+  interceptName: z.string(),
+  service: z.string(),
+  owner: z.string(),
+  entry: PreviewEntrySchema,
+  createdAt: z.number(),
+  expiresAt: z.number(),
+  /** `http(s)://<id>.<domain>/`: for browsers with wildcard DNS (`*.preview.localhost` works everywhere). */
+  url: z.string().optional(),
+  /** `http(s)://<domain>/_detour/preview/<id>`: sets a cookie, for setups without wildcard DNS. */
+  shareUrl: z.string().optional(),
+});
+export type Preview = z.infer<typeof PreviewSchema>;
+
+export const PreviewListSchema = z.strictObject({ previews: z.array(PreviewSchema) });
+export type PreviewList = z.infer<typeof PreviewListSchema>;
+
+/**
+ * `GET /v1/previews/:id/route`, for the gateway: where to send the preview's
+ * requests and what to add. `routingHeaders` are every header name an intercept
+ * matches on now, which the gateway strips from what visitors send, so that a
+ * preview cannot be used to reach someone else's laptop.
+ */
+export const PreviewRouteSchema = z.strictObject({
+  hint: z.string(),
+  owner: z.string(),
+  service: z.string(),
+  interceptName: z.string(),
+  /** Origin to forward to: `http(s)://host:port`. */
+  entryUrl: z.string(),
+  /** Lower-case name and value of each header to add. */
+  headers: z.array(z.strictObject({ name: z.string(), value: z.string() })),
+  routingHeaders: z.array(z.string()),
+  expiresAt: z.number(),
+});
+export type PreviewRoute = z.infer<typeof PreviewRouteSchema>;
+
+/**
+ * What a store keeps of a preview: the SHA-256 of its id, never the id itself,
+ * so that reading the store (`kubectl get intercepts -o yaml`) does not hand
+ * out working links. The gateway's lookup hashes the id it is given.
+ */
+export const StoredPreviewSchema = z.strictObject({
+  idHash: z.string().regex(/^[0-9a-f]{64}$/),
+  hint: z.string(),
+  entry: PreviewEntrySchema,
+  createdAt: z.number(),
+  expiresAt: z.number(),
+});
+export type StoredPreview = z.infer<typeof StoredPreviewSchema>;
 
 export const ErrorBodySchema = z.strictObject({
   error: z.strictObject({

@@ -47,6 +47,13 @@ export const API_PATHS = {
   /** `detour gather-logs`: the manager's and its agents' recent log lines ({@link RecentLogs}). */
   logs: `${API_PREFIX}/logs`,
   /** Where an agent posts its recent log lines (NDJSON) when the watch stream asked for them (HTTP/2, on its session). */
+  /** Previews of one intercept: POST creates one ({@link PreviewCreate}). */
+  interceptPreviews: (interceptId: string) => `${API_PREFIX}/intercepts/${encodeURIComponent(interceptId)}/previews`,
+  interceptPreview: (interceptId: string, previewId: string) => `${API_PREFIX}/intercepts/${encodeURIComponent(interceptId)}/previews/${encodeURIComponent(previewId)}`,
+  /** The calling session's previews. */
+  previews: `${API_PREFIX}/previews`,
+  /** The gateway's lookup of a preview ({@link PreviewRoute}); token only. */
+  previewRoute: (previewId: string) => `${API_PREFIX}/previews/${encodeURIComponent(previewId)}/route`,
   agentLogs: (agentId: string, requestId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/logs/${encodeURIComponent(requestId)}`,
 } as const;
 
@@ -76,6 +83,16 @@ export const RELAY_OWNED_HEADERS: readonly string[] = Object.freeze([RELAY_HEADE
  */
 export const AGENT_PROTOCOLS = ['http1', 'h2c', 'auto', 'tcp'] as const;
 export type AgentProtocol = (typeof AGENT_PROTOCOLS)[number];
+
+/**
+ * Preview URLs (issue 12). The cookie a share link sets, the query parameter
+ * that does the same on any URL, and the gateway's own paths, which are never
+ * forwarded.
+ */
+export const PREVIEW_COOKIE = 'detour-preview';
+export const PREVIEW_QUERY_PARAM = 'detour-preview';
+export const PREVIEW_PATH_PREFIX = '/_detour/preview/';
+export const PREVIEW_EXIT_PATH = '/_detour/preview/exit';
 
 /** RFC 9110 §5.6.2 `token`: a method, a field name, a coding name. */
 export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

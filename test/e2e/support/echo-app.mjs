@@ -9,6 +9,11 @@
 //   GET  /long-poll?id=X     → answers only once GET /next?id=X is called
 //   GET  /next?id=X          → {released: bool}: advances the SSE stream or answers the long poll
 //   GET  /ws-open            → {open: n}: WebSocket connections open now
+//   GET  /page               → an HTML page naming the app, with a link to /about and a form posting to /submit
+//   GET  /about              → an HTML page naming the app
+//   POST /submit             → an HTML page with the form's fields as the app read them
+//   GET  /redirect           → 302 to the absolute http://HOST/landing, HOST as the request's Host
+//   GET  /set-cookie         → sets `visited=NAME; Domain=<Host without port>`
 //   WebSocket on any path    → sends {"app", "path"} first; echoes text as NAME:text;
 //                              "close" → closes with 4000; "download N" → N bytes binary then "done";
 //                              binary messages are counted; "count" → "count:N"
@@ -56,6 +61,35 @@ const server = http.createServer({ maxHeaderSize: 64 * 1024 }, (req, res) => {
     return;
   }
   if (url.pathname === '/sse') return void sse(id, res);
+  if (url.pathname === '/page' || url.pathname === '/about') {
+    req.resume();
+    const body = url.pathname === '/page' ? html(`<h1 id="app">${values.name}</h1><a id="about" href="/about">About</a><form method="post" action="/submit"><input name="note" value=""><button id="send" type="submit">Send</button></form>`) : html(`<h1 id="app">${values.name}</h1><p id="about-page">about</p>`);
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+    return;
+  }
+  if (url.pathname === '/submit') {
+    let text = '';
+    req.setEncoding('utf8').on('data', (chunk) => (text += chunk));
+    req.on('end', () => {
+      const note = new URLSearchParams(text).get('note') ?? '';
+      const body = html(`<h1 id="app">${values.name}</h1><p id="note">${note.replace(/[<>&]/g, '')}</p>`);
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+    });
+    return;
+  }
+  if (url.pathname === '/redirect') {
+    req.resume();
+    res.writeHead(302, { location: `http://${req.headers.host}/landing`, 'content-length': 0 }).end();
+    return;
+  }
+  if (url.pathname === '/set-cookie') {
+    req.resume();
+    const host = (req.headers.host ?? '').replace(/:\d+$/, '');
+    res.writeHead(200, { 'set-cookie': `visited=${values.name}; Domain=${host}; Path=/; HttpOnly`, 'content-length': 0 }).end();
+    return;
+  }
   if (url.pathname === '/long-poll') {
     waiting.set(id, () => {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -122,6 +156,10 @@ wss.on('connection', (ws, req) => {
     ws.send(`${values.name}:${text}`);
   });
 });
+
+function html(body) {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${values.name}</title></head><body>${body}</body></html>`;
+}
 
 /** Sends `bytes` in 64 KiB binary messages, at most 16 unacknowledged by the socket at a time. */
 function download(ws, bytes) {

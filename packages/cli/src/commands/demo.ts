@@ -42,7 +42,7 @@ export async function demoCommand(io: Io, binPath: string, signal: AbortSignal):
   const step = (text: string) => printError(io, `… ${text}`);
   try {
     step('starting the manager');
-    const managerUrl = await group.start('manager', node, [binPath, 'manager', '--port', '0', '--token-file', tokenFile], URL_LINE, env);
+    const managerUrl = await group.start('manager', node, [binPath, 'manager', '--port', '0', '--token-file', tokenFile, '--preview-listen', '0'], URL_LINE, env);
 
     const agentFor = async (service: string, appUrl: string) =>
       group.start(`agent ${service}`, node, [binPath, 'agent', '--service', service, '--listen', '0', '--app', appUrl, '--manager', managerUrl, '--token-file', tokenFile], URL_LINE, env);
@@ -63,6 +63,9 @@ export async function demoCommand(io: Io, binPath: string, signal: AbortSignal):
     const intercepted = JSON.parse(await runToCompletion(node, [binPath, 'intercept', 'api', '--port', laptopPort, '--http-header', 'auto', '--output', 'json'], env)) as { header: string };
     const [headerName, headerValue] = intercepted.header.split('=') as [string, string];
 
+    // The way in for a browser: web, with the header added by the preview gateway (issue 12).
+    const preview = JSON.parse(await runToCompletion(node, [binPath, 'preview', 'create', 'api', '--entry', 'web', '--output', 'json'], env)) as { url: string };
+
     printLine(io);
     const mine = await chainOf(webAgent, { [headerName]: headerValue });
     const trace = (await runToCompletion(node, [binPath, 'trace', 'web'], env)).split('\n')[0];
@@ -74,6 +77,8 @@ export async function demoCommand(io: Io, binPath: string, signal: AbortSignal):
     printLine(io, `  header arrived at:   ${describeArrival(mine)}`);
     printLine(io, '                       (no service forwards it by hand: @detour/propagation carries it, also out of your laptop api)');
     printLine(io, `  detour trace web:    ${trace}`);
+    printLine(io, `  preview URL:         ${preview.url}`);
+    printLine(io, '                       (open it in a browser: web → api (laptop) → quote, no header needed)');
     printLine(io);
     printLine(io, 'Try it yourself:');
     printLine(io, `  curl -s ${webAgent}/                                  # everyone else's view`);

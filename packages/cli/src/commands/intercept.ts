@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { DEFAULT_PREVIEW_TTL_MS } from '@detour/protocol';
 import type { Intercept, Mechanism, SignedValue } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
@@ -10,6 +11,7 @@ import { describeMatchers, headerToSend } from '../format.js';
 import { AUTO_HEADER, autoHeaderMatcher, parseHeaderSpec, parsePathMatchers } from '../header-spec.js';
 import type { Io, OutputFormat } from '../io.js';
 import { printError, printJson, printLine, printProgress } from '../io.js';
+import { createPreview, previewLines } from './preview.js';
 
 export interface InterceptOptions {
   service: string;
@@ -22,6 +24,8 @@ export interface InterceptOptions {
   name?: string;
   onDisconnect: DisconnectPolicy;
   mechanism: Mechanism;
+  /** Also create a preview (default entry and expiry). */
+  previewUrl: boolean;
   output: OutputFormat;
   command: string[];
 }
@@ -69,8 +73,9 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
   }
   const header = headerToSend(intercept, signedValue);
   const signed = intercept.headers.some((h) => h.signed === true) ? signedValue : undefined;
+  const preview = options.previewUrl ? await createPreview(home, { intercept: intercept.name, ttlMs: DEFAULT_PREVIEW_TTL_MS }) : undefined;
   if (options.output === 'json') {
-    printJson(io, { ...intercept, header: header ?? null });
+    printJson(io, { ...intercept, header: header ?? null, ...(preview === undefined ? {} : { preview }) });
   } else {
     printLine(io, `Using intercept ${intercept.name} on ${intercept.service}`);
     printLine(io, `   Intercept id   : ${intercept.id}`);
@@ -80,6 +85,7 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     printLine(io, `   On disconnect  : ${describePolicy(intercept)}`);
     if (header !== undefined) printLine(io, `   Send the header: ${header.replace('=', ': ')}`);
     if (signed !== undefined) printLine(io, `   Signed value   : valid until ${new Date(signed.expiresAt).toISOString()}; send it exactly as shown (the bare name goes to the app)`);
+    if (preview !== undefined) for (const line of previewLines(preview, '   ')) printLine(io, line);
   }
   if (options.command.length === 0) return { code: 0 };
   return runWhileIntercepting(options.command, intercept, header, io, home);

@@ -3,6 +3,7 @@ import { createSecureContext } from 'node:tls';
 import { DetourError, readOrCreateTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { ManagerCluster } from '@detour/kube/cluster';
+import { startGateway } from '@detour/gateway';
 import { FileInterceptStore, startManager } from '@detour/manager';
 import type { InterceptStore, ManagerOptions } from '@detour/manager';
 import type { Io } from '../io.js';
@@ -43,6 +44,12 @@ export interface ManagerCommandOptions {
   signedKeys: boolean;
   signedKeyTtl?: string;
   signedKeyRotation?: string;
+  /** Serve the preview gateway in this process too, on this port. */
+  previewListen?: number;
+  previewDomain: string;
+  /** The gateway's public origin as visitors reach it; default with --preview-listen: http://<domain>:<port>. */
+  previewUrl?: string;
+  previewBanner: boolean;
 }
 
 /** What the entry point read from the environment for the Kubernetes store. */
@@ -240,11 +247,23 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
   const store = await openStore(options, access, logger);
   const { token, created } = await readOrCreateTokenFile(options.tokenFile);
   if (created) printLine(io, `wrote a new token to ${options.tokenFile}`);
+  if (options.previewUrl !== undefined && !/^https?:\/\/[^/?#]+\/?$/.test(options.previewUrl)) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --preview-url ${JSON.stringify(options.previewUrl)}: give the gateway's public origin, e.g. https://preview.example.test`);
+  }
   // Last before the manager starts: from here on its watches run, and a failure must close them.
   const injector = await openInjector(options, access, logger, version);
   const webhook = injector?.webhook;
+  // The gateway listens first, so that its port is known for the links the manager prints; it asks the manager once that listens.
+  const listening: { url?: string } = {};
   let manager: Awaited<ReturnType<typeof startManager>>;
+  let gateway: Awaited<ReturnType<typeof startGateway>> | undefined;
+  let previewUrl: string | undefined;
   try {
+    gateway =
+      options.previewListen === undefined
+        ? undefined
+        : await startGateway({ host: options.host, port: options.previewListen, domain: options.previewDomain, managerUrl: () => listening.url, token, banner: options.previewBanner, logger });
+    previewUrl = options.previewUrl ?? (gateway === undefined ? undefined : `http://${options.previewDomain}:${gateway.address.port}`);
     manager = await startManager({
       host: options.host,
       port: options.port,
@@ -261,17 +280,22 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
       ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
       ...(tls === undefined ? {} : { tls }),
       ...(signedKeys === undefined ? {} : { signedKeys }),
+      ...(previewUrl === undefined ? {} : { previewUrl }),
     });
   } catch (err) {
-    // The caches' watches would keep the process alive.
+    // The caches' watches would keep the process alive, and so would the gateway's listener.
+    await gateway?.close();
     await injector?.cluster.close();
     throw err;
   }
+  listening.url = manager.url;
   printLine(io, `manager listening on ${manager.url}`);
+  if (gateway !== undefined) printLine(io, `preview gateway listening on ${gateway.url} (previews at ${previewUrl})`);
   if (manager.webhookUrl !== undefined) printLine(io, `agent injector listening on ${manager.webhookUrl}`);
   const metrics = manager.metricsAddress;
   if (metrics !== undefined) printLine(io, `manager metrics on http://${metrics.host.includes(':') ? `[${metrics.host}]` : metrics.host}:${metrics.port}/metrics`);
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+  await gateway?.close();
   await manager.close();
   await injector?.cluster.close();
   return 0;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { z } from 'zod';
-import { InterceptSchema } from '@detour/protocol';
+import { InterceptSchema, StoredPreviewSchema } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import type { InterceptStore, StoredIntercept } from './intercept-store.js';
 
@@ -11,7 +11,7 @@ const FORMAT = 'detour-state/1';
 
 const StateFileSchema = z.strictObject({
   format: z.literal(FORMAT),
-  intercepts: z.array(z.strictObject({ intercept: InterceptSchema, clientHash: z.string().regex(/^[0-9a-f]{64}$/) })),
+  intercepts: z.array(z.strictObject({ intercept: InterceptSchema, clientHash: z.string().regex(/^[0-9a-f]{64}$/), previews: z.array(StoredPreviewSchema).optional() })),
 });
 
 export interface FileStoreOptions {

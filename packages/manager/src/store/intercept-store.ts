@@ -1,4 +1,4 @@
-import type { Intercept } from '@detour/protocol';
+import type { Intercept, StoredPreview } from '@detour/protocol';
 
 /**
  * What outlives a manager process: each intercept with its owner. Sessions are
@@ -16,6 +16,8 @@ export interface StoredIntercept {
    * must not learn what it takes to impersonate the developer.
    */
   clientHash: string;
+  /** Its preview URLs (hashed ids only); absent when it has none, and in stores written before previews. */
+  previews?: StoredPreview[];
 }
 
 /**

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { InterceptRequestSchema, OwnerSchema } from '@detour/protocol';
+import { InterceptRequestSchema, OwnerSchema, StoredPreviewSchema } from '@detour/protocol';
+import type { StoredPreview } from '@detour/protocol';
 import { INTERCEPT_RESOURCE } from '@detour/kube';
 import type { StoredIntercept } from './intercept-store.js';
 
@@ -29,6 +30,7 @@ export interface InterceptSpec {
   onDisconnect: string;
   mechanism: string;
   localPort: number;
+  previews: StoredPreview[];
 }
 
 /** Written through the status subresource only. */
@@ -64,7 +66,7 @@ export function objectName(interceptId: string): string {
 }
 
 export function toObject(stored: StoredIntercept, namespace: string): InterceptObject {
-  const { intercept, clientHash } = stored;
+  const { intercept, clientHash, previews } = stored;
   return {
     apiVersion: INTERCEPT_API_VERSION,
     kind: INTERCEPT_RESOURCE.kind,
@@ -84,6 +86,8 @@ export function toObject(stored: StoredIntercept, namespace: string): InterceptO
       onDisconnect: intercept.onDisconnect,
       mechanism: intercept.mechanism,
       localPort: intercept.localPort,
+      // Always present, empty too: a JSON merge patch (RFC 7396) without the key would leave the old previews in place.
+      previews: previews ?? [],
     },
     status: { online: intercept.online, owner: intercept.owner.name, acceptedAt: new Date(intercept.createdAt).toISOString() },
   };
@@ -98,6 +102,7 @@ const ObjectSchema = z.object({
   spec: z.object({
     ...InterceptRequestSchema.omit({ id: true }).shape,
     owner: z.object({ ...OwnerSchema.shape, clientHash: z.string().regex(/^[0-9a-f]{64}$/) }),
+    previews: z.array(StoredPreviewSchema).optional(),
   }),
   status: z.object({ online: z.boolean().optional(), acceptedAt: z.string().optional() }).optional(),
 });
@@ -116,13 +121,15 @@ export function fromObject(object: unknown): { stored: StoredIntercept } | { pro
   const id = InterceptRequestSchema.shape.id.safeParse(metadata.annotations?.[ID_ANNOTATION] ?? metadata.name);
   if (!id.success) return { problem: `metadata.annotations.${ID_ANNOTATION}: ${id.error.issues[0]?.message ?? 'invalid'}` };
   const { clientHash, ...owner } = spec.owner;
+  const { previews, ...request } = spec;
   const createdAt = Date.parse(status?.acceptedAt ?? metadata.creationTimestamp ?? '');
   const sequence = Number(metadata.annotations?.[SEQUENCE_ANNOTATION] ?? 0);
   return {
     stored: {
       clientHash,
+      ...(previews === undefined || previews.length === 0 ? {} : { previews }),
       intercept: {
-        ...spec,
+        ...request,
         id: id.data,
         owner,
         createdAt: Number.isNaN(createdAt) ? 0 : createdAt,
