@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -80,4 +81,27 @@ test('issue 13: signed values reach the laptop; changed, expired and bare ones g
     assert.ok(!agent.stderr().includes(mac));
     assert.ok(!daemonLog.includes(mac));
   }
+});
+
+test('issue 13: a preview of a signed intercept sends its owner\'s signed value, so it reaches the laptop', { timeout: 60_000 }, async (t) => {
+  const env = await Environment.create({ managerArgs: ['--signed-keys', '--preview-listen', '0'] });
+  t.after(() => env.close());
+  const app = await env.app('web');
+  const agent = await env.agent('web', app.url);
+  const alice = await env.developer('alice');
+  const [name, value] = await alice.interceptHeader('web');
+  assert.match(`${name}=${value}`, SIGNED);
+  const created = await alice.cli(['preview', 'create', 'web', '--output', 'json']);
+  assert.equal(created.code, 0, created.stderr);
+  const preview = new URL((JSON.parse(created.stdout) as { url: string }).url);
+  const answeredThroughGateway = await new Promise<string>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: Number(preview.port), path: '/anything', headers: { host: preview.host } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve((JSON.parse(text) as { app: string }).app));
+    }).on('error', reject);
+  });
+  assert.equal(answeredThroughGateway, 'alice-laptop');
+  // The bare name still goes to the app: the preview's value is the signed one, not a bypass.
+  assert.equal(await answeredBy(agent.url, { [name]: value.split('.')[0]! }), 'web');
 });

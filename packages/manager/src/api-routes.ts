@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { AgentAckSchema, InterceptRequestSchema, PreviewCreateSchema, PreviewIdSchema, SessionCreateSchema, SightingSchema, TraceRequestSchema } from '@detour/protocol';
-import type { ManagerInfo, PreviewList, RecentLogs, SessionInfo } from '@detour/protocol';
+import type { Intercept, ManagerInfo, PreviewList, RecentLogs, SessionInfo } from '@detour/protocol';
 import { DetourError, LOG_RING_DEFAULTS } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { AgentHub } from './agent-hub.js';
@@ -37,6 +37,12 @@ export interface ApiContext {
   previewUrl: string | undefined;
   /** `--signed-keys`: signs developers' values; absent when the manager signs nothing. */
   routingKeys: RoutingKeyRing | undefined;
+}
+
+/** The signed value an intercept's owner sends now (`--signed-keys`), which previews of it send too. */
+function signedValueOf(context: ApiContext, intercept: Pick<Intercept, 'owner'>): string | undefined {
+  const session = context.state.getSession(intercept.owner.sessionId);
+  return session === undefined ? undefined : ownView(context, session).signedValue?.value;
 }
 
 /** A session as its daemon sees it: with its signed value when the manager signs. */
@@ -210,7 +216,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       if (context.previewUrl === undefined) {
         throw new DetourError('DETOUR_ERR_PREVIEW_DISABLED', 'this manager has no preview gateway; start it with --preview-listen PORT (or point it at one with --preview-url URL)');
       }
-      previewHeaders(intercept);
+      previewHeaders(intercept, (i) => signedValueOf(context, i));
       const entry = request.entry ?? { kind: 'service' as const, service: intercept.service };
       await checkEntryAnswers(entryUrl(entry, context.state));
       const record = context.previews.create(intercept, entry, request.ttlMs);
@@ -253,7 +259,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       if (record === undefined || intercept === undefined) {
         throw new DetourError('DETOUR_ERR_PREVIEW_NOT_FOUND', 'no such preview: unknown, revoked with its intercept, or expired');
       }
-      exchange.send(200, previewRoute(record, intercept, context.state));
+      exchange.send(200, previewRoute(record, intercept, context.state, (i) => signedValueOf(context, i)));
     },
   }),
   route({
