@@ -314,6 +314,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .requiredOption('--token-file <file>', 'bearer token file')
     .option('--host <host>', 'address to bind', CLI_DEFAULTS.host)
     .option('--banner', 'add a "you are viewing …\'s preview" bar to HTML answers', false)
+    .option('--manager-ca <file>', 'CA bundle (PEM) that verifies an https:// --manager (default: the system CAs)')
+    .option('--insecure', 'allow sending the token over cleartext http:// to a manager that is not on this machine (dangerous)', false)
     .action(async (o: GatewayCommandOptions) => {
       const { gatewayCommand } = await import('./commands/gateway.js');
       done(await gatewayCommand(o, io, serverLogging('gateway'), signal));

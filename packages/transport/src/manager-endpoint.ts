@@ -19,6 +19,13 @@ export interface ManagerEndpointOptions {
   key?: Buffer;
   /** `--insecure`: allow the token over cleartext to a non-loopback manager. */
   insecure?: boolean;
+  /**
+   * The caller runs in the manager's own process and dials the port it serves (the
+   * preview gateway of `detour manager --preview-listen`): the token never leaves the
+   * process's own host, and the certificate is the one it serves itself, which may not
+   * name the address dialled; it is not checked.
+   */
+  sameProcess?: boolean;
 }
 
 /** A validated manager address. */
@@ -83,7 +90,7 @@ export function managerEndpoint(urlText: string, options: ManagerEndpointOptions
   }
   const host = url.hostname.replace(/^\[|\]$/g, '');
   let cleartextWarning: string | undefined;
-  if (!https && !isLoopbackHost(host)) {
+  if (!https && !isLoopbackHost(host) && options.sameProcess !== true) {
     if (options.insecure !== true) {
       throw new DetourError(
         'DETOUR_ERR_TLS_CLEARTEXT_TOKEN',
@@ -105,6 +112,7 @@ export function managerEndpoint(urlText: string, options: ManagerEndpointOptions
         ...(net.isIP(host) === 0 ? { servername: host } : {}),
         ...(options.ca === undefined ? {} : { ca: options.ca }),
         ...(options.cert === undefined ? {} : { cert: options.cert, key: options.key }),
+        ...(options.sameProcess === true ? { rejectUnauthorized: false } : {}),
       })
     : undefined;
   return Object.freeze({ origin: url.origin, url, tls: tlsOptions, cleartextWarning });

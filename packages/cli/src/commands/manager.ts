@@ -262,7 +262,15 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
     gateway =
       options.previewListen === undefined
         ? undefined
-        : await startGateway({ host: options.host, port: options.previewListen, domain: options.previewDomain, managerUrl: () => listening.url, token, banner: options.previewBanner, logger });
+        : await startGateway({
+            host: options.host,
+            port: options.previewListen,
+            domain: options.previewDomain,
+            manager: () => (listening.url === undefined ? undefined : managerEndpoint(listening.url, { sameProcess: true })),
+            token,
+            banner: options.previewBanner,
+            logger,
+          });
     previewUrl = options.previewUrl ?? (gateway === undefined ? undefined : `http://${options.previewDomain}:${gateway.address.port}`);
     manager = await startManager({
       host: options.host,
