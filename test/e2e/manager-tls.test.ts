@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp } from 'node:fs/promises';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Environment, answeredBy } from './support/environment.js';
@@ -25,7 +26,7 @@ async function otherCa(dir: string): Promise<string> {
 }
 
 test('issue 13: an https manager; agent and daemon verify it with --manager-ca and route through it', { timeout: 90_000 }, async (t) => {
-  const { env, dir } = await tlsEnvironment();
+  const { env, dir } = await tlsEnvironment(['--preview-listen', '0']);
   t.after(() => env.close());
   assert.match(env.managerUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
   const { appUrl, agentUrls } = await env.service('api');
@@ -35,6 +36,20 @@ test('issue 13: an https manager; agent and daemon verify it with --manager-ca a
   const [name, value] = await alice.interceptHeader('api');
   assert.equal(await answeredBy(agentUrls[0]!, { [name]: value }), 'alice-laptop');
   assert.equal(await answeredBy(agentUrls[0]!), 'api');
+
+  await t.test('a preview URL works through the in-process gateway, which dials the https manager', async () => {
+    const created = await alice.cli(['preview', 'create', 'api', '--output', 'json']);
+    assert.equal(created.code, 0, created.stderr);
+    const preview = new URL((JSON.parse(created.stdout) as { url: string }).url);
+    const app = await new Promise<string>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: Number(preview.port), path: '/anything', headers: { host: preview.host } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve((JSON.parse(text) as { app: string }).app));
+      }).on('error', reject);
+    });
+    assert.equal(app, 'alice-laptop');
+  });
 
   await t.test('a daemon given the wrong CA, or none (system CAs), is refused with one line naming --manager-ca (exit 2)', async () => {
     const wrong = await otherCa(dir);
