@@ -8,12 +8,13 @@
 // and `detour agent` need at run time and nothing else:
 //   - the root package.json and package-lock.json (the lockfile pins every version);
 //   - for each workspace @detour/cli depends on, directly or not, its package.json and its
-//     compiled dist/src (no tests, no sources, no tsbuildinfo), and the cli's bin/;
+//     compiled dist/src (no tests, no sources, no tsbuildinfo), its static/ files when it has
+//     some (served as they are: the dashboard's page and styles), and the cli's bin/;
 //   - node_modules from `npm ci --omit=dev` for exactly those workspaces.
 // Which workspaces are needed is read from the package.json files, so a new package that the
 // CLI depends on is picked up without editing this file or the Dockerfile.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ENTRY_PACKAGE = '@detour/cli';
@@ -66,6 +67,7 @@ function install(src, dest) {
     mkdirSync(join(dest, folder), { recursive: true });
     cpSync(join(src, folder, 'package.json'), join(dest, folder, 'package.json'));
     cpSync(join(src, folder, 'dist', 'src'), join(dest, folder, 'dist', 'src'), { recursive: true, filter: (path) => !path.endsWith('.tsbuildinfo') });
+    if (existsSync(join(src, folder, 'static'))) cpSync(join(src, folder, 'static'), join(dest, folder, 'static'), { recursive: true });
   }
   const cli = workspaceFolders(src).get(ENTRY_PACKAGE);
   cpSync(join(src, cli, 'bin'), join(dest, cli, 'bin'), { recursive: true });

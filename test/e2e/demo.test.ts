@@ -22,6 +22,14 @@ test('detour demo starts, answers both kinds of request, and cleans up on SIGINT
   assert.match(stdout, /header arrived at: {3}web ✔ → api ✔ → quote ✔/);
   assert.match(stdout, /detour trace web: {4}web ✔ → api ✔ → quote ✔ \(header propagated through 3 services\)/);
 
+  // The dashboard URL signs a browser in (the token is swapped for a cookie).
+  const dashboard = /dashboard: {11}(http:\/\/127\.0\.0\.1:\d+\/\?token=\S+)/.exec(stdout);
+  assert.ok(dashboard, stdout);
+  const signIn = await request(dashboard[1]!);
+  assert.equal(signIn.statusCode, 303);
+  assert.match(String(signIn.headers['set-cookie']), /HttpOnly/);
+  await signIn.body.dump();
+
   // The printed curl commands work as printed.
   const mine = /curl -s -H '([^:]+): ([^']+)' (http:\/\/\S+)\//.exec(stdout);
   assert.ok(mine, stdout);

@@ -47,13 +47,15 @@ test('the image install step gives a tree from which detour manager and detour a
   // Only run-time files: no test, source or dev tooling.
   const installed = await readdir(join(app, 'node_modules'));
   // (`ws` is not in the list: @kubernetes/client-node needs it at run time for watches.)
-  for (const devOnly of ['typescript', 'eslint', 'madge', 'kubernetes-models', '@grpc', 'adm-zip', '@aws-cdk']) {
+  for (const devOnly of ['typescript', 'eslint', 'madge', 'kubernetes-models', '@grpc', 'adm-zip', '@aws-cdk', 'playwright-core']) {
     assert.ok(!installed.includes(devOnly), `${devOnly} is a dev or test dependency but was installed`);
   }
   // Some @types are run-time dependencies of @kubernetes/client-node; ours (tests' and tools') must not be there.
   const types = await readdir(join(app, 'node_modules', '@types')).catch(() => [] as string[]);
   for (const devOnly of ['ws', 'adm-zip']) assert.ok(!types.includes(devOnly), `@types/${devOnly} is a test dependency but was installed`);
   assert.deepEqual(await readdir(join(app, 'packages', 'cli', 'dist')), ['src']);
+  // The dashboard's page is served as it is, beside its compiled views.
+  assert.deepEqual((await readdir(join(app, 'packages', 'dashboard-ui', 'static'))).sort(), ['index.html', 'logo.svg', 'style.css']);
   await assert.rejects(readdir(join(app, 'test')), { code: 'ENOENT' });
 
   // The chart's writable /tmp emptyDir; HOME and DETOUR_HOME point there as the image's ENV does.

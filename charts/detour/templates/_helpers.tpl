@@ -123,6 +123,10 @@ they change (cert-manager renews them in place).
 {{- if .Values.previews.enabled }}
 - --preview-url={{ include "detour.previewUrl" . }}
 {{- end }}
+- --egress=cluster
+{{- range $namespace := include "detour.managedNamespaces" . | fromJsonArray }}
+- --egress-namespace={{ $namespace }}
+{{- end }}
 {{- if .Values.tls.enabled }}
 - --tls-cert=/var/run/secrets/detour-tls/tls.crt
 - --tls-key=/var/run/secrets/detour-tls/tls.key

@@ -105,7 +105,7 @@ export async function startDaemon(manager: TestManager, name: string): Promise<T
   const stop = new AbortController();
   let ready!: () => void;
   const readied = new Promise<void>((resolve) => (ready = resolve));
-  const running = runDaemon({ manager: managerEndpoint(manager.url), tokenFile, name, home, version: '0.0.0-test', logger: silent, onReady: () => ready() }, stop.signal);
+  const running = runDaemon({ manager: managerEndpoint(manager.url), token: { file: tokenFile }, name, home, version: '0.0.0-test', logger: silent, onReady: () => ready() }, stop.signal);
   const client = new DaemonClient(home);
   manager.beforeClose(async () => {
     await client.close();

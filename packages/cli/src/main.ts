@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { homedir, userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -12,11 +12,15 @@ import { LogRing, createLogger, isUserError } from '@detour/core';
 // and its idle memory is a published target, it must not carry the manager, daemon,
 // demo or trace code (and zod, undici, … with them). Types cost nothing at run time.
 import type { AgentCommandOptions } from './commands/agent.js';
+import type { ConnectOptions } from './commands/connect.js';
+import type { DaemonCommandOptions } from './commands/daemon.js';
 import type { InjectCommandOptions } from './commands/inject.js';
 import type { ManagerCommandOptions } from './commands/manager.js';
 import type { GatewayCommandOptions } from './commands/gateway.js';
-import type { CommandOutcome, InterceptOptions } from './commands/intercept.js';
+import type { InterceptOptions } from './commands/intercept.js';
+import type { CommandOutcome } from './run-command.js';
 import type { TraceCommandOptions } from './commands/trace.js';
+import type { DashboardCommandOptions } from './commands/dashboard.js';
 import type { UninstallCommandOptions } from './commands/uninstall.js';
 import { resolveHome, sanitizeName } from '@detour/daemon/client';
 import { parseDisconnectPolicy } from './disconnect-policy.js';
@@ -42,6 +46,8 @@ export const ENVIRONMENT = {
   logLevel: 'DETOUR_LOG_LEVEL',
   /** `detour manager --state kubernetes`: a kubeconfig file when --kubeconfig is not given. */
   kubeconfig: 'KUBECONFIG',
+  /** Where ~/.kube/config is, for `connect` and `intercept --env-file` through the kubeconfig. */
+  homeDir: 'HOME',
   /** Set by Kubernetes in every pod: the manager may use its ServiceAccount. */
   kubernetesServiceHost: 'KUBERNETES_SERVICE_HOST',
 } as const;
@@ -118,6 +124,11 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     const ring = new LogRing();
     return { logger: createLogger(component, { level: logLevel, destination: pino.destination(2), ring }), ring };
   };
+  /** `$KUBECONFIG`, else ~/.kube/config: for `connect` and `intercept --env-file` through the kubeconfig. */
+  const kubeconfigLocation = () => {
+    const kubeconfig = io.env[ENVIRONMENT.kubeconfig];
+    return { ...(kubeconfig === undefined || kubeconfig === '' ? {} : { kubeconfig }), homeDir: io.env[ENVIRONMENT.homeDir] ?? homedir() };
+  };
   let outcome: CommandOutcome = { code: 0 };
   const done = (code: number) => {
     outcome = { code };
@@ -166,6 +177,10 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--signed-keys', "sign developers' header values; agents route only valid, unexpired signed values to laptops", false)
     .option('--signed-key-ttl <duration>', 'with --signed-keys: how long a signed value is honoured, e.g. 12h (default 24h)')
     .option('--signed-key-rotation <duration>', 'with --signed-keys: how often a new signing key is made, e.g. 7d (default 24h); the old one verifies for one ttl more')
+    .addOption(new Option('--egress <where>', "developers' outbound calls (detour run) may reach: agents (registered services, at their agents) or cluster (Service DNS names, from inside the cluster)").choices(['agents', 'cluster']).default('agents'))
+    .option('--cluster-domain <domain>', 'with --egress cluster: the cluster DNS domain', 'cluster.local')
+    .option('--egress-namespace <name>', 'with --egress cluster: a namespace whose SERVICE.NAMESPACE names are reachable (repeatable; the pod\'s own always is)', collect, [])
+    .option('--service-cidr <cidr>', 'with --egress cluster: Service addresses in this CIDR are reachable by IP (repeatable)', collect, [])
     .option('--preview-listen <port>', 'also serve the preview gateway on this port (0 picks a free one), bound to --host', integer(0, 65535))
     .option('--preview-domain <domain>', 'with --preview-listen: previews are <id>.DOMAIN', 'preview.localhost')
     .option('--preview-url <url>', "the preview gateway's public origin, e.g. https://preview.example.test (default with --preview-listen: http://DOMAIN:PORT)")
@@ -236,14 +251,16 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
 
   program
     .command('connect')
-    .description('start the user daemon and open a session with the manager')
-    .requiredOption('--manager <url>', "the manager's URL")
-    .requiredOption('--token-file <file>', 'bearer token file')
+    .description("start the user daemon and open a session with the manager: at --manager URL, or found through your kubeconfig and reached by a port-forward")
+    .option('--manager <url>', "the manager's URL (without it: the detour chart's manager in the kubeconfig's namespace)")
+    .option('--token-file <file>', 'bearer token file (with --manager)')
+    .option('--context <name>', 'without --manager: the kubeconfig context (default: the current one)')
+    .option('--namespace <name>', "without --manager: the detour chart's namespace (default: the context's)")
     .option('--name <name>', 'your name, shown to others and part of your header value', defaultName())
     .option('--timeout-ms <ms>', 'how long to wait for the connection', integer(100, 600_000), CLI_DEFAULTS.connectTimeoutMs)
     .option('--manager-ca <file>', 'CA bundle (PEM) that verifies an https:// --manager (default: the system CAs)')
     .option('--insecure', 'allow sending the token over cleartext http:// to a manager that is not on this machine (dangerous)', false)
-    .action(async (o: { manager: string; tokenFile: string; name: string; timeoutMs: number; managerCa?: string; insecure: boolean }) => {
+    .action(async (o: Omit<ConnectOptions, 'name'> & { name: string }) => {
       const { connectCommand } = await import('./commands/connect.js');
       done(await connectCommand({ ...o, name: sanitizeName(o.name) }, io, home, BIN_PATH));
     });
@@ -251,15 +268,17 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
   program
     .command('daemon', { hidden: true })
     .description('run the user daemon in the foreground (connect starts it)')
-    .requiredOption('--manager <url>')
-    .requiredOption('--token-file <file>')
+    .option('--manager <url>')
+    .option('--token-file <file>')
+    .option('--kube-context <name>')
+    .option('--kube-namespace <name>')
     .requiredOption('--name <name>')
     .option('--manager-ca <file>')
     .option('--insecure', '', false)
-    .action(async (o: { manager: string; tokenFile: string; name: string; managerCa?: string; insecure: boolean }) => {
+    .action(async (o: DaemonCommandOptions) => {
       const { daemonCommand } = await import('./commands/daemon.js');
       const logger = createLogger('daemon', { level: logLevel, destination: pino.destination({ dest: home.logPath, mkdir: true, sync: false }) });
-      done(await daemonCommand(o, home, logger, VERSION, signal));
+      done(await daemonCommand(o, kubeconfigLocation(), home, logger, VERSION, signal));
     });
 
   program
@@ -298,11 +317,24 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
         .default(parseDisconnectPolicy(CLI_DEFAULTS.onDisconnect), CLI_DEFAULTS.onDisconnect),
     )
     .addOption(new Option('--mechanism <kind>', 'http: per request; tcp: whole connections of a raw TCP port (with --global)').choices(['http', 'tcp']).default('http'))
+    .option('--env-file <file>', "write the environment of the service's app container in the cluster here (.env); -- COMMAND gets it too")
+    .option('--env-json <file>', 'the same, as one JSON object')
+    .option('--context <name>', 'with --env-file/--env-json: the kubeconfig context (default: the current one)')
+    .option('--namespace <name>', "with --env-file/--env-json: the service's namespace (default: the context's)")
     .option('--preview-url', 'also create a preview URL of the intercept (as `detour preview create`)', false)
     .addOption(outputOption())
-    .action(async (service: string, command: string[], o: Omit<InterceptOptions, 'service' | 'command'>) => {
+    .action(async (service: string, command: string[], o: Omit<InterceptOptions, 'service' | 'command' | 'kubeconfigLocation'>) => {
       const { interceptCommand } = await import('./commands/intercept.js');
-      outcome = await interceptCommand({ ...o, service, command }, io, home);
+      outcome = await interceptCommand({ ...o, service, command, kubeconfigLocation: kubeconfigLocation() }, io, home);
+    });
+
+  program
+    .command('run')
+    .description("run COMMAND with its calls to the environment's services (by name) going through your session")
+    .argument('<command...>', 'after --: the command, e.g. -- node app.mjs')
+    .action(async (command: string[]) => {
+      const { runCommand } = await import('./commands/run.js');
+      outcome = await runCommand(command, io, home);
     });
 
   program
@@ -377,6 +409,20 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .action(async (service: string, o: Omit<TraceCommandOptions, 'service'>) => {
       const { traceCommand } = await import('./commands/trace.js');
       done(await traceCommand({ ...o, service }, io, home));
+    });
+
+  program
+    .command('dashboard')
+    .description('open the web dashboard: the environment, your intercepts, and an inspector of the requests routed to this laptop, with replay')
+    .option('--port <port>', 'port on 127.0.0.1 to serve it on (default: a free one)', integer(1, 65535))
+    .option('--capture-requests <n>', 'how many recent requests the inspector keeps (default 500)', integer(1, 100_000))
+    .option('--capture-bytes <size>', 'memory the inspector may use for them, e.g. 32MiB (default 32MiB)')
+    .option('--no-open', 'only print the URL; never start a browser')
+    .option('--stop', 'stop the dashboard; capturing stops with it')
+    .addOption(outputOption())
+    .action(async (o: Omit<DashboardCommandOptions, 'stop'> & { stop?: boolean }) => {
+      const { dashboardCommand } = await import('./commands/dashboard.js');
+      done(await dashboardCommand({ ...o, stop: o.stop === true }, io, home));
     });
 
   program

@@ -128,9 +128,17 @@ test('a corrupt --state-file: the manager does not start, one line names the fil
 
 test('no daemon: a command that needs one says to run detour connect', async (t) => {
   const home = await tempDir(t);
-  for (const argv of [['list'], ['leave', 'api'], ['intercept', 'api', '--port', '8080']]) {
+  for (const argv of [['list'], ['leave', 'api'], ['intercept', 'api', '--port', '8080'], ['dashboard', '--no-open']]) {
     assertUserMistake(await run(argv, { DETOUR_HOME: home }), /^detour: not connected: no daemon runs for .*; run `detour connect --manager URL --token-file FILE` first\n$/);
   }
+});
+
+test('dashboard: a capture budget that is not a size, or out of range, is one line and exit 2', async (t) => {
+  const home = await tempDir(t);
+  for (const size of ['lots', '12 parsecs', '10k', '9GiB']) {
+    assertUserMistake(await run(['dashboard', '--capture-bytes', size], { DETOUR_HOME: home }), /^detour: bad --capture-bytes .*: give a size from 1MiB to 4GiB, e\.g\. 32MiB\n$/);
+  }
+  assertUserMistake(await run(['dashboard', '--capture-requests', '0'], { DETOUR_HOME: home }), /--capture-requests/);
 });
 
 test('connect with a wrong token, against a real manager: one line and exit 2', async (t) => {

@@ -59,6 +59,17 @@ export class ManagerConnection {
     });
   }
 
+  /**
+   * What an outbound call made for this session sends (the token and the session key);
+   * throws DETOUR_ERR_EGRESS_OFFLINE while the daemon is not connected.
+   */
+  outboundHeaders(): Record<string, string> {
+    if (this.state !== 'ready' || this.#key === undefined) {
+      throw new DetourError('DETOUR_ERR_EGRESS_OFFLINE', `the daemon is not connected to the manager (${this.lastError ?? this.state}); it keeps retrying, see \`detour status\``);
+    }
+    return this.#options.manager.authHeaders(this.#key);
+  }
+
   /** The manager's list of services, for `detour list`. */
   services(): Promise<ServiceList> {
     return this.#options.manager.services();

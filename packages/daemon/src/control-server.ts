@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { DetourError, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DAEMON_PATHS } from './daemon-api.js';
-import type { DaemonStatus } from './daemon-api.js';
+import type { DaemonStatus, DashboardInfo, DashboardStart } from './daemon-api.js';
 import type { ManagerConnection } from './connection.js';
 
 const InterceptAskSchema = InterceptRequestSchema.omit({ id: true });
@@ -19,8 +19,15 @@ export interface ControlServerOptions {
   connection: ManagerConnection;
   status: () => Promise<DaemonStatus>;
   onQuit: () => void;
+  dashboard: { start(request: DashboardStart): Promise<DashboardInfo>; stop(): Promise<void> };
   logger: Logger;
 }
+
+const DashboardStartSchema = z.strictObject({
+  port: z.number().int().min(0).max(65535).optional(),
+  maxExchanges: z.number().int().min(1).max(100_000).optional(),
+  maxBytes: z.number().int().min(1024 * 1024).max(4 * 1024 * 1024 * 1024).optional(),
+});
 
 /** Is another daemon answering on this socket? A socket file left by a daemon killed with -9 is not. */
 export async function socketIsLive(socketPath: string): Promise<boolean> {
@@ -91,6 +98,17 @@ export async function startControlServer(options: ControlServerOptions): Promise
           throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
         }
         return send(200, await connection.trace(parsed.data));
+      }
+      if (req.method === 'POST' && path === DAEMON_PATHS.dashboard) {
+        const parsed = DashboardStartSchema.safeParse(await readBody(req));
+        if (!parsed.success) {
+          throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+        }
+        return send(200, await options.dashboard.start(parsed.data));
+      }
+      if (req.method === 'DELETE' && path === DAEMON_PATHS.dashboard) {
+        await options.dashboard.stop();
+        return send(204);
       }
       if (req.method === 'POST' && path === DAEMON_PATHS.quit) {
         await connection.shutdown();

@@ -13,7 +13,26 @@ export const DAEMON_PATHS = {
   preview: (ref: string) => `/previews/${encodeURIComponent(ref)}`,
   /** The manager's and agents' recent logs (`detour gather-logs`). */
   logs: '/logs',
+  /** Starts the dashboard (or returns the running one): POST `DashboardStart`, answers `DashboardInfo`; DELETE stops it. */
+  dashboard: '/dashboard',
 } as const;
+
+/** What `detour dashboard` asks for; absent fields keep the defaults (or the running dashboard's settings). */
+export interface DashboardStart {
+  port?: number;
+  maxExchanges?: number;
+  maxBytes?: number;
+}
+
+export interface DashboardInfo {
+  /** With the token: open it once, the browser then holds a cookie. */
+  url: string;
+  port: number;
+  maxExchanges: number;
+  maxBytes: number;
+  /** Whether this call started it (false: it was running already). */
+  started: boolean;
+}
 
 /** grpc-js style connectivity states of the daemon's link to the manager. */
 export type ConnectionState = 'connecting' | 'ready' | 'transient-failure' | 'shutdown';
@@ -29,14 +48,21 @@ export interface LocalIntercept {
 
 export interface DaemonStatus {
   daemon: { pid: number; version: string; home: string };
-  manager: { url: string; version?: string };
+  manager: { url: string; version?: string; route: ManagerRouteStatus };
   connection: { state: ConnectionState; lastError?: string; since: number };
+  /** The local proxy `detour run` points commands at (HTTP CONNECT, absolute-form HTTP and SOCKS5, on loopback). */
+  outbound: { url: string; socks: string; lastError?: { at: number; message: string } };
   name: string;
   /** `value`: the developer's own value (what `auto` matches); `signedValue`: what to send when the manager signs it (`--signed-keys`). */
   header: { name: string; value: string; signedValue?: SignedValue };
   session?: SessionInfo;
   intercepts: LocalIntercept[];
 }
+
+/** How the daemon reaches the manager: its URL as given, or a port-forward through the Kubernetes API server. */
+export type ManagerRouteStatus =
+  | { kind: 'direct' }
+  | { kind: 'port-forward'; context: string; namespace: string; service: string; pod?: string; lastError?: string };
 
 /** What `detour intercept` sends; the daemon adds the id. */
 export type InterceptAsk = Omit<InterceptRequest, 'id'>;

@@ -1,2 +1,3 @@
 export { runDaemon, DAEMON_DEFAULTS } from './run-daemon.js';
-export type { DaemonOptions } from './run-daemon.js';
+export type { DaemonOptions, ManagerRoute } from './run-daemon.js';
+export { CAPTURE_DEFAULTS } from './capture/exchange-ring.js';

@@ -5,6 +5,7 @@ import type { Logger } from '@detour/core';
 import { LocalHttp2Forwarder } from './local-h2.js';
 import { forwardConnection } from './local-tunnel.js';
 import { respondStreamError } from '@detour/transport';
+import type { CaptureSwitch } from './capture/capture.js';
 
 /**
  * Serves the streams that arrive over the tunnel, each for one intercept's
@@ -16,9 +17,12 @@ export class LocalForwarder {
   readonly #h2: LocalHttp2Forwarder;
   readonly #logger: Logger;
   readonly #portOf: (interceptId: string) => number | undefined;
+  readonly #capture: CaptureSwitch;
 
-  constructor(portOf: (interceptId: string) => number | undefined, logger: Logger) {
+  /** `capture.current` is read once per stream: set while the dashboard runs, else nothing is observed. */
+  constructor(portOf: (interceptId: string) => number | undefined, logger: Logger, capture: CaptureSwitch = { current: undefined }) {
     this.#portOf = portOf;
+    this.#capture = capture;
     this.#logger = logger;
     this.#h2 = new LocalHttp2Forwarder(logger);
   }
@@ -31,12 +35,13 @@ export class LocalForwarder {
       respondStreamError(stream, new DetourError('DETOUR_ERR_TUNNEL_OFFLINE', `this developer no longer holds intercept ${interceptId}`), { [RELAY_HEADER_OFFLINE]: interceptId });
       return;
     }
+    const capture = this.#capture.current;
     if (headers[':method'] === 'CONNECT' && headers[':protocol'] === undefined) {
-      forwardConnection(stream, port, this.#logger);
+      forwardConnection(stream, port, this.#logger, capture?.http1(interceptId));
       return;
     }
     if (LocalHttp2Forwarder.wants(headers)) {
-      this.#h2.handle(stream, headers, requestEnded, port);
+      this.#h2.handle(stream, headers, requestEnded, port, capture?.h2(interceptId, headers));
       return;
     }
     // Only an agent of another detour version sends anything else.

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { RELAY_HEADER_UPSTREAM_PROTOCOL } from '@detour/protocol';
 import { forwardToPool, GRPC_STATUS, Http2SessionPool, respondLocalError } from '@detour/transport';
 import type { Logger } from '@detour/core';
+import type { H2Observer } from './capture/h2-observer.js';
 
 /** Idle sessions to a local app are closed after this; a new stream reconnects. */
 const LOCAL_IDLE_TIMEOUT_MS = 30_000;
@@ -25,8 +26,10 @@ export class LocalHttp2Forwarder {
     return headers[RELAY_HEADER_UPSTREAM_PROTOCOL] === 'h2';
   }
 
-  handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, port: number): void {
+  /** `observer`: the inspector's, only while the dashboard runs. */
+  handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, port: number, observer?: H2Observer): void {
     const unreachable = (reason: string) => {
+      observer?.unreachable(reason);
       this.#logger.warn({ port, reason }, 'local app unreachable over HTTP/2');
       respondLocalError(stream, headers, {
         status: 502,
@@ -36,7 +39,8 @@ export class LocalHttp2Forwarder {
         details: { port },
       });
     };
-    forwardToPool(stream, headers, requestEnded, this.#pool(port), 'http', unreachable);
+    const up = forwardToPool(stream, headers, requestEnded, this.#pool(port), 'http', unreachable);
+    if (observer !== undefined && up !== undefined) observer.follow(stream, up);
   }
 
   /** Drops the sessions to a port no intercept uses any more. */

@@ -3,6 +3,7 @@ import type { ServerHttp2Stream } from 'node:http2';
 import { DetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { respondStreamError, spliceStream } from '@detour/transport';
+import type { Http1Observer } from './capture/http1-observer.js';
 
 function unreachable(port: number, err: Error & { code?: string }): DetourError {
   return new DetourError('DETOUR_ERR_LOCAL_APP_UNREACHABLE', `nothing answered on 127.0.0.1:${port} (${err.code ?? err.message}); is your local app running?`, {
@@ -16,10 +17,13 @@ function unreachable(port: number, err: Error & { code?: string }): DetourError 
  * connection for HTTP/1.1 requests, or a raw TCP intercept's connection.
  * Connects to 127.0.0.1:<port>, answers 200 once connected, then splices.
  * allowHalfOpen: one side's FIN must not cut the other direction short.
+ * `observer` (the inspector's, only while the dashboard runs) is handed each
+ * chunk after the splice's pipes took it: it reads copies and never writes.
  */
-export function forwardConnection(stream: ServerHttp2Stream, port: number, logger: Logger): void {
+export function forwardConnection(stream: ServerHttp2Stream, port: number, logger: Logger, observer?: Http1Observer): void {
   const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true });
   const early = (err: Error) => {
+    observer?.end(`local app unreachable: ${(err as Error & { code?: string }).code ?? err.message}`);
     logger.warn({ port, err: err.message }, 'local app unreachable');
     respondStreamError(stream, unreachable(port, err));
   };
@@ -30,5 +34,10 @@ export function forwardConnection(stream: ServerHttp2Stream, port: number, logge
     if (stream.destroyed) return;
     stream.respond({ ':status': 200 });
     spliceStream(stream, socket);
+    if (observer === undefined) return;
+    stream.on('data', (chunk: Buffer) => observer.request(chunk));
+    socket.on('data', (chunk: Buffer) => observer.response(chunk));
+    socket.once('end', () => observer.end());
+    socket.once('close', () => observer.end());
   });
 }

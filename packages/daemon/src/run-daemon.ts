@@ -3,22 +3,39 @@ import { readTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DEFAULT_HEADER_NAME } from '@detour/protocol';
 import type { ManagerEndpoint } from '@detour/transport';
-import type { DaemonStatus } from './daemon-api.js';
+import type { DaemonStatus, DashboardInfo, DashboardStart, ManagerRouteStatus } from './daemon-api.js';
 import { headerValueFor, loadClientId } from './home.js';
 import type { DetourHome } from './home.js';
 import { ManagerClient } from './manager-client.js';
 import { ManagerConnection } from './connection.js';
 import { startControlServer } from './control-server.js';
 import { LocalForwarder } from './local-forwarder.js';
+import type { CaptureSwitch } from './capture/capture.js';
+import { CAPTURE_DEFAULTS } from './capture/exchange-ring.js';
+import { startDashboard } from './dashboard/dashboard-server.js';
+import type { Dashboard } from './dashboard/dashboard-server.js';
+import { EgressClient } from './egress-client.js';
+import { OutboundProxy } from './outbound-proxy.js';
+
+/** A way to the manager other than its URL (a port-forward): what status shows of it, and how it stops. */
+export interface ManagerRoute {
+  describe(): ManagerRouteStatus;
+  close(): Promise<void>;
+}
 
 export interface DaemonOptions {
-  /** The manager and how to verify it (transport's `managerEndpoint`, built from --manager, --manager-ca, --insecure). */
+  /** The manager and how to verify it (transport's `managerEndpoint`: --manager, --manager-ca, --insecure; or a port-forward's local end). */
   manager: ManagerEndpoint;
-  tokenFile: string;
+  /** The manager's token: a file (--token-file), or read already (from the chart's Secret). */
+  token: { file: string } | { value: string };
+  /** Set when `manager` is the local end of a port-forward. */
+  route?: ManagerRoute;
   name: string;
   home: DetourHome;
   version: string;
   logger: Logger;
+  /** Port of the outbound proxy on 127.0.0.1 (0 picks a free one, the default). */
+  outboundPort?: number;
   /** Called once, when the daemon first reaches the manager. */
   onReady: () => void;
 }
@@ -27,16 +44,19 @@ export const DAEMON_DEFAULTS = {
   /** Tunnel liveness from the laptop's side; the manager checks at 500 ms / 1.5 s. */
   tunnelPingIntervalMs: 1_000,
   tunnelPingTimeoutMs: 3_000,
+  /** The outbound proxy is for this laptop's processes only. */
+  outboundHost: '127.0.0.1',
 } as const;
 
 /** Runs the user daemon until `detour quit` or a signal; resolves when it has cleaned up. */
 export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Promise<void> {
   const { logger, home } = options;
-  const token = await readTokenFile(options.tokenFile);
+  const token = 'file' in options.token ? await readTokenFile(options.token.file) : options.token.value;
   const clientId = loadClientId(home);
   const headerValue = headerValueFor(options.name, clientId);
   const manager = new ManagerClient(options.manager, token);
   if (options.manager.cleartextWarning !== undefined) logger.warn(options.manager.cleartextWarning);
+  const captureSwitch: CaptureSwitch = { current: undefined };
   const connection = new ManagerConnection({
     manager,
     name: options.name,
@@ -44,8 +64,16 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     headerValue,
     logger,
     tunnel: { pingIntervalMs: DAEMON_DEFAULTS.tunnelPingIntervalMs, pingTimeoutMs: DAEMON_DEFAULTS.tunnelPingTimeoutMs },
-    createForwarder: (portOf) => new LocalForwarder(portOf, logger),
+    createForwarder: (portOf) => new LocalForwarder(portOf, logger, captureSwitch),
   });
+  const egress = new EgressClient({
+    manager: () => manager.endpoint,
+    authHeaders: () => connection.outboundHeaders(),
+    pingIntervalMs: DAEMON_DEFAULTS.tunnelPingIntervalMs,
+    pingTimeoutMs: DAEMON_DEFAULTS.tunnelPingTimeoutMs,
+    logger,
+  });
+  const outbound = await OutboundProxy.start({ host: DAEMON_DEFAULTS.outboundHost, port: options.outboundPort ?? 0, dial: (host, port) => egress.open(host, port), logger });
   let managerVersion: string | undefined;
   const status = async (): Promise<DaemonStatus> => {
     if (managerVersion === undefined && connection.state === 'ready') {
@@ -53,8 +81,9 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     }
     return {
       daemon: { pid: process.pid, version: options.version, home: home.dir },
-      manager: { url: manager.url, ...(managerVersion === undefined ? {} : { version: managerVersion }) },
+      manager: { url: manager.url, ...(managerVersion === undefined ? {} : { version: managerVersion }), route: options.route?.describe() ?? { kind: 'direct' } },
       connection: { state: connection.state, since: connection.since, ...(connection.lastError === undefined ? {} : { lastError: connection.lastError }) },
+      outbound: { url: outbound.url, socks: `socks5h://${outbound.address.host}:${outbound.address.port}`, ...(outbound.lastError === undefined ? {} : { lastError: outbound.lastError }) },
       name: options.name,
       header: {
         name: DEFAULT_HEADER_NAME,
@@ -65,20 +94,81 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
       intercepts: connection.intercepts,
     };
   };
+  const dashboard = dashboardControl({
+    overview: () => ({
+      version: options.version,
+      name: options.name,
+      header: { name: DEFAULT_HEADER_NAME, value: headerValue },
+      manager: manager.url,
+      connection: { state: connection.state, since: connection.since, ...(connection.lastError === undefined ? {} : { lastError: connection.lastError }) },
+    }),
+    intercepts: () => connection.intercepts,
+    services: () => connection.services(),
+    previews: () => connection.previews(),
+    createPreview: (name, create) => connection.createPreview(name, create),
+    removePreview: (ref) => connection.removePreview(ref),
+  }, captureSwitch, logger);
   let quit!: () => void;
   const quitting = new Promise<void>((resolve) => (quit = resolve));
-  const control = await startControlServer({ socketPath: home.socketPath, connection, status, onQuit: () => quit(), logger });
+  let control: { close(): Promise<void> };
+  try {
+    control = await startControlServer({ socketPath: home.socketPath, connection, status, onQuit: () => quit(), dashboard, logger });
+  } catch (err) {
+    await outbound.close();
+    throw err;
+  }
+  const stop = async () => {
+    egress.close();
+    await dashboard.stop();
+    await Promise.all([control.close(), outbound.close(), options.route?.close()]);
+  };
   await chmod(home.socketPath, 0o600);
   signal.addEventListener('abort', () => void connection.shutdown().then(() => quit()), { once: true });
-  logger.info({ manager: manager.url, name: options.name }, 'daemon started');
+  logger.info({ manager: manager.url, name: options.name, outbound: outbound.url }, 'daemon started');
   try {
     await connection.start();
     options.onReady();
   } catch (err) {
-    await control.close();
+    await stop();
     throw err;
   }
   await quitting;
-  await control.close();
+  await stop();
   logger.info('daemon stopped');
+}
+
+/** One dashboard per daemon, started on the first `detour dashboard` and kept until `--stop` or quit. */
+function dashboardControl(sources: Parameters<typeof startDashboard>[1], captureSwitch: CaptureSwitch, logger: Logger) {
+  let running: Promise<Dashboard> | undefined;
+  const info = (d: Dashboard, started: boolean): DashboardInfo => ({ url: d.url, port: d.port, maxExchanges: d.options.maxExchanges, maxBytes: d.options.maxBytes, started });
+  return {
+    async start(request: DashboardStart): Promise<DashboardInfo> {
+      if (running !== undefined) {
+        const current = await running.catch(() => undefined);
+        const same = current !== undefined && (request.port === undefined || request.port === 0 || request.port === current.port) && (request.maxExchanges ?? current.options.maxExchanges) === current.options.maxExchanges && (request.maxBytes ?? current.options.maxBytes) === current.options.maxBytes;
+        if (current !== undefined && same) return info(current, false);
+        // Other settings: the dashboard starts again with them (the captured requests go with the old one).
+        await current?.close();
+        running = undefined;
+      }
+      const starting = startDashboard(
+        { port: request.port ?? 0, maxExchanges: request.maxExchanges ?? CAPTURE_DEFAULTS.maxExchanges, maxBytes: request.maxBytes ?? CAPTURE_DEFAULTS.maxBytes },
+        sources,
+        captureSwitch,
+        logger.child({ component: 'dashboard' }),
+      );
+      running = starting;
+      try {
+        return info(await starting, true);
+      } catch (err) {
+        running = undefined;
+        throw err;
+      }
+    },
+    async stop(): Promise<void> {
+      const current = running;
+      running = undefined;
+      await (await current?.catch(() => undefined))?.close();
+    },
+  };
 }

@@ -7,3 +7,5 @@ export type { WebhookOptions, WebhookHandle } from './webhook-server.js';
 export { FileInterceptStore } from './store/file-store.js';
 export type { FileStoreOptions } from './store/file-store.js';
 export type { InterceptStore, StoredIntercept } from './store/intercept-store.js';
+export { EGRESS_DEFAULTS } from './egress-policy.js';
+export type { EgressOptions } from './egress-policy.js';

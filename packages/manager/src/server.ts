@@ -12,13 +12,16 @@ import { AgentHub } from './agent-hub.js';
 import { AgentWatch } from './agent-watch.js';
 import { createApiHandler } from './api.js';
 import type { ApiHandler } from './api.js';
-import { h1Exchange, h2Exchange, sendError } from './api-exchange.js';
+import { h1Exchange, h2Exchange, headerOf, sendError } from './api-exchange.js';
 import type { ApiContext } from './api-routes.js';
 import { startLeaseExpiry } from './lease-expiry.js';
 import { listenOnePort } from './listener.js';
 import { LogCollection } from './log-collection.js';
 import { ManagerMetrics } from './metrics.js';
 import { relayStream } from './relay.js';
+import { serveEgress } from './egress.js';
+import { createEgressPolicy, EGRESS_DEFAULTS } from './egress-policy.js';
+import type { EgressOptions } from './egress-policy.js';
 import { createAuthGate } from './route-auth.js';
 import { RoutingKeyRing } from './routing-keys.js';
 import type { RoutingKeyRingOptions } from './routing-keys.js';
@@ -71,6 +74,8 @@ export interface ManagerOptions {
   tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
   /** `--signed-keys`: personal header values are signed and agents verify them; absent: values are plain. */
   signedKeys?: RoutingKeyRingOptions;
+  /** Which destinations developers' outbound calls may reach (`detour run`); default: registered services, through their agents. */
+  egress?: EgressOptions;
   /** Told the intercepts after each change (the Kubernetes side writes Events from it). */
   interceptObserver?: InterceptObserver;
 }
@@ -170,10 +175,21 @@ export function buildManager(options: ManagerOptions): Manager {
     widenSessionWindow(session);
     session.on('error', (err) => logger.debug({ err: err.message }, 'agent session error'));
   });
+  const egress = createEgressPolicy(options.egress ?? EGRESS_DEFAULTS, (service) => state.agentsOf(service), () => state.services().map((s) => s.name));
   const clientCertRequired = options.tls?.clientCa !== undefined;
   h2.on('stream', (stream, headers, flags) => {
     stream.on('error', (err) => logger.debug({ err: err.message }, 'stream error'));
-    // HTTP/2 is the agents' side of the port: with --client-ca each of their sessions must have presented a certificate the CA signed.
+    if (headers[':method'] === 'CONNECT' && headers[RELAY_HEADER_INTERCEPT_ID] === undefined) {
+      // A developer's outbound call (the daemon's proxy): token and session key, like any call made for a session.
+      try {
+        const { session } = gate.authorize('caller-session', { header: (name) => headerOf(headers, name) });
+        serveEgress(stream, headers[':authority'], egress, session.name, logger);
+      } catch (err) {
+        sendError(logger, h2Exchange(stream, headers), err);
+      }
+      return;
+    }
+    // Apart from those, HTTP/2 is the agents' side of the port: with --client-ca each of their sessions must have presented a certificate the CA signed.
     if (clientCertRequired && (stream.session?.socket as TLSSocket | undefined)?.authorized !== true) {
       const reason = (stream.session?.socket as TLSSocket | undefined)?.authorizationError;
       sendError(logger, h2Exchange(stream, headers), new DetourError(

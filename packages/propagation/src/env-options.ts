@@ -11,6 +11,8 @@ export const ENVIRONMENT_VARIABLES = Object.freeze({
   DETOUR_PROPAGATE_ALLOW_HOSTS: 'comma-separated extra hosts, suffixes, IPs or CIDRs allowed to receive the headers',
   DETOUR_PROPAGATION_SELF_TEST: 'off | warn (default) | strict',
   DETOUR_PROPAGATION_DEBUG: '1 to log each propagation decision to stderr',
+  DETOUR_OUTBOUND_PROXY: 'http://127.0.0.1:PORT: send fetch and http calls to environment names through this proxy (set by `detour run`)',
+  DETOUR_OUTBOUND_HOSTS: 'comma-separated environment names beyond single-label and *.svc ones (names, suffixes, IPs, CIDRs)',
 });
 
 /** Reads the preload's settings; validation happens later in `resolveConfig`. */
@@ -24,6 +26,8 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): PropagationOptions {
   if (allowHosts !== undefined) options.allowHosts = allowHosts;
   const selfTest = env['DETOUR_PROPAGATION_SELF_TEST'];
   if (selfTest !== undefined && selfTest !== '') options.selfTest = selfTest as SelfTestMode;
+  const proxy = env['DETOUR_OUTBOUND_PROXY'];
+  if (proxy !== undefined && proxy !== '') options.outboundProxy = { url: proxy, hosts: list(env['DETOUR_OUTBOUND_HOSTS']) ?? [] };
   return options;
 }
 

@@ -21,6 +21,13 @@ export interface PropagationOptions {
   selfTest?: SelfTestMode;
   /** Where warnings and debug lines go. Without one the library is silent. */
   logger?: Logger;
+  /**
+   * Send `fetch` and `http`/`https` calls to environment names through detour's
+   * outbound proxy (`detour run` sets it): `url` the proxy (http://127.0.0.1:PORT),
+   * `hosts` environment names beyond single-label ones and `*.svc[.cluster.local]`
+   * (`name`, `.suffix`, `*.suffix`, IP, CIDR). Other calls go direct.
+   */
+  outboundProxy?: { url: string; hosts?: readonly string[] };
 }
 
 /** Validated, frozen settings. */
@@ -31,9 +38,10 @@ export interface PropagationConfig {
   readonly selfTest: SelfTestMode;
   readonly maxValueBytes: number;
   readonly selfTestTimeoutMs: number;
+  readonly outboundProxy: { readonly url: string; readonly hosts: readonly string[] } | undefined;
 }
 
-const KNOWN_KEYS: ReadonlySet<string> = new Set(['headers', 'baggageKey', 'allowHosts', 'selfTest', 'logger']);
+const KNOWN_KEYS: ReadonlySet<string> = new Set(['headers', 'baggageKey', 'allowHosts', 'selfTest', 'logger', 'outboundProxy']);
 // Valid as an HTTP field name and as a grpc-js metadata key (which allows only these).
 const HEADER_NAME = /^[0-9a-z][0-9a-z_.-]*$/;
 // W3C baggage keys are RFC 7230 tokens.
@@ -80,6 +88,23 @@ export function resolveConfig(options: PropagationOptions = {}): PropagationConf
   const selfTest = options.selfTest ?? DEFAULTS.selfTest;
   if (!SELF_TEST_MODES.has(selfTest)) problems.push(`selfTest: "${String(selfTest)}" must be off, warn or strict`);
 
+  let outboundProxy: PropagationConfig['outboundProxy'];
+  if (options.outboundProxy !== undefined) {
+    const { url, hosts = [] } = options.outboundProxy;
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed?.protocol !== 'http:' || parsed.port === '') problems.push(`outboundProxy.url: "${url}" is not http://HOST:PORT`);
+    const normalized = hosts.map((h) => String(h).trim().toLowerCase());
+    for (const entry of normalized) {
+      if (entry === '*' || !isAllowHostEntry(entry)) problems.push(`outboundProxy.hosts: "${entry}" is not a host, ".suffix", "*.suffix", IP or CIDR`);
+    }
+    outboundProxy = Object.freeze({ url, hosts: Object.freeze(normalized) });
+  }
+
   if (problems.length > 0) {
     throw new PropagationError(ERROR_CODES.CONFIG, `invalid propagation settings: ${problems.join('; ')}`);
   }
@@ -90,6 +115,7 @@ export function resolveConfig(options: PropagationOptions = {}): PropagationConf
     selfTest,
     maxValueBytes: DEFAULTS.maxValueBytes,
     selfTestTimeoutMs: DEFAULTS.selfTestTimeoutMs,
+    outboundProxy,
   });
 }
 

@@ -13,6 +13,7 @@ import { SILENT_LOGGER, type Logger } from './logger.js';
 import { resolveConfig, type PropagationConfig, type PropagationOptions } from './options.js';
 import { OutboundDecisions } from './outbound-decisions.js';
 import { grpcTargetHook, httpRequestHook, undiciRequestHook, type OutboundHookDeps } from './outbound-hooks.js';
+import { createProxyRoutes, installProxyRouting } from './proxy-routing.js';
 import { runSelfTest, type SelfTestResult } from './self-test.js';
 import { StatsCounter, type PropagationStats } from './stats.js';
 
@@ -72,7 +73,11 @@ export function register(options: PropagationOptions = {}): Propagation {
   const propagator = new HeaderPropagator(config, decisions, stats, logger);
   const installed = installGlobalPropagator(propagator, config.baggageKey !== undefined, logger);
 
-  const deps: OutboundHookDeps = { headers: config.headers, policy: createEgressPolicy(config.allowHosts), decisions, stats, logger };
+  // Calls that go through detour's outbound proxy reach the environment, so they carry the headers too (`quote.staging`).
+  const routes = config.outboundProxy === undefined ? undefined : createProxyRoutes(config.outboundProxy.hosts);
+  const internal = createEgressPolicy(config.allowHosts);
+  const policy = routes === undefined ? internal : { allows: (host: string) => internal.allows(host) || routes.viaProxy(host) };
+  const deps: OutboundHookDeps = { headers: config.headers, policy, decisions, stats, logger };
   const onHttp = httpRequestHook(deps);
   const onUndici = undiciRequestHook(deps);
   const onGrpc = grpcTargetHook(deps);
@@ -83,6 +88,8 @@ export function register(options: PropagationOptions = {}): Propagation {
       createGrpcInstrumentation((target, span) => guard(logger, 'gRPC hook', () => onGrpc(target, span), undefined), logger),
     ],
   });
+
+  const routing = routes === undefined ? undefined : installProxyRouting(config.outboundProxy!.url, routes, logger);
 
   const selfTest = config.selfTest === 'off'
     ? Promise.resolve<SelfTestResult>({ ok: true, problems: [] })
@@ -96,6 +103,7 @@ export function register(options: PropagationOptions = {}): Propagation {
     close: () => {
       closed ??= Promise.resolve().then(() => {
         unload();
+        routing?.uninstall();
         installed.uninstall();
         if (ownsContextManager) context.disable();
         active = undefined;

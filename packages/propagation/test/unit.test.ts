@@ -137,3 +137,23 @@ test('issue 13: a signed routing value (name.expiry.keyId.mac, base64url) is car
   propagator.inject(ctx, metadata, { set: (carrier, key, value) => carrier.set(key, value) });
   assert.equal(metadata.get('x-telepresence-id'), signed);
 });
+
+test('outbound proxy routes: single-label, *.svc and listed names go through the proxy; loopback and public names go direct', async () => {
+  const { createProxyRoutes } = await import('../src/proxy-routing.js');
+  const routes = createProxyRoutes(['.staging', 'billing.internal', '10.96.0.0/12']);
+  for (const host of ['quote', 'QUOTE.', 'quote.staging', 'quote.other.svc', 'quote.other.svc.cluster.local', 'billing.internal', '10.96.0.1']) {
+    assert.equal(routes.viaProxy(host), true, host);
+  }
+  for (const host of ['localhost', 'api.localhost', '127.0.0.1', '[::1]', 'example.com', 'quote.other', '10.0.0.1', '']) {
+    assert.equal(routes.viaProxy(host), false, host);
+  }
+});
+
+test('outboundProxy settings: DETOUR_OUTBOUND_PROXY and DETOUR_OUTBOUND_HOSTS; a bad URL or entry is reported', () => {
+  const options = optionsFromEnv({ DETOUR_OUTBOUND_PROXY: 'http://127.0.0.1:4000', DETOUR_OUTBOUND_HOSTS: '.staging, Billing.internal' });
+  assert.deepEqual(resolveConfig(options).outboundProxy, { url: 'http://127.0.0.1:4000', hosts: ['.staging', 'billing.internal'] });
+  assert.throws(
+    () => resolveConfig({ outboundProxy: { url: 'socks5://127.0.0.1:1', hosts: ['*', 'bad host'] } }),
+    (err: unknown) => isPropagationError(err) && /outboundProxy\.url: "socks5:\/\/127\.0\.0\.1:1".*outboundProxy\.hosts: "\*".*"bad host"/.test(err.message),
+  );
+});

@@ -176,9 +176,11 @@ const RELAY_OWNED: ReadonlySet<string> = new Set(RELAY_OWNED_HEADERS);
  * fronts, or a developer's local app behind the daemon) and bridges the two;
  * relay-owned fields are dropped both ways, so an app's own `detour-offline`
  * cannot read as a relay's refusal. `unreachable(reason)` answers the stream
- * when the pool cannot take it or the upstream never answers.
+ * when the pool cannot take it or the upstream never answers. Returns the
+ * upstream stream, already bridged (for an observer: the daemon's inspector),
+ * or undefined when the pool could not open one.
  */
-export function forwardToPool(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, pool: Http2SessionPool, scheme: string, unreachable: (reason: string) => void): void {
+export function forwardToPool(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, pool: Http2SessionPool, scheme: string, unreachable: (reason: string) => void): ClientHttp2Stream | undefined {
   const out = forwardableHeaders(headers, RELAY_OWNED);
   out[':scheme'] = scheme;
   let up: ClientHttp2Stream;
@@ -186,10 +188,11 @@ export function forwardToPool(stream: ServerHttp2Stream, headers: IncomingHttpHe
     up = pool.request(out, { endStream: requestEnded, waitForTrailers: !requestEnded });
   } catch (err) {
     unreachable((err as Error).message);
-    return;
+    return undefined;
   }
   new Http2StreamBridge(stream, up, requestEnded, {
     dropResponse: RELAY_OWNED,
     onNoResponse: (code) => unreachable(code === undefined ? 'stream closed' : `HTTP/2 code ${code}`),
   });
+  return up;
 }

@@ -20,7 +20,13 @@
 //   resourceVersion precondition when the patch carries one, DELETE;
 // - the /status subresource of custom resources: writes to the object ignore its
 //   status, writes to /status change only the status;
-// - bearer-token authentication (401 without the kubeconfig's token).
+// - bearer-token authentication (401 without the kubeconfig's token), and RBAC
+//   refusals on demand (forbid(): 403 Forbidden, as for a user without the verb);
+// - pods/NAME/portforward?ports=P as a WebSocket (subprotocol v4.channel.k8s.io):
+//   each binary message is one channel byte then data, channel 0 the port's data and
+//   1 its errors, each channel opening with the port as 2 bytes little-endian, as the
+//   kubelet's stream does; the bytes go to the TCP address forwardPod() named for the
+//   pod (the real manager), and dropPortForwards() cuts every open forward at once.
 // ───────────────────────────────────────────────────────────────────────────
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -28,7 +34,11 @@ import { readFile, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import net from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import type { WebSocket } from 'ws';
 import { makeCertificates } from './certificates.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -56,6 +66,9 @@ interface Target {
   custom: boolean;
   kind: string;
 }
+
+const PORT_FORWARD_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/portforward$/;
+const PORT_FORWARD_PROTOCOL = 'v4.channel.k8s.io';
 
 const PATH = /^(\/api\/v1|\/apis\/[^/]+\/[^/]+)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+)(\/status)?)?$/;
 /** Namespaces are cluster-scoped: `/api/v1/namespaces` and `/api/v1/namespaces/NAME`. */
@@ -146,6 +159,12 @@ export class FakeKubeApi {
   /** Watches from before this resourceVersion get 410 Gone (the history before it is compacted away). */
   #oldestWatchable = 1;
   #paused = false;
+  /** Where a pod's port-forward goes: `NS/POD` to a TCP address on 127.0.0.1. */
+  readonly #forwards = new Map<string, number>();
+  readonly #openForwards = new Set<WebSocket>();
+  readonly #webSockets = new WebSocketServer({ noServer: true, handleProtocols: (offered) => (offered.has(PORT_FORWARD_PROTOCOL) ? PORT_FORWARD_PROTOCOL : false) });
+  /** Paths whose requests are answered 403 Forbidden, as RBAC answers a user without the permission. */
+  readonly #forbidden: RegExp[] = [];
   /** Answers the next N writes to matching paths with 409 Conflict, as if someone had written first. */
   #injectedConflicts: Array<{ path: RegExp; remaining: number }> = [];
 
@@ -166,6 +185,7 @@ export class FakeKubeApi {
     const kubeconfig = join(dir, 'kubeconfig');
     const api = new FakeKubeApi(server, url, kubeconfig);
     server.on('request', (req: IncomingMessage, res: ServerResponse) => void api.#handle(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => api.#upgrade(req, socket, head));
     // JSON is YAML: client-node's loadFromFile reads it as a kubeconfig.
     const config = {
       apiVersion: 'v1',
@@ -211,6 +231,29 @@ export class FakeKubeApi {
     }
   }
 
+  /** Port-forwards to pod `namespace/pod` (any port) reach 127.0.0.1:`port`. */
+  forwardPod(namespace: string, pod: string, port: number): void {
+    this.#forwards.set(`${namespace}/${pod}`, port);
+  }
+
+  /** Cuts every open port-forward, as an API server restart or a network blip does; returns how many. */
+  dropPortForwards(): number {
+    const count = this.#openForwards.size;
+    for (const ws of this.#openForwards) ws.terminate();
+    this.#openForwards.clear();
+    return count;
+  }
+
+  /** Port-forward WebSockets open now. */
+  openPortForwards(): number {
+    return this.#openForwards.size;
+  }
+
+  /** Every request to a path matching `path` is answered 403 Forbidden from now on. */
+  forbid(path: RegExp): void {
+    this.#forbidden.push(path);
+  }
+
   /** The next `count` writes (PUT, PATCH, DELETE) to a path matching `path` answer 409 Conflict. */
   injectConflicts(path: RegExp, count: number): void {
     this.#injectedConflicts.push({ path, remaining: count });
@@ -227,6 +270,7 @@ export class FakeKubeApi {
   }
 
   async close(): Promise<void> {
+    this.dropPortForwards();
     for (const watch of this.#watches) watch.res.destroy();
     this.#watches.clear();
     this.#server.closeAllConnections();
@@ -236,6 +280,51 @@ export class FakeKubeApi {
 
   // ── HTTP ────────────────────────────────────────────────────────────────
 
+  /** `GET …/pods/NAME/portforward?ports=P` with `Upgrade: websocket`: the kubelet's port-forward stream. */
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'https://fake');
+    const refuse = (status: number, reason: string) => {
+      this.requests.push({ method: 'PORTFORWARD', path: url.pathname, contentType: undefined, status });
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+    };
+    if (req.headers.authorization !== `Bearer ${this.token}`) return refuse(401, 'Unauthorized');
+    const match = PORT_FORWARD_PATH.exec(url.pathname);
+    const port = Number(url.searchParams.get('ports'));
+    if (match === null || !Number.isInteger(port) || port < 1 || port > 65535) return refuse(400, 'Bad Request');
+    if (this.#forbidden.some((path) => path.test(url.pathname))) return refuse(403, 'Forbidden');
+    const target = this.#forwards.get(`${match[1]}/${match[2]}`);
+    if (target === undefined || this.#objects.get(`/api/v1/namespaces/${match[1]}/pods/${match[2]}`) === undefined) return refuse(404, 'Not Found');
+    this.#webSockets.handleUpgrade(req, socket, head, (ws) => {
+      this.requests.push({ method: 'PORTFORWARD', path: url.pathname, contentType: undefined, status: 101 });
+      this.#openForwards.add(ws);
+      const portBytes = Buffer.alloc(2);
+      portBytes.writeUInt16LE(port);
+      ws.send(Buffer.concat([Buffer.from([0]), portBytes]));
+      ws.send(Buffer.concat([Buffer.from([1]), portBytes]));
+      const tcp = net.connect({ host: '127.0.0.1', port: target });
+      const pending: Buffer[] = [];
+      tcp.once('connect', () => {
+        for (const chunk of pending.splice(0)) tcp.write(chunk);
+      });
+      tcp.on('data', (chunk: Buffer) => ws.send(Buffer.concat([Buffer.from([0]), chunk])));
+      tcp.on('error', (err) => {
+        if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([Buffer.from([1]), Buffer.from(`error forwarding port ${port}: ${err.message}`)]));
+        ws.close();
+      });
+      tcp.on('close', () => ws.close());
+      ws.on('message', (data: Buffer) => {
+        if (data[0] !== 0) return;
+        const bytes = data.subarray(1);
+        if (tcp.connecting) pending.push(bytes);
+        else tcp.write(bytes);
+      });
+      ws.on('close', () => {
+        this.#openForwards.delete(ws);
+        tcp.destroy();
+      });
+    });
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'https://fake');
     const contentType = req.headers['content-type']?.split(';')[0]?.trim();
@@ -244,6 +333,9 @@ export class FakeKubeApi {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
     if (req.headers.authorization !== `Bearer ${this.token}`) return answer(401, statusBody(401, 'Unauthorized', 'Unauthorized'));
+    if (this.#forbidden.some((path) => path.test(url.pathname))) {
+      return answer(403, statusBody(403, 'Forbidden', `${url.pathname} is forbidden: User "developer" cannot ${req.method === 'GET' ? 'get' : (req.method ?? '').toLowerCase()} this resource`));
+    }
     const target = this.#target(url.pathname);
     if (target === undefined) return answer(404, statusBody(404, 'NotFound', `the server could not find the requested resource (${url.pathname})`));
     const chunks: Buffer[] = [];

@@ -69,6 +69,8 @@ export async function demoCommand(io: Io, binPath: string, signal: AbortSignal):
     printLine(io);
     const mine = await chainOf(webAgent, { [headerName]: headerValue });
     const trace = (await runToCompletion(node, [binPath, 'trace', 'web'], env)).split('\n')[0];
+    step('starting the dashboard (detour dashboard)');
+    const dashboard = JSON.parse(await runToCompletion(node, [binPath, 'dashboard', '--no-open', '--output', 'json'], env)) as { url: string };
     printLine(io, 'detour demo is running. Everyone shares web → api → quote; you intercepted api, in the middle.');
     printLine(io);
     printLine(io, `  without the header:  ${describeChain(await chainOf(webAgent, {}))}`);
@@ -79,6 +81,9 @@ export async function demoCommand(io: Io, binPath: string, signal: AbortSignal):
     printLine(io, `  detour trace web:    ${trace}`);
     printLine(io, `  preview URL:         ${preview.url}`);
     printLine(io, '                       (open it in a browser: web → api (laptop) → quote, no header needed)');
+    printLine(io);
+    printLine(io, `  dashboard:           ${dashboard.url}`);
+    printLine(io, '                       (open it, then send yourself a request below: it appears in the inspector, replay it from there)');
     printLine(io);
     printLine(io, 'Try it yourself:');
     printLine(io, `  curl -s ${webAgent}/                                  # everyone else's view`);

@@ -1,5 +1,4 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { chmod, writeFile } from 'node:fs/promises';
 import { DEFAULT_PREVIEW_TTL_MS } from '@detour/protocol';
 import type { Intercept, Mechanism, SignedValue } from '@detour/protocol';
 import { DetourError } from '@detour/core';
@@ -11,6 +10,10 @@ import { describeMatchers, headerToSend } from '../format.js';
 import { AUTO_HEADER, autoHeaderMatcher, parseHeaderSpec, parsePathMatchers } from '../header-spec.js';
 import type { Io, OutputFormat } from '../io.js';
 import { printError, printJson, printLine, printProgress } from '../io.js';
+import { outboundEnvironment } from '../outbound-env.js';
+import { runUserCommand } from '../run-command.js';
+import type { CommandOutcome } from '../run-command.js';
+import type { KubeconfigLocation } from '../kube-access.js';
 import { createPreview, previewLines } from './preview.js';
 
 export interface InterceptOptions {
@@ -28,15 +31,17 @@ export interface InterceptOptions {
   previewUrl: boolean;
   output: OutputFormat;
   command: string[];
+  /** Write the environment of the service's app container here, `.env` format (read through the kubeconfig). */
+  envFile?: string;
+  /** The same, as one JSON object. */
+  envJson?: string;
+  /** Kubernetes context and namespace for --env-file/--env-json (default: the kubeconfig's current ones). */
+  context?: string;
+  namespace?: string;
+  /** Where the kubeconfig is, as the entry point read it from the environment. */
+  kubeconfigLocation: KubeconfigLocation;
 }
 
-/** How a command run by `intercept -- CMD` ended: its exit code, or the signal to re-raise. */
-export interface CommandOutcome {
-  code: number;
-  signal?: NodeJS.Signals;
-}
-
-const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 export async function interceptCommand(options: InterceptOptions, io: Io, home: DetourHome): Promise<CommandOutcome> {
   const hasMatchers = options.httpHeader.length + options.httpPathEqual.length + options.httpPathPrefix.length + options.httpPathRegex.length > 0;
@@ -49,11 +54,14 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
   // With no matcher at all the intercept is personal: a shared environment must never be taken over by accident.
   const headers = (options.global || hasMatchers ? options.httpHeader : [AUTO_HEADER]).map(parseHeaderSpec);
   const paths = parsePathMatchers(options.httpPathEqual, options.httpPathPrefix, options.httpPathRegex);
+  // Read before the intercept exists: a cluster that cannot answer leaves nothing behind.
+  const podEnv = options.envFile !== undefined || options.envJson !== undefined ? await writePodEnvironment(options, io) : {};
   const client = new DaemonClient(home);
   let intercept: Intercept;
   let signedValue: SignedValue | undefined;
+  let status: DaemonStatus;
   try {
-    const status = await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
+    status = await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
     const ask: InterceptAsk = {
       name: options.name ?? options.service,
       service: options.service,
@@ -88,30 +96,44 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     if (preview !== undefined) for (const line of previewLines(preview, '   ')) printLine(io, line);
   }
   if (options.command.length === 0) return { code: 0 };
-  return runWhileIntercepting(options.command, intercept, header, io, home);
+  return runWhileIntercepting(options.command, intercept, { ...outboundEnvironment(status, { ...io.env, ...podEnv }), DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' }, io, home);
+}
+
+/**
+ * `--env-file`/`--env-json`: the environment of the service's app container in the
+ * cluster, written for the local copy (mode 0600: it holds the Secrets' values),
+ * and returned for `-- COMMAND`. What could not be resolved is said on stderr.
+ */
+async function writePodEnvironment(options: InterceptOptions, io: Io): Promise<Record<string, string>> {
+  const { openKube } = await import('../kube-access.js');
+  const { serviceEnvironment } = await import('../pod-environment.js');
+  const { formatDotenv } = await import('@detour/kube');
+  const kube = openKube(
+    { ...(options.context === undefined ? {} : { context: options.context }), ...(options.namespace === undefined ? {} : { namespace: options.namespace }) },
+    options.kubeconfigLocation,
+  );
+  const env = await serviceEnvironment(kube, options.service);
+  if (options.envFile !== undefined) await writePrivate(options.envFile, formatDotenv(env.variables));
+  const values = Object.fromEntries(env.variables.map((v) => [v.name, v.value]));
+  if (options.envJson !== undefined) await writePrivate(options.envJson, `${JSON.stringify(values, null, 2)}\n`);
+  const where = [options.envFile, options.envJson].filter((f) => f !== undefined).join(' and ');
+  printError(io, `Wrote ${env.variables.length} variables of ${kube.namespace}/${env.pod} (container ${env.container}) to ${where}`);
+  for (const line of env.unresolved) printError(io, `   not set: ${line}`);
+  return values;
+}
+
+/** Writes a file only its owner can read, an existing one included: emptied and restricted before the secrets go in. */
+async function writePrivate(file: string, text: string): Promise<void> {
+  await writeFile(file, '', { mode: 0o600 });
+  await chmod(file, 0o600);
+  await writeFile(file, text);
 }
 
 /** Runs the user's command; the intercept lives exactly as long as it does. */
-async function runWhileIntercepting(command: string[], intercept: Intercept, header: string | undefined, io: Io, home: DetourHome): Promise<CommandOutcome> {
-  const child = spawn(command[0]!, command.slice(1), {
-    stdio: 'inherit',
-    env: { ...io.env, DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' },
-  });
-  // Ctrl-C reaches the child through the terminal's process group; a signal sent
-  // to us alone is passed on. Either way we wait for the child, then clean up.
-  const forward = (signal: NodeJS.Signals) => child.kill(signal);
-  for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
-  let outcome: CommandOutcome;
+async function runWhileIntercepting(command: string[], intercept: Intercept, env: NodeJS.ProcessEnv, io: Io, home: DetourHome): Promise<CommandOutcome> {
   try {
-    const [code, signal] = (await Promise.race([
-      once(child, 'exit'),
-      once(child, 'error').then(([err]) => {
-        throw new DetourError('DETOUR_ERR_CLI_USAGE', `cannot run ${command[0]}: ${(err as Error).message}`, { cause: err });
-      }),
-    ])) as [number | null, NodeJS.Signals | null];
-    outcome = signal === null ? { code: code ?? 1 } : { code: 128, signal };
+    return await runUserCommand(command, env);
   } finally {
-    for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
     const client = new DaemonClient(home);
     try {
       await client.call('DELETE', DAEMON_PATHS.intercept(intercept.name));
@@ -122,5 +144,4 @@ async function runWhileIntercepting(command: string[], intercept: Intercept, hea
       await client.close();
     }
   }
-  return outcome;
 }

@@ -2,10 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 import { DetourError, readOrCreateTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
+import { isIP } from 'node:net';
 import type { ManagerCluster } from '@detour/kube/cluster';
 import { startGateway } from '@detour/gateway';
 import { FileInterceptStore, startManager } from '@detour/manager';
-import type { InterceptStore, ManagerOptions } from '@detour/manager';
+import type { EgressOptions, InterceptStore, ManagerOptions } from '@detour/manager';
 import type { Io } from '../io.js';
 import type { ServerLogging } from '../server-logging.js';
 import { printLine } from '../io.js';
@@ -50,6 +51,10 @@ export interface ManagerCommandOptions {
   /** The gateway's public origin as visitors reach it; default with --preview-listen: http://<domain>:<port>. */
   previewUrl?: string;
   previewBanner: boolean;
+  egress: 'agents' | 'cluster';
+  clusterDomain: string;
+  egressNamespace: string[];
+  serviceCidr: string[];
 }
 
 /** What the entry point read from the environment for the Kubernetes store. */
@@ -231,6 +236,30 @@ function signedKeyOptions(options: ManagerCommandOptions): ManagerOptions['signe
   };
 }
 
+/**
+ * Where developers' outbound calls may go. In a cluster the manager's own namespace
+ * counts for `SERVICE.NAMESPACE` names even when not listed, as the pod's DNS search path has it.
+ */
+async function egressOptions(options: ManagerCommandOptions, cluster: ClusterEnvironment): Promise<EgressOptions> {
+  for (const cidr of options.serviceCidr) {
+    const [network, bits, extra] = cidr.split('/');
+    const family = isIP(network ?? '');
+    const n = Number(bits);
+    if (extra !== undefined || family === 0 || !Number.isInteger(n) || n < 0 || n > (family === 4 ? 32 : 128)) {
+      throw new DetourError('DETOUR_ERR_CLI_USAGE', `--service-cidr ${JSON.stringify(cidr)} is not a CIDR such as 10.96.0.0/12`);
+    }
+  }
+  if (options.egress === 'agents' && (options.egressNamespace.length > 0 || options.serviceCidr.length > 0)) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--egress-namespace and --service-cidr apply only with --egress cluster (the manager runs in the cluster)');
+  }
+  const namespaces = new Set(options.egressNamespace);
+  if (options.egress === 'cluster' && cluster.inCluster) {
+    const own = (await readFile(SERVICE_ACCOUNT_NAMESPACE_FILE, 'utf8').catch(() => '')).trim();
+    if (own !== '') namespaces.add(own);
+  }
+  return { mode: options.egress, clusterDomain: options.clusterDomain, namespaces: [...namespaces], serviceCidrs: options.serviceCidr };
+}
+
 export async function managerCommand(options: ManagerCommandOptions, cluster: ClusterEnvironment, io: Io, { logger, ring }: ServerLogging, version: string, signal: AbortSignal): Promise<number> {
   if (options.metricsHost !== undefined && options.metricsPort === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--metrics-host needs --metrics-port: without a port no token-less metrics listener runs (/metrics on the main port needs the token)');
@@ -238,6 +267,7 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
   checkFlags(options);
   const tls = await tlsOptions(options);
   const signedKeys = signedKeyOptions(options);
+  const egress = await egressOptions(options, cluster);
   const kubernetes = options.state === 'kubernetes';
   const injects = options.webhookPort !== undefined;
   if (!kubernetes && !injects && (options.namespace !== undefined || options.kubeconfig !== undefined)) {
@@ -282,6 +312,7 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
       logRing: ring,
       version,
       processMetrics: true,
+      egress,
       ...(webhook === undefined ? {} : { webhook }),
       ...(injector === undefined ? {} : { interceptObserver: { restored: (list) => injector.cluster.interceptsRestored(list), changed: (list) => injector.cluster.interceptsChanged(list) } }),
       ...(store === undefined ? {} : { store }),

@@ -25,8 +25,15 @@ export async function statusCommand(output: OutputFormat, io: Io, home: DetourHo
   }
   const { session, connection } = status;
   printLine(io, `Daemon      : running (pid ${status.daemon.pid}, v${status.daemon.version}, home ${status.daemon.home})`);
-  printLine(io, `Manager     : ${status.manager.url}${status.manager.version === undefined ? '' : ` (v${status.manager.version})`}`);
+  const { route } = status.manager;
+  const version = status.manager.version === undefined ? '' : ` (v${status.manager.version})`;
+  if (route.kind === 'direct') printLine(io, `Manager     : ${status.manager.url}${version}, direct`);
+  else {
+    printLine(io, `Manager     : ${route.namespace}/${route.service}${version}, port-forward through context ${route.context}${route.pod === undefined ? '' : ` to pod ${route.pod}`} (local end ${status.manager.url})`);
+    if (route.lastError !== undefined) printLine(io, `              last port-forward error: ${route.lastError}`);
+  }
   printLine(io, `Connection  : ${connection.state} since ${new Date(connection.since).toISOString()}${connection.lastError === undefined ? '' : ` (last error: ${connection.lastError})`}`);
+  printLine(io, `Outbound    : ${status.outbound.url} (HTTP CONNECT and absolute-form), ${status.outbound.socks}; \`detour run -- COMMAND\` uses it${status.outbound.lastError === undefined ? '' : ` (last error at ${new Date(status.outbound.lastError.at).toISOString()}: ${status.outbound.lastError.message})`}`);
   printLine(io, `User        : ${status.name}`);
   const signed = status.header.signedValue;
   printLine(io, `Header      : ${status.header.name}=${signed?.value ?? status.header.value}${signed === undefined ? '' : ` (signed, valid until ${new Date(signed.expiresAt).toISOString()})`}`);

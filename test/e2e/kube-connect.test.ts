@@ -1,0 +1,89 @@
+import { test } from 'node:test';
+import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import type { DaemonStatus } from '@detour/daemon/client';
+import { Environment, answeredBy } from './support/environment.js';
+import { FakeKubeApi } from './support/fake-kube-api.js';
+import { eventually, runCli } from './support/processes.js';
+
+// `detour connect` through the kubeconfig: the Kubernetes API server is the suite's one
+// mock (support/fake-kube-api.ts), speaking the real port-forward WebSocket protocol
+// (v4.channel.k8s.io) to client-node; the manager, agents, daemon and apps are real.
+const NS = '/api/v1/namespaces/detour';
+const POD = 'detour-6f7b9c4d8-k2xpq';
+const SELECTOR = { 'app.kubernetes.io/name': 'detour', 'app.kubernetes.io/instance': 'detour', 'app.kubernetes.io/component': 'manager' };
+
+/** The chart's objects as a cluster holds them: the manager Service, its pod, the token Secret. */
+async function chartCluster(t: TestContext, env: Environment): Promise<FakeKubeApi> {
+  const kube = await FakeKubeApi.start(env.dir, { namespace: 'detour' });
+  t.after(() => kube.close());
+  const labels = { ...SELECTOR, 'app.kubernetes.io/part-of': 'detour', 'app.kubernetes.io/managed-by': 'Helm' };
+  kube.seed(`${NS}/services`, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'detour', labels }, spec: { selector: SELECTOR, ports: [{ name: 'api', port: 8080, targetPort: 'api' }, { name: 'webhook', port: 443, targetPort: 'webhook' }] } });
+  kube.seed(`${NS}/pods`, {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: POD, labels },
+    spec: { containers: [{ name: 'manager', ports: [{ name: 'api', containerPort: 8080 }, { name: 'webhook', containerPort: 8443 }] }] },
+    status: { phase: 'Running', podIP: '10.244.0.9' },
+  });
+  kube.seed(`${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'detour-token', labels }, type: 'Opaque', data: { token: Buffer.from(await env.token()).toString('base64') } });
+  kube.forwardPod('detour', POD, Number(new URL(env.managerUrl).port));
+  return kube;
+}
+
+test('connect through the kubeconfig: port-forward to the manager, token from the Secret; a dropped forward comes back with the intercept live', async (t) => {
+  const env = await Environment.create();
+  t.after(() => env.close());
+  const api = await env.service('api');
+  const kube = await chartCluster(t, env);
+  const laptop = await env.app('alice-laptop');
+  const cli = (args: string[]) => runCli(args, { DETOUR_HOME: join(env.dir, 'home-alice'), KUBECONFIG: kube.kubeconfig });
+  t.after(() => cli(['quit']));
+
+  const connected = await cli(['connect', '--name', 'alice']);
+  assert.equal(connected.code, 0, connected.stderr);
+  assert.match(connected.stdout, /^Connected to detour\/detour \(port-forward, context fake\) as alice$/m);
+  const status = JSON.parse((await cli(['status', '--output', 'json'])).stdout) as DaemonStatus;
+  assert.deepEqual(status.manager.route, { kind: 'port-forward', context: 'fake', namespace: 'detour', service: 'detour', pod: POD });
+  assert.match((await cli(['status'])).stdout, /^Manager     : detour\/detour \(v[\d.]+\), port-forward through context fake to pod detour-6f7b9c4d8-k2xpq/m);
+
+  const intercepted = await cli(['intercept', 'api', '--port', new URL(laptop.url).port, '--output', 'json']);
+  assert.equal(intercepted.code, 0, intercepted.stderr);
+  const { id } = JSON.parse(intercepted.stdout) as { id: string };
+  const header = { [status.header.name]: status.header.value };
+  assert.equal(await answeredBy(`${api.agentUrls[0]}/x`, header), 'alice-laptop');
+  // Outbound calls ride the same port-forward.
+  const outbound = await cli(['run', '--', 'curl', '-sS', 'http://api/from-laptop']);
+  assert.equal((JSON.parse(outbound.stdout) as { app: string }).app, 'api', outbound.stderr);
+
+  const forwardsBefore = kube.requests.filter((r) => r.method === 'PORTFORWARD' && r.status === 101).length;
+  assert.ok(kube.dropPortForwards() > 0, 'the daemon had forwards open');
+  await eventually('the intercept to answer again after the drop', async () => ((await answeredBy(`${api.agentUrls[0]}/y`, header)) === 'alice-laptop' && (await env.intercepts('api')).some((i) => i.online) ? true : undefined), 15_000);
+  assert.ok(kube.requests.filter((r) => r.method === 'PORTFORWARD' && r.status === 101).length > forwardsBefore, 'new forwards were opened');
+  assert.deepEqual((await env.intercepts('api')).map((i) => i.id), [id], 'the same intercept, re-asserted');
+});
+
+test('connect through the kubeconfig: no kubeconfig, an unknown context, no manager, an unreadable Secret: one line each, exit 2', async (t) => {
+  const env = await Environment.create();
+  t.after(() => env.close());
+  const kube = await chartCluster(t, env);
+  const connect = (args: string[], kubeconfig = kube.kubeconfig) => runCli(['connect', '--name', 'bob', ...args], { DETOUR_HOME: join(env.dir, 'home-bob'), KUBECONFIG: kubeconfig });
+
+  const noConfig = await connect([], join(env.dir, 'nowhere'));
+  assert.equal(noConfig.code, 2);
+  assert.match(noConfig.stderr, /^detour: connect failed: no kubeconfig at .*nowhere; set KUBECONFIG, or log in to the cluster .*, or pass --manager URL\n$/);
+
+  const badContext = await connect(['--context', 'prod']);
+  assert.equal(badContext.code, 2);
+  assert.equal(badContext.stderr, 'detour: connect failed: the kubeconfig has no context prod (contexts: fake); see `kubectl config get-contexts`\n');
+
+  const noManager = await connect(['--namespace', 'shop']);
+  assert.equal(noManager.code, 2);
+  assert.match(noManager.stderr, /^detour: connect failed: no detour manager Service in namespace shop \(context fake\); pass --namespace where the chart is installed, or install it \(`helm install detour charts\/detour -n shop`\)\n$/);
+
+  kube.forbid(/\/secrets\/detour-token$/);
+  const forbidden = await connect([]);
+  assert.equal(forbidden.code, 2);
+  assert.equal(forbidden.stderr, 'detour: connect failed: you may not get secrets/detour-token in namespace detour; ask for that permission (check with `kubectl auth can-i get secrets/detour-token -n detour`)\n');
+});
