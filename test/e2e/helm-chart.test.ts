@@ -196,7 +196,8 @@ function checkInvariants(objects: K8sObject[], managedNamespaces: string[]): voi
   // Every Secret and ConfigMap the pod mounts is rendered (or issued by cert-manager, or the user's own).
   const issued = all(objects, 'Certificate').map((c) => (c as unknown as { spec: { secretName: string } }).spec.secretName);
   for (const volume of pod.volumes) {
-    if (volume.secret !== undefined && !issued.includes(volume.secret.secretName) && volume.secret.secretName !== 'user-managed-token') find(objects, 'Secret', volume.secret.secretName, NAMESPACE);
+    // The user-managed-* Secrets are the ones the tests name as existingSecret: the user creates them.
+    if (volume.secret !== undefined && !issued.includes(volume.secret.secretName) && !volume.secret.secretName.startsWith('user-managed-')) find(objects, 'Secret', volume.secret.secretName, NAMESPACE);
     if (volume.configMap !== undefined) find(objects, 'ConfigMap', volume.configMap.name, NAMESPACE);
   }
   // Only /tmp is writable.
@@ -366,6 +367,8 @@ test('helm template with the preview gateway on (issue 12)', async () => {
     '--domain=preview.staging.example.test',
     `--manager=http://${FULLNAME}.${NAMESPACE}.svc:8700`,
     '--token-file=/var/run/secrets/detour/token',
+    // Without tls the gateway's token crosses the cluster network in cleartext, which it must be told is meant (issue 13).
+    '--insecure',
     '--banner',
   ]);
   const help = spawnSync(process.execPath, [DETOUR_BIN, 'gateway', '--help'], { encoding: 'utf8', timeout: 20_000 });
@@ -476,7 +479,7 @@ test('helm template with several managed namespaces, no global intercepts and cu
 test('issue 13: helm template with tls: the manager serves HTTPS, injected agents dial https:// and verify it with the CA copied into each namespace', async () => {
   const namespaces = ['shop', 'payments'];
   const caBundle = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
-  const objects = await render({ managedNamespaces: namespaces, tls: { enabled: true, existingSecret: 'corp-detour-tls', caBundle, clientCaBundle: caBundle } });
+  const objects = await render({ managedNamespaces: namespaces, tls: { enabled: true, existingSecret: 'user-managed-tls', caBundle, clientCaBundle: caBundle } });
   checkInvariants(objects, namespaces);
   const { pod, container } = manager(objects);
   for (const arg of [
@@ -488,7 +491,7 @@ test('issue 13: helm template with tls: the manager serves HTTPS, injected agent
   ]) assert.ok(container.args.includes(arg), arg);
   assert.ok(!container.args.includes('--agent-insecure'));
   assert.ok(container.volumeMounts.some((m) => m.name === 'manager-tls' && m.mountPath === '/var/run/secrets/detour-tls' && m.readOnly === true));
-  assert.deepEqual((pod as unknown as { volumes: { name: string; secret?: { secretName: string } }[] }).volumes.find((v) => v.name === 'manager-tls')?.secret?.secretName, 'corp-detour-tls');
+  assert.deepEqual((pod as unknown as { volumes: { name: string; secret?: { secretName: string } }[] }).volumes.find((v) => v.name === 'manager-tls')?.secret?.secretName, 'user-managed-tls');
   for (const namespace of [NAMESPACE, ...namespaces]) assert.equal(decode(secretData(objects, `${FULLNAME}-manager-ca`, namespace)['ca.crt']!), caBundle);
 
   const issued = await render({ tls: { enabled: true, certManager: { enabled: true, issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } } } });
