@@ -4,10 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp } from 'node:fs/promises';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Environment, answeredBy } from './support/environment.js';
+import { Environment, answeredBy, answeredViaPreview } from './support/environment.js';
 import { makeCertificates, makeClientCertificate } from './support/certificates.js';
 import { DETOUR_BIN, eventually, runCli, startProcess, stopProcess } from './support/processes.js';
 
@@ -40,15 +39,7 @@ test('issue 13: an https manager; agent and daemon verify it with --manager-ca a
   await t.test('a preview URL works through the in-process gateway, which dials the https manager', async () => {
     const created = await alice.cli(['preview', 'create', 'api', '--output', 'json']);
     assert.equal(created.code, 0, created.stderr);
-    const preview = new URL((JSON.parse(created.stdout) as { url: string }).url);
-    const app = await new Promise<string>((resolve, reject) => {
-      http.get({ host: '127.0.0.1', port: Number(preview.port), path: '/anything', headers: { host: preview.host } }, (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => resolve((JSON.parse(text) as { app: string }).app));
-      }).on('error', reject);
-    });
-    assert.equal(app, 'alice-laptop');
+    assert.equal(await answeredViaPreview((JSON.parse(created.stdout) as { url: string }).url), 'alice-laptop');
   });
 
   await t.test('a daemon given the wrong CA, or none (system CAs), is refused with one line naming --manager-ca (exit 2)', async () => {

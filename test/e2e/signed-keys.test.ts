@@ -4,12 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import type { ServiceList, SessionCreated } from '@detour/protocol';
-import { Environment, answeredBy } from './support/environment.js';
+import { Environment, answeredBy, answeredViaPreview } from './support/environment.js';
 import { DETOUR_BIN, eventually, startProcess } from './support/processes.js';
 
 const SIGNED = /^x-telepresence-id=(alice-[0-9a-f]+)\.(\d+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{22})$/;
@@ -93,15 +92,7 @@ test('issue 13: a preview of a signed intercept sends its owner\'s signed value,
   assert.match(`${name}=${value}`, SIGNED);
   const created = await alice.cli(['preview', 'create', 'web', '--output', 'json']);
   assert.equal(created.code, 0, created.stderr);
-  const preview = new URL((JSON.parse(created.stdout) as { url: string }).url);
-  const answeredThroughGateway = await new Promise<string>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: Number(preview.port), path: '/anything', headers: { host: preview.host } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve((JSON.parse(text) as { app: string }).app));
-    }).on('error', reject);
-  });
-  assert.equal(answeredThroughGateway, 'alice-laptop');
+  assert.equal(await answeredViaPreview((JSON.parse(created.stdout) as { url: string }).url), 'alice-laptop');
   // The bare name still goes to the app: the preview's value is the signed one, not a bypass.
   assert.equal(await answeredBy(agent.url, { [name]: value.split('.')[0]! }), 'web');
 });

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -179,4 +180,16 @@ export class Environment {
 export async function answeredBy(url: string, headers: Record<string, string> = {}): Promise<string | undefined> {
   const r = await request(url, { headers });
   return ((await r.body.json()) as { app?: string }).app;
+}
+
+/** Which app answered a visit to a preview URL, sent to the gateway on 127.0.0.1 with the Host a browser would send. */
+export function answeredViaPreview(previewUrl: string, path = '/anything'): Promise<string> {
+  const preview = new URL(previewUrl);
+  return new Promise<string>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: Number(preview.port), path, headers: { host: preview.host } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve((JSON.parse(text) as { app: string }).app));
+    }).on('error', reject);
+  });
 }
