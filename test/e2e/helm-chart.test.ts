@@ -197,7 +197,8 @@ function checkInvariants(objects: K8sObject[], managedNamespaces: string[]): voi
   // Every Secret and ConfigMap the pod mounts is rendered (or issued by cert-manager, or the user's own).
   const issued = all(objects, 'Certificate').map((c) => (c as unknown as { spec: { secretName: string } }).spec.secretName);
   for (const volume of pod.volumes) {
-    if (volume.secret !== undefined && !issued.includes(volume.secret.secretName) && volume.secret.secretName !== 'user-managed-token') find(objects, 'Secret', volume.secret.secretName, NAMESPACE);
+    // The user-managed-* Secrets are the ones the tests name as existingSecret: the user creates them.
+    if (volume.secret !== undefined && !issued.includes(volume.secret.secretName) && !volume.secret.secretName.startsWith('user-managed-')) find(objects, 'Secret', volume.secret.secretName, NAMESPACE);
     if (volume.configMap !== undefined) find(objects, 'ConfigMap', volume.configMap.name, NAMESPACE);
   }
   // Only /tmp is writable.
@@ -367,6 +368,8 @@ test('helm template with the preview gateway on (issue 12)', async () => {
     '--domain=preview.staging.example.test',
     `--manager=http://${FULLNAME}.${NAMESPACE}.svc:8700`,
     '--token-file=/var/run/secrets/detour/token',
+    // Without tls the gateway's token crosses the cluster network in cleartext, which it must be told is meant (issue 13).
+    '--insecure',
     '--banner',
   ]);
   const help = spawnSync(process.execPath, [DETOUR_BIN, 'gateway', '--help'], { encoding: 'utf8', timeout: 20_000 });
@@ -470,6 +473,42 @@ test('helm template with several managed namespaces, no global intercepts and cu
   assert.ok(container.args.includes(`--agent-manager-url=http://${FULLNAME}.${NAMESPACE}.svc:8700`));
   assert.ok(container.args.includes(`--agent-token-secret=${FULLNAME}-token`));
   assert.ok(container.args.includes('--agent-resources={"limits":{"cpu":"500m","memory":"256Mi"},"requests":{"cpu":"50m","memory":"64Mi"}}'), container.args.join(' '));
+  // Without tls the agents' token crosses the cluster network in cleartext, which they must be told is meant (issue 13).
+  assert.ok(container.args.includes('--agent-insecure'));
+});
+
+test('issue 13: helm template with tls: the manager serves HTTPS, injected agents dial https:// and verify it with the CA copied into each namespace', async () => {
+  const namespaces = ['shop', 'payments'];
+  const caBundle = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const objects = await render({ managedNamespaces: namespaces, tls: { enabled: true, existingSecret: 'user-managed-tls', caBundle, clientCaBundle: caBundle } });
+  checkInvariants(objects, namespaces);
+  const { pod, container } = manager(objects);
+  for (const arg of [
+    '--tls-cert=/var/run/secrets/detour-tls/tls.crt',
+    '--tls-key=/var/run/secrets/detour-tls/tls.key',
+    '--client-ca=/var/run/secrets/detour-client-ca/ca.crt',
+    `--agent-manager-url=https://${FULLNAME}.${NAMESPACE}.svc:8700`,
+    `--agent-manager-ca-secret=${FULLNAME}-manager-ca`,
+  ]) assert.ok(container.args.includes(arg), arg);
+  assert.ok(!container.args.includes('--agent-insecure'));
+  assert.ok(container.volumeMounts.some((m) => m.name === 'manager-tls' && m.mountPath === '/var/run/secrets/detour-tls' && m.readOnly === true));
+  assert.deepEqual((pod as unknown as { volumes: { name: string; secret?: { secretName: string } }[] }).volumes.find((v) => v.name === 'manager-tls')?.secret?.secretName, 'user-managed-tls');
+  for (const namespace of [NAMESPACE, ...namespaces]) assert.equal(decode(secretData(objects, `${FULLNAME}-manager-ca`, namespace)['ca.crt']!), caBundle);
+
+  const issued = await render({ tls: { enabled: true, certManager: { enabled: true, issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } } } });
+  const certificate = find(issued, 'Certificate', `${FULLNAME}-manager`, NAMESPACE) as unknown as { spec: { secretName: string; dnsNames: string[]; issuerRef: { name: string; kind: string } } };
+  assert.equal(certificate.spec.secretName, `${FULLNAME}-manager-tls`);
+  assert.ok(certificate.spec.dnsNames.includes(`${FULLNAME}.${NAMESPACE}.svc`));
+  assert.deepEqual([certificate.spec.issuerRef.name, certificate.spec.issuerRef.kind], ['corp-ca', 'ClusterIssuer']);
+
+  const file = await valuesFile({ tls: { enabled: true } });
+  try {
+    const refused = helm(['template', RELEASE, CHART, '--namespace', NAMESPACE, '-f', file.path]);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /tls\.enabled needs the manager's certificate: set tls\.existingSecret, or tls\.certManager\.enabled/);
+  } finally {
+    await file.done();
+  }
 });
 
 test('helm template with per-user tokens (auth.enabled): a token Secret per identity, an auth file of their hashes that the real manager loads', async (t) => {

@@ -80,9 +80,19 @@ app.kubernetes.io/part-of: detour
 {{- printf "%s-webhook-tls" (include "detour.fullname" .) }}
 {{- end }}
 
-{{/* The manager's URL as agents in any managed namespace reach it. */}}
+{{/* The manager's URL as agents in any managed namespace reach it (https:// with tls.enabled). */}}
 {{- define "detour.managerUrl" -}}
-{{- printf "http://%s.%s.svc:%v" (include "detour.fullname" .) .Release.Namespace .Values.manager.port }}
+{{- printf "%s://%s.%s.svc:%v" (ternary "https" "http" .Values.tls.enabled) (include "detour.fullname" .) .Release.Namespace .Values.manager.port }}
+{{- end }}
+
+{{/* The Secret with the manager's TLS certificate and key. */}}
+{{- define "detour.tlsSecretName" -}}
+{{- .Values.tls.existingSecret | default (printf "%s-manager-tls" (include "detour.fullname" .)) }}
+{{- end }}
+
+{{/* The Secret, in every managed namespace, with the CA injected agents verify the manager with. */}}
+{{- define "detour.managerCaSecretName" -}}
+{{- printf "%s-manager-ca" (include "detour.fullname" .) }}
 {{- end }}
 
 {{/* Where the API server sends AdmissionReviews (served by the manager). */}}
@@ -124,5 +134,17 @@ they change (cert-manager renews them in place).
 - --egress=cluster
 {{- range $namespace := include "detour.managedNamespaces" . | fromJsonArray }}
 - --egress-namespace={{ $namespace }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+- --tls-cert=/var/run/secrets/detour-tls/tls.crt
+- --tls-key=/var/run/secrets/detour-tls/tls.key
+{{- if .Values.tls.clientCaBundle }}
+- --client-ca=/var/run/secrets/detour-client-ca/ca.crt
+{{- end }}
+{{- if .Values.tls.caBundle }}
+- --agent-manager-ca-secret={{ include "detour.managerCaSecretName" . }}
+{{- end }}
+{{- else }}
+- --agent-insecure
 {{- end }}
 {{- end }}

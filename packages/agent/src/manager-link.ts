@@ -1,12 +1,12 @@
 import http2 from 'node:http2';
-import net from 'node:net';
 import type { ClientHttp2Session, ClientHttp2Stream, ClientSessionRequestOptions, OutgoingHttpHeaders } from 'node:http2';
 import diagnostics from 'node:diagnostics_channel';
 import { Backoff } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { API_PATHS, ErrorBodySchema, LogsRequestLineSchema, RuleSetSchema } from '@detour/protocol';
 import type { AgentProtocol, RuleSet } from '@detour/protocol';
-import { MAX_HEADER_LIST_PAIRS, startKeepalive, widenSessionWindow } from '@detour/transport';
+import { MAX_HEADER_LIST_PAIRS, connectToManager, managerTlsFailure, startKeepalive, widenSessionWindow } from '@detour/transport';
+import type { ManagerEndpoint } from '@detour/transport';
 
 /** Connectivity states (grpc-js `connectivity-state.ts`). `ready`: the watch stream delivered its first rule set. */
 export type LinkState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 'shutdown';
@@ -15,7 +15,7 @@ export type LinkState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 
 export const linkChannel = diagnostics.channel('detour:agent:link');
 
 export interface ManagerLinkOptions {
-  managerUrl: string;
+  manager: ManagerEndpoint;
   token: string;
   service: string;
   agentId: string;
@@ -60,6 +60,8 @@ export class ManagerLink {
   #session: ClientHttp2Session | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #closed: Promise<void> | undefined;
+  /** The last TLS failure logged, so that a manager that stays untrusted is not logged again on every retry. */
+  #lastTlsFailure: string | undefined;
 
   constructor(options: ManagerLinkOptions) {
     this.#options = options;
@@ -143,13 +145,21 @@ export class ManagerLink {
     this.#setState('connecting');
     // Nagle off: relayed requests are many small frames, and Nagle plus delayed
     // ACKs would add ~40 ms to each round trip.
-    const session = http2.connect(this.#options.managerUrl, {
+    const { manager } = this.#options;
+    const session = http2.connect(manager.origin, {
       settings: LINK_SETTINGS,
       maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
-      createConnection: (url) => net.connect({ host: url.hostname, port: Number(url.port), noDelay: true }),
+      createConnection: () => connectToManager(manager, ['h2']),
     });
     this.#session = session;
-    session.on('error', (err) => this.#down(session, { err: err.message }));
+    session.on('error', (err) => {
+      const untrusted = managerTlsFailure(err, manager);
+      if (untrusted !== undefined && untrusted.message !== this.#lastTlsFailure) {
+        this.#lastTlsFailure = untrusted.message;
+        this.#log.error({ code: untrusted.code }, untrusted.message);
+      }
+      this.#down(session, { err: err.message });
+    });
     session.on('goaway', (code) => this.#down(session, { goaway: code }));
     session.on('close', () => this.#down(session, {}));
     session.once('connect', () => {
@@ -226,6 +236,7 @@ export class ManagerLink {
     this.#log.info({ version: ruleSet.version, intercepts: ruleSet.intercepts.length }, 'rule set installed');
     this.#ack(session, ruleSet.version);
     if (this.#state === 'connecting') {
+      this.#lastTlsFailure = undefined;
       this.#backoff.reset();
       this.#setState('ready');
     }

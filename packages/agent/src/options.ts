@@ -5,6 +5,8 @@ import { createSecureContext } from 'node:tls';
 import { DetourError } from '@detour/core';
 import type { LogRing, Logger } from '@detour/core';
 import { AGENT_PROTOCOLS } from '@detour/protocol';
+import { managerEndpoint } from '@detour/transport';
+import type { ManagerEndpoint } from '@detour/transport';
 import type { AgentProtocol } from '@detour/protocol';
 
 /** Defaults of every tunable, with units in the names. */
@@ -48,8 +50,15 @@ export interface AgentOptions {
   tlsKey?: string | Buffer;
   /** PEM CA bundle that verifies an `https://` app's certificate (default: the system's CAs). */
   appCa?: string | Buffer;
-  /** The manager, `http://host:port` (HTTP/2 with prior knowledge). */
+  /** The manager, `http://host:port` (HTTP/2 with prior knowledge) or `https://host:port` (ALPN h2, verified). */
   managerUrl: string;
+  /** PEM CA bundle that verifies an `https://` manager (default: the system's CAs). */
+  managerCa?: Buffer;
+  /** PEM client certificate and key for a manager run with `--client-ca` (mTLS). Both or neither. */
+  clientCert?: Buffer;
+  clientKey?: Buffer;
+  /** Allow the token over cleartext to a manager that is not on loopback (`--insecure`). */
+  insecure?: boolean;
   /** Bearer token for the manager. Never logged. */
   token: string;
   /** pino logger (core `createLogger('agent')`); silent when absent. */
@@ -91,7 +100,8 @@ export interface ResolvedAgentOptions {
   readonly protocol: AgentProtocol;
   /** Set when the agent terminates TLS. */
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | undefined;
-  readonly managerUrl: string;
+  /** Where the manager is and how it is verified (transport's `managerEndpoint`). */
+  readonly manager: ManagerEndpoint;
   readonly token: string;
   readonly logger: Logger;
   readonly logRing: LogRing | undefined;
@@ -157,7 +167,8 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
   }
   if (options.tlsCert !== undefined && protocol === 'tcp') problems.push('TLS termination needs an HTTP protocol (http1, h2c or auto), not tcp');
   if (options.appCa !== undefined && app !== undefined && app.protocol !== 'https:') problems.push('appCa verifies an https:// app; appUrl is not https');
-  const manager = parseHttpUrl('managerUrl', options.managerUrl, problems);
+  // Its own errors (a cleartext token, a bad TLS flag) are the user's and say which flag; they stop here.
+  const manager = managerEndpoint(options.managerUrl, { ca: options.managerCa, cert: options.clientCert, key: options.clientKey, insecure: options.insecure });
   const { metricsPort } = options;
   if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) problems.push('metricsPort must be an integer from 0 to 65535');
   if (options.metricsHost !== undefined && metricsPort === undefined) problems.push('metricsHost needs metricsPort: no metrics listener runs without a port');
@@ -177,7 +188,7 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
     app: appTarget(app!, options.appCa),
     protocol,
     tls: options.tlsCert === undefined ? undefined : Object.freeze({ cert: options.tlsCert, key: options.tlsKey! }),
-    managerUrl: manager!.origin,
+    manager,
     token: options.token,
     logger: options.logger ?? pino({ enabled: false }),
     logRing: options.logRing,

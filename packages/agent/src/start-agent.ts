@@ -45,6 +45,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     openConnections: () => new Promise((resolve) => server.getConnections((err, count) => resolve(err === null ? count : 0))),
     managerConnected: (): boolean => link.ready,
     ruleSetVersion: (): number => router.version,
+    routingKeyRejections: (): Readonly<Record<string, number>> => router.routingKeys.rejected,
   });
   const router = new Router({ service: options.service, agentId: options.agentId, logger }, metrics);
   const app = appDestination(options);
@@ -72,7 +73,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
   // Reports travel on the link's session; the link is created next and only calls install() once started.
   const probeReporter = new ProbeReporter(options.service, options.agentId, { post: (path, body) => link.post(path, body) });
   const link = new ManagerLink({
-    managerUrl: options.managerUrl,
+    manager: options.manager,
     token: options.token,
     service: options.service,
     agentId: options.agentId,

@@ -163,6 +163,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--agent-image <image>', 'image of the agents the injector adds')
     .option('--agent-manager-url <url>', "this manager's URL as injected agents reach it, e.g. http://detour-manager.detour.svc:8080")
     .option('--agent-token-secret <name>', "Secret (in each injected pod's namespace) holding the token, key `token`", 'detour-token')
+    .option('--agent-manager-ca-secret <name>', "Secret (in each injected pod's namespace) whose key ca.crt verifies an https:// --agent-manager-url")
+    .option('--agent-insecure', 'injected agents may send the token over cleartext http:// --agent-manager-url (dangerous off a trusted network)', false)
     .option('--agent-resources <json>', 'resources of each injected agent container, JSON: {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"128Mi"}} (the default)')
     .option('--inject-namespace <name>', "a namespace whose pods the injector serves (repeatable; default: the manager's --namespace, else its pod's)", collect, [])
     .option('--state-file <file>', 'keep intercepts in this file, so that a restarted manager has them')
@@ -171,6 +173,12 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--kubeconfig <file>', 'with --state kubernetes or --webhook-port: cluster credentials (default: $KUBECONFIG, else the pod\'s ServiceAccount)')
     .option('--metrics-port <port>', 'also serve Prometheus GET /metrics without the token on a listener of its own (0 picks a free port)', integer(0, 65535))
     .option('--metrics-host <host>', 'address that listener binds (default: 127.0.0.1); /metrics on --port always needs the token')
+    .option('--tls-cert <file>', 'serve the port over HTTPS (API, tunnels, agents) with this certificate chain (PEM)')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--client-ca <file>', 'with --tls-cert: agents must present a client certificate this CA (PEM) signed (mTLS)')
+    .option('--signed-keys', "sign developers' header values; agents route only valid, unexpired signed values to laptops", false)
+    .option('--signed-key-ttl <duration>', 'with --signed-keys: how long a signed value is honoured, e.g. 12h (default 24h)')
+    .option('--signed-key-rotation <duration>', 'with --signed-keys: how often a new signing key is made, e.g. 7d (default 24h); the old one verifies for one ttl more')
     .addOption(new Option('--egress <where>', "developers' outbound calls (detour run) may reach: agents (registered services, at their agents) or cluster (Service DNS names, from inside the cluster)").choices(['agents', 'cluster']).default('agents'))
     .option('--cluster-domain <domain>', 'with --egress cluster: the cluster DNS domain', 'cluster.local')
     .option('--egress-namespace <name>', 'with --egress cluster: a namespace whose SERVICE.NAMESPACE names are reachable (repeatable; the pod\'s own always is)', collect, [])
@@ -203,6 +211,10 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--app-ca <file>', "CA bundle (PEM) that verifies an https:// --app's certificate")
     .option('--metrics-port <port>', 'serve Prometheus GET /metrics on a listener of its own at this port (0 picks a free one)', integer(0, 65535))
     .option('--metrics-host <host>', 'address the metrics listener binds; it has no authentication (default: 127.0.0.1)')
+    .option('--manager-ca <file>', 'CA bundle (PEM) that verifies an https:// --manager (default: the system CAs)')
+    .option('--client-cert <file>', 'client certificate (PEM) for a manager run with --client-ca (mTLS)')
+    .option('--client-key <file>', 'the private key of --client-cert (PEM)')
+    .option('--insecure', 'allow sending the token over cleartext http:// to a manager that is not on this machine (dangerous)', false)
     .action(async (o: AgentCommandOptions) => {
       const { agentCommand } = await import('./commands/agent.js');
       done(await agentCommand(o, io, serverLogging('agent'), signal));
@@ -217,6 +229,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .requiredOption('--manager <url>', "the manager's URL as the pods reach it, e.g. http://detour-manager.detour.svc:8080")
     .option('--token-secret <name>', "the Secret in the workload's namespace that holds the manager's token", 'detour-token')
     .option('--token-secret-key <key>', 'the key of the token in --token-secret', 'token')
+    .option('--manager-ca-secret <name>', 'a Secret in the workload\'s namespace whose key ca.crt verifies an https:// --manager')
+    .option('--insecure', 'let the agents send the token over cleartext http:// to the manager (dangerous off a trusted network)', false)
     .action(async (o: InjectCommandOptions) => {
       const { injectCommand } = await import('./commands/inject.js');
       done(await injectCommand(o, io, VERSION));
@@ -246,6 +260,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--namespace <name>', "without --manager: the detour chart's namespace (default: the context's)")
     .option('--name <name>', 'your name, shown to others and part of your header value', defaultName())
     .option('--timeout-ms <ms>', 'how long to wait for the connection', integer(100, 600_000), CLI_DEFAULTS.connectTimeoutMs)
+    .option('--manager-ca <file>', 'CA bundle (PEM) that verifies an https:// --manager (default: the system CAs)')
+    .option('--insecure', 'allow sending the token over cleartext http:// to a manager that is not on this machine (dangerous)', false)
     .action(async (o: Omit<ConnectOptions, 'name'> & { name: string }) => {
       const { connectCommand } = await import('./commands/connect.js');
       done(await connectCommand({ ...o, name: sanitizeName(o.name) }, io, home, BIN_PATH));
@@ -259,6 +275,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--kube-context <name>')
     .option('--kube-namespace <name>')
     .requiredOption('--name <name>')
+    .option('--manager-ca <file>')
+    .option('--insecure', '', false)
     .action(async (o: DaemonCommandOptions) => {
       const { daemonCommand } = await import('./commands/daemon.js');
       const logger = createLogger('daemon', { level: logLevel, destination: pino.destination({ dest: home.logPath, mkdir: true, sync: false }) });
@@ -330,6 +348,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .requiredOption('--token-file <file>', 'bearer token file')
     .option('--host <host>', 'address to bind', CLI_DEFAULTS.host)
     .option('--banner', 'add a "you are viewing …\'s preview" bar to HTML answers', false)
+    .option('--manager-ca <file>', 'CA bundle (PEM) that verifies an https:// --manager (default: the system CAs)')
+    .option('--insecure', 'allow sending the token over cleartext http:// to a manager that is not on this machine (dangerous)', false)
     .action(async (o: GatewayCommandOptions) => {
       const { gatewayCommand } = await import('./commands/gateway.js');
       done(await gatewayCommand(o, io, serverLogging('gateway'), signal));

@@ -7,6 +7,8 @@ export { Backoff } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { readTokenFile, readOrCreateTokenFile } from './token-file.js';
 export { RouteTable, comparePrecedence, matcherKey, validateMatchers } from './matcher.js';
+export { RoutingKeyVerifier, signRoutingValue, ROUTING_MAC_BYTES, ROUTING_KEY_CACHE_ENTRIES } from './routing-key.js';
+export type { RoutingKeyRejection } from './routing-key.js';
 export type { RouteInput } from './matcher.js';
 export { parseRequestHead, targetPath } from './http1/request-head.js';
 export type { RequestHead } from './http1/request-head.js';

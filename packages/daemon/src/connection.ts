@@ -19,7 +19,14 @@ export interface ConnectionOptions {
   createForwarder: (portOf: (interceptId: string) => number | undefined) => LocalForwarder;
 }
 
-const FATAL_CODES = new Set(['DETOUR_ERR_AUTH_BAD_TOKEN', 'DETOUR_ERR_AUTH_MISSING_TOKEN', 'DETOUR_ERR_AUTH_FORBIDDEN', 'DETOUR_ERR_SESSION_NAME_TAKEN']);
+/** Errors a retry cannot fix; before the first connection they end `detour connect` (after it, the daemon keeps retrying). */
+const FATAL_CODES = new Set([
+  'DETOUR_ERR_AUTH_BAD_TOKEN',
+  'DETOUR_ERR_AUTH_MISSING_TOKEN',
+  'DETOUR_ERR_AUTH_FORBIDDEN',
+  'DETOUR_ERR_SESSION_NAME_TAKEN',
+  'DETOUR_ERR_TLS_MANAGER_UNTRUSTED',
+]);
 
 /**
  * The daemon's link to the manager, as a state machine (connecting → ready →

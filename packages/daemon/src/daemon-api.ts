@@ -1,4 +1,4 @@
-import type { Intercept, InterceptRequest, PreviewEntry, SessionInfo } from '@detour/protocol';
+import type { Intercept, InterceptRequest, PreviewEntry, SessionInfo, SignedValue } from '@detour/protocol';
 
 /** The daemon's local API, spoken over its Unix socket by the CLI. */
 export const DAEMON_PATHS = {
@@ -59,7 +59,8 @@ export interface DaemonStatus {
   /** The local proxy `detour run` points commands at (HTTP CONNECT, absolute-form HTTP and SOCKS5, on loopback). */
   outbound: { url: string; socks: string; lastError?: { at: number; message: string } };
   name: string;
-  header: { name: string; value: string };
+  /** `value`: the developer's own value (what `auto` matches); `signedValue`: what to send when the manager signs it (`--signed-keys`). */
+  header: { name: string; value: string; signedValue?: SignedValue };
   session?: SessionInfo;
   intercepts: LocalIntercept[];
 }

@@ -2,6 +2,7 @@ import { chmod } from 'node:fs/promises';
 import { readTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DEFAULT_HEADER_NAME } from '@detour/protocol';
+import type { ManagerEndpoint } from '@detour/transport';
 import type { DaemonStatus, DashboardInfo, DashboardStart, ManagerRouteStatus } from './daemon-api.js';
 import { headerValueFor, loadClientId } from './home.js';
 import type { DetourHome } from './home.js';
@@ -23,10 +24,11 @@ export interface ManagerRoute {
 }
 
 export interface DaemonOptions {
-  managerUrl: string;
+  /** The manager and how to verify it (transport's `managerEndpoint`: --manager, --manager-ca, --insecure; or a port-forward's local end). */
+  manager: ManagerEndpoint;
   /** The manager's token: a file (--token-file), or read already (from the chart's Secret). */
   token: { file: string } | { value: string };
-  /** Set when `managerUrl` is the local end of a port-forward. */
+  /** Set when `manager` is the local end of a port-forward. */
   route?: ManagerRoute;
   name: string;
   home: DetourHome;
@@ -52,7 +54,8 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
   const token = 'file' in options.token ? await readTokenFile(options.token.file) : options.token.value;
   const clientId = loadClientId(home);
   const headerValue = headerValueFor(options.name, clientId);
-  const manager = new ManagerClient(options.managerUrl, token);
+  const manager = new ManagerClient(options.manager, token);
+  if (options.manager.cleartextWarning !== undefined) logger.warn(options.manager.cleartextWarning);
   const captureSwitch: CaptureSwitch = { current: undefined };
   const connection = new ManagerConnection({
     manager,
@@ -64,7 +67,7 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     createForwarder: (portOf) => new LocalForwarder(portOf, logger, captureSwitch),
   });
   const egress = new EgressClient({
-    url: () => manager.url,
+    manager: () => manager.endpoint,
     authHeaders: () => connection.outboundHeaders(),
     pingIntervalMs: DAEMON_DEFAULTS.tunnelPingIntervalMs,
     pingTimeoutMs: DAEMON_DEFAULTS.tunnelPingTimeoutMs,
@@ -83,7 +86,11 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
       outbound: { url: outbound.url, socks: `socks5h://${outbound.address.host}:${outbound.address.port}`, ...(outbound.lastError === undefined ? {} : { lastError: outbound.lastError }) },
       // With identities the manager names the session after the token's identity, not --name.
       name: connection.session?.name ?? options.name,
-      header: { name: DEFAULT_HEADER_NAME, value: connection.session?.headerValue ?? headerValue },
+      header: {
+        name: DEFAULT_HEADER_NAME,
+        value: connection.session?.headerValue ?? headerValue,
+        ...(connection.session?.signedValue === undefined ? {} : { signedValue: connection.session.signedValue }),
+      },
       ...(connection.session === undefined ? {} : { session: connection.session }),
       intercepts: connection.intercepts,
     };

@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { AgentAckSchema, InterceptRequestSchema, PreviewCreateSchema, PreviewIdSchema, SessionCreateSchema, SightingSchema, TokenCreateSchema, TraceRequestSchema } from '@detour/protocol';
-import type { AuditList, ManagerInfo, PreviewList, RecentLogs, TokenCreated, TokenList } from '@detour/protocol';
+import type { AuditList, Intercept, ManagerInfo, PreviewList, RecentLogs, SessionInfo, TokenCreated, TokenList } from '@detour/protocol';
 import { DetourError, LOG_RING_DEFAULTS } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { AgentHub } from './agent-hub.js';
@@ -16,6 +16,8 @@ import type { ManagerMetrics } from './metrics.js';
 import type { PreviewRegistry } from './previews/preview-registry.js';
 import { checkEntryAnswers, entryUrl, previewHeaders, previewRoute, previewView } from './previews/preview-views.js';
 import type { Grants, RouteAuth } from './route-auth.js';
+import type { RoutingKeyRing } from './routing-keys.js';
+import { signOwnMatchers } from './routing-keys.js';
 import type { ManagerState } from './state.js';
 import { runTrace } from './trace.js';
 import type { TraceBook } from './trace.js';
@@ -41,6 +43,19 @@ export interface ApiContext {
   /** Who holds which credential (auth/). */
   auth: AuthSource;
   audit: AuditLog;
+  /** `--signed-keys`: signs developers' values; absent when the manager signs nothing. */
+  routingKeys: RoutingKeyRing | undefined;
+}
+
+/** The signed value an intercept's owner sends now (`--signed-keys`), which previews of it send too. */
+function signedValueOf(context: ApiContext, intercept: Pick<Intercept, 'owner'>): string | undefined {
+  const session = context.state.getSession(intercept.owner.sessionId);
+  return session === undefined ? undefined : ownView(context, session).signedValue?.value;
+}
+
+/** A session as its daemon sees it: with its signed value when the manager signs. */
+function ownView(context: ApiContext, session: SessionInfo): SessionInfo {
+  return context.routingKeys === undefined ? session : context.routingKeys.withSignedValue(session);
 }
 
 /** A handler's view of its call: what the route's auth level proved, and its path segments (decoded on use). */
@@ -129,6 +144,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
         version: context.version,
         leaseMs: context.state.leaseMs,
         globalAllowed: context.state.globalAllowed,
+        signedKeys: context.routingKeys !== undefined,
         ...(context.previewUrl === undefined ? {} : { previewUrl: context.previewUrl }),
       };
       exchange.send(200, info);
@@ -145,7 +161,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       context.hub.push(changed);
       context.logger.info({ sessionId: session.id, name: session.name }, 'session opened');
       audit(context, exchange, identity, { action: 'session.open', details: { sessionId: session.id } }, session.name);
-      exchange.send(201, { session, key });
+      exchange.send(201, { session: ownView(context, session), key });
     },
   }),
   route({
@@ -153,8 +169,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
     pattern: /^\/sessions\/(?<sessionId>[^/]+)$/,
     auth: 'session',
     permission: 'develop',
-    handler: async (_context, exchange, { session }) => {
-      exchange.send(200, session);
+    handler: async (context, exchange, { session }) => {
+      exchange.send(200, ownView(context, session));
     },
   }),
   route({
@@ -163,7 +179,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     auth: 'session',
     permission: 'develop',
     handler: async (context, exchange, { session }) => {
-      exchange.send(200, context.state.heartbeat(session.id));
+      exchange.send(200, ownView(context, context.state.heartbeat(session.id)));
     },
   }),
   route({
@@ -173,6 +189,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     permission: 'develop',
     handler: async (context, exchange, { identity, session }) => {
       const changed = context.state.endSession(session.id);
+      context.routingKeys?.forget(session.id);
       context.tunnels.drop(session.id);
       context.logger.info({ sessionId: session.id }, 'session closed');
       audit(context, exchange, identity, { action: 'session.close', details: { sessionId: session.id } }, session.name);
@@ -195,7 +212,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
     auth: 'caller-session',
     permission: 'develop',
     handler: async (context, exchange, { identity, session }) => {
-      const request = await readJson(exchange, InterceptRequestSchema);
+      // The session's header value is the identity's (trust), so what gets signed is the identity's own value.
+      const request = signOwnMatchers(await readJson(exchange, InterceptRequestSchema), session, context.routingKeys !== undefined);
       const what = { service: request.service, intercept: request.name, global: request.global, headers: request.headers.map((h) => h.name) };
       checkInterceptPolicy(identity, request, context.state.interceptCountOf(session.name, request.id));
       const { intercept, created, reclaimed } = context.state.addIntercept(session.id, request);
@@ -236,7 +254,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       if (context.previewUrl === undefined) {
         throw new DetourError('DETOUR_ERR_PREVIEW_DISABLED', 'this manager has no preview gateway; start it with --preview-listen PORT (or point it at one with --preview-url URL)');
       }
-      previewHeaders(intercept);
+      previewHeaders(intercept, (i) => signedValueOf(context, i));
       const entry = request.entry ?? { kind: 'service' as const, service: intercept.service };
       await checkEntryAnswers(entryUrl(entry, context.state));
       const record = context.previews.create(intercept, entry, request.ttlMs);
@@ -284,7 +302,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
       if (record === undefined || intercept === undefined) {
         throw new DetourError('DETOUR_ERR_PREVIEW_NOT_FOUND', 'no such preview: unknown, revoked with its intercept, or expired');
       }
-      exchange.send(200, previewRoute(record, intercept, context.state));
+      exchange.send(200, previewRoute(record, intercept, context.state, (i) => signedValueOf(context, i)));
     },
   }),
   route({

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { AgentInfo, Intercept, InterceptRequest, Probe, RuleSet, ServiceInfo, SessionCreate, SessionInfo } from '@detour/protocol';
+import type { AgentInfo, Intercept, InterceptRequest, Probe, RoutingKey, RuleSet, ServiceInfo, SessionCreate, SessionInfo } from '@detour/protocol';
 import { DetourError, matcherKey, validateMatchers } from '@detour/core';
 import type { StoredIntercept } from './store/intercept-store.js';
 
@@ -42,6 +42,8 @@ export interface ManagerStateOptions {
    * schedules a save from it; the state itself does no I/O.
    */
   onInterceptsChanged?: () => void;
+  /** The keys signed matchers are verified with (`--signed-keys`), sent in every rule set; absent: none. */
+  routingKeys?: () => RoutingKey[];
 }
 
 export class ManagerState {
@@ -52,6 +54,7 @@ export class ManagerState {
   readonly #intercepts = new Map<string, Intercept>();
   readonly #orphans = new Map<string, Orphan>();
   readonly #onInterceptsChanged: () => void;
+  readonly #routingKeys: (() => RoutingKey[]) | undefined;
   readonly #agents = new Map<string, AgentRecord>();
   /** Propagation probes of running traces; they go to every service's agents, since a probe may reach any. */
   readonly #probes = new Map<string, Probe>();
@@ -65,6 +68,7 @@ export class ManagerState {
     this.globalAllowed = options.globalAllowed;
     this.#now = options.now ?? Date.now;
     this.#onInterceptsChanged = options.onInterceptsChanged ?? (() => undefined);
+    this.#routingKeys = options.routingKeys;
     this.#version = this.#now();
   }
 
@@ -416,7 +420,15 @@ export class ManagerState {
       version: this.#serviceVersions.get(service) ?? this.#version,
       intercepts: [...this.#intercepts.values()].filter((i) => i.service === service).map((i) => ({ ...i, owner: { ...i.owner } })),
       ...(this.#probes.size === 0 ? {} : { probes: [...this.#probes.values()] }),
+      ...(this.#routingKeys === undefined ? {} : { routingKeys: this.#routingKeys() }),
     };
+  }
+
+  /** The routing keys changed (a rotation): every service's rule set gets a new version; returns them all. */
+  routingKeysChanged(): Set<string> {
+    const changed = this.knownServices();
+    this.#bump(changed);
+    return changed;
   }
 
   /** Starts watching for a probe; returns the services whose rule sets changed (all with an agent). */

@@ -37,7 +37,7 @@ test('token level: every endpoint, known or not, wants the bearer token first', 
   assert.equal(wrong.status, 401);
   assert.equal(codeOf(wrong), 'DETOUR_ERR_AUTH_BAD_TOKEN');
   const info = await inject(api, { method: 'GET', path: API_PATHS.info, headers: AUTH });
-  assert.deepEqual(info, { status: 200, body: { version: 'test', leaseMs: 15_000, globalAllowed: true } });
+  assert.deepEqual(info, { status: 200, body: { version: 'test', leaseMs: 15_000, globalAllowed: true, signedKeys: false } });
 
   for (const path of ['/v1/nothing-here', '/elsewhere']) {
     assert.equal((await inject(api, { method: 'GET', path })).status, 401, `${path} without a token`);

@@ -1,14 +1,18 @@
+import http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
 import type { Intercept, ServiceInfo } from '@detour/protocol';
 import { DETOUR_BIN, ECHO_APP, TCP_ECHO_APP, runCli, startProcess, stopProcess } from './processes.js';
 import type { CliResult } from './processes.js';
 
 const URL_LINE = /listening on (https?:\/\/\S+)/;
+/** A signed routing value, `name.<expiry s>.<keyId>.<22-character MAC>` (--signed-keys): never in detour's logs. */
+const SIGNED_VALUE = /\.\d{10}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]{22}(?![A-Za-z0-9_-])/;
 
 /** An identity a test's auth file holds (issue 13); its token goes to `<dir>/token-<name>`. */
 export interface TestIdentity {
@@ -55,7 +59,11 @@ export class Environment {
   readonly #managerEnv: NodeJS.ProcessEnv;
   readonly #readerTokenFile: string;
 
-  private constructor(dir: string, managerArgs: string[], identities: readonly TestIdentity[] | undefined, managerEnv: NodeJS.ProcessEnv) {
+  /** The CA file agents and daemons verify an https:// manager with (`--manager-ca`), if any. */
+  readonly managerCa: string | undefined;
+  readonly #dispatcher: Agent | undefined;
+
+  private constructor(dir: string, managerArgs: string[], identities: readonly TestIdentity[] | undefined, managerEnv: NodeJS.ProcessEnv, managerCa: string | undefined) {
     this.dir = dir;
     this.#managerEnv = managerEnv;
     const agent = identities?.find((identity) => identity.role === 'agent');
@@ -66,15 +74,18 @@ export class Environment {
     this.authFile = identities === undefined ? undefined : join(dir, 'auth.yaml');
     this.auditFile = identities === undefined ? undefined : join(dir, 'audit.log');
     this.#managerArgs = managerArgs;
+    this.managerCa = managerCa;
+    this.#dispatcher = managerCa === undefined ? undefined : new Agent({ connect: { ca: readFileSync(managerCa) } });
   }
 
   /**
    * `identities`: the manager runs with `--auth-file` holding them (and `--audit-file`),
    * each with a fresh token in {@link tokenFileOf}; agents use the first `agent`
    * identity's, developers their own. Without: single-token mode.
+   * `managerCa`: with `--tls-cert` in managerArgs, the CA every agent and developer is given as `--manager-ca`.
    */
-  static async create(options: { managerArgs?: string[]; identities?: readonly TestIdentity[]; managerEnv?: NodeJS.ProcessEnv } = {}): Promise<Environment> {
-    const env = new Environment(await mkdtemp(join(tmpdir(), 'detour-e2e-')), options.managerArgs ?? [], options.identities, options.managerEnv ?? {});
+  static async create(options: { managerArgs?: string[]; identities?: readonly TestIdentity[]; managerEnv?: NodeJS.ProcessEnv; managerCa?: string; dir?: string } = {}): Promise<Environment> {
+    const env = new Environment(options.dir ?? (await mkdtemp(join(tmpdir(), 'detour-e2e-'))), options.managerArgs ?? [], options.identities, options.managerEnv ?? {}, options.managerCa);
     if (options.identities !== undefined) await env.#writeAuthFile(options.identities);
     await env.startManager();
     return env;
@@ -112,7 +123,7 @@ export class Environment {
   /** The intercepts of `service` as the manager lists them now (GET /v1/services). */
   async intercepts(service: string): Promise<Intercept[]> {
     const token = (await readFile(this.#readerTokenFile, 'utf8')).trim();
-    const r = await request(`${this.managerUrl}/v1/services`, { headers: { authorization: `Bearer ${token}` } });
+    const r = await request(`${this.managerUrl}/v1/services`, { headers: { authorization: `Bearer ${token}` }, ...(this.#dispatcher === undefined ? {} : { dispatcher: this.#dispatcher }) });
     const { services } = (await r.body.json()) as { services: ServiceInfo[] };
     return services.find((s) => s.name === service)?.intercepts ?? [];
   }
@@ -134,7 +145,7 @@ export class Environment {
   /** Starts an agent; `port` restarts one where an agent was before (0: a free port). `stderr`: its log so far (`env` may raise DETOUR_LOG_LEVEL). */
   async agent(service: string, appUrl: string, extraArgs: string[] = [], port = 0, env: NodeJS.ProcessEnv = {}): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
     const started = await startProcess(
-      [DETOUR_BIN, 'agent', '--service', service, '--listen', String(port), '--app', appUrl, '--manager', this.managerUrl, '--token-file', this.tokenFile, ...extraArgs],
+      [DETOUR_BIN, 'agent', '--service', service, '--listen', String(port), '--app', appUrl, '--manager', this.managerUrl, '--token-file', this.tokenFile, ...this.caArgs(), ...extraArgs],
       URL_LINE,
       env,
     );
@@ -156,7 +167,7 @@ export class Environment {
     const env = { DETOUR_HOME: home, DETOUR_LOG_LEVEL: process.env.E2E_DAEMON_LOG_LEVEL ?? 'info' };
     const local = await this.app(`${name}-laptop`, localApp);
     const cli = (args: string[]) => runCli(args, env);
-    const connected = await cli(['connect', '--manager', this.managerUrl, '--token-file', tokenFile, '--name', name]);
+    const connected = await cli(['connect', '--manager', this.managerUrl, '--token-file', tokenFile, '--name', name, ...this.caArgs()]);
     if (connected.code !== 0) throw new Error(`connect failed: ${connected.stderr}`);
     const developer: Developer = {
       name,
@@ -184,6 +195,11 @@ export class Environment {
     return developer;
   }
 
+  /** `--manager-ca FILE` when the environment has one. */
+  caArgs(): string[] {
+    return this.managerCa === undefined ? [] : ['--manager-ca', this.managerCa];
+  }
+
   /**
    * Every log the environment's processes wrote so far: each process's stderr
    * (the manager's and agents' JSON logs, apps' output), each daemon home's
@@ -201,18 +217,21 @@ export class Environment {
   /**
    * Stops everything, then checks that no token of this environment appears in any
    * log its processes wrote (issue 13: tokens never reach logs, audit lines or
-   * errors), so every end-to-end test is also that check.
+   * errors), nor any signed routing value's MAC in detour's own logs (apps are sent
+   * signed values on purpose), so every end-to-end test is also that check.
    */
   async close(): Promise<void> {
     for (const home of this.#homes) {
       await runCli(['quit'], { DETOUR_HOME: home }, 10_000).catch(() => undefined);
     }
     await Promise.all([...this.#children].map((child) => stopProcess(child)));
+    await this.#dispatcher?.close();
     try {
       const tokens = await this.#tokens();
       for (const log of await this.logs()) {
         const leaked = tokens.find((token) => log.text.includes(token));
         if (leaked !== undefined) throw new Error(`a token of this environment appears in the ${log.what}`);
+        if (!/^(tcp )?app /.test(log.what) && SIGNED_VALUE.test(log.text)) throw new Error(`a signed routing value (with its MAC) appears in the ${log.what}`);
       }
     } finally {
       await rm(this.dir, { recursive: true, force: true });
@@ -251,4 +270,16 @@ export class Environment {
 export async function answeredBy(url: string, headers: Record<string, string> = {}): Promise<string | undefined> {
   const r = await request(url, { headers });
   return ((await r.body.json()) as { app?: string }).app;
+}
+
+/** Which app answered a visit to a preview URL, sent to the gateway on 127.0.0.1 with the Host a browser would send. */
+export function answeredViaPreview(previewUrl: string, path = '/anything'): Promise<string> {
+  const preview = new URL(previewUrl);
+  return new Promise<string>((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port: Number(preview.port), path, headers: { host: preview.host } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve((JSON.parse(text) as { app: string }).app));
+    }).on('error', reject);
+  });
 }

@@ -1,17 +1,17 @@
-import { readFile } from 'node:fs/promises';
 import { DetourError, readTokenFile } from '@detour/core';
 import { startAgent } from '@detour/agent';
 import type { AgentProtocol } from '@detour/protocol';
 import type { Io } from '../io.js';
 import { printLine } from '../io.js';
+import { managerFromFlags, readPemFlag } from '../manager-flags.js';
+import type { ManagerFlags } from '../manager-flags.js';
 import type { ServerLogging } from '../server-logging.js';
 
-export interface AgentCommandOptions {
+export interface AgentCommandOptions extends ManagerFlags {
   service: string;
   listen: number;
   host: string;
   app: string;
-  manager: string;
   tokenFile: string;
   maxHeaderBytes?: number;
   headerTimeoutMs?: number;
@@ -36,14 +36,20 @@ export async function agentCommand(options: AgentCommandOptions, io: Io, { logge
   if (options.metricsHost !== undefined && options.metricsPort === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--metrics-host needs --metrics-port: without a port no metrics listener runs');
   }
+  // Validated (and the --insecure warning printed) before anything starts; startAgent checks the same through the same function.
+  const { endpoint, pem } = await managerFromFlags(options, io);
   const token = await readTokenFile(options.tokenFile);
-  const [tlsCert, tlsKey, appCa] = await Promise.all([pem('--tls-cert', options.tlsCert), pem('--tls-key', options.tlsKey), pem('--app-ca', options.appCa)]);
+  const [tlsCert, tlsKey, appCa] = await Promise.all([readPemFlag('--tls-cert', options.tlsCert), readPemFlag('--tls-key', options.tlsKey), readPemFlag('--app-ca', options.appCa)]);
   const agent = await startAgent({
     service: options.service,
     listenHost: options.host,
     listenPort: options.listen,
     appUrl: options.app,
-    managerUrl: options.manager,
+    managerUrl: endpoint.origin,
+    managerCa: pem.ca,
+    clientCert: pem.cert,
+    clientKey: pem.key,
+    insecure: options.insecure === true,
     token,
     logger,
     logRing: ring,
@@ -65,14 +71,4 @@ export async function agentCommand(options: AgentCommandOptions, io: Io, { logge
 
 function hostPort(address: { host: string; port: number }): string {
   return `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
-}
-
-/** Reads a PEM file named by a flag; a missing or unreadable file is the user's mistake. */
-async function pem(flag: string, file: string | undefined): Promise<Buffer | undefined> {
-  if (file === undefined) return undefined;
-  try {
-    return await readFile(file);
-  } catch (err) {
-    throw new DetourError('DETOUR_ERR_CONFIG_INVALID', `${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-  }
 }

@@ -1,13 +1,13 @@
 import type { AuditEntry, AuditList } from '@detour/protocol';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DetourHome } from '@detour/daemon/client';
-import { parseCoarseDuration } from '../duration.js';
+import { parseDuration } from '../duration.js';
 import type { Io, OutputFormat } from '../io.js';
 import { formatTable, printJson, printLine } from '../io.js';
 
 /** `detour audit [--since 1h]`: the manager's audit log (admins), oldest first. */
 export async function auditCommand(options: { since?: string; output: OutputFormat }, io: Io, home: DetourHome, now: number): Promise<number> {
-  const sinceMs = options.since === undefined ? 0 : now - parseCoarseDuration('--since', options.since);
+  const sinceMs = options.since === undefined ? 0 : now - parseDuration('--since', options.since);
   const client = new DaemonClient(home);
   let list: AuditList;
   try {

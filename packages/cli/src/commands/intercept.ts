@@ -1,6 +1,6 @@
 import { chmod, writeFile } from 'node:fs/promises';
 import { DEFAULT_PREVIEW_TTL_MS } from '@detour/protocol';
-import type { Intercept, Mechanism } from '@detour/protocol';
+import type { Intercept, Mechanism, SignedValue } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome, InterceptAsk } from '@detour/daemon/client';
@@ -58,6 +58,7 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
   const podEnv = options.envFile !== undefined || options.envJson !== undefined ? await writePodEnvironment(options, io) : {};
   const client = new DaemonClient(home);
   let intercept: Intercept;
+  let signedValue: SignedValue | undefined;
   let status: DaemonStatus;
   try {
     status = await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
@@ -74,10 +75,12 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     };
     if (options.output === 'human') printProgress(io, `Intercepting ${options.service}: waiting for every agent to acknowledge …`);
     intercept = await client.call<Intercept>('POST', DAEMON_PATHS.intercepts, ask);
+    signedValue = status.header.signedValue;
   } finally {
     await client.close();
   }
-  const header = headerToSend(intercept);
+  const header = headerToSend(intercept, signedValue);
+  const signed = intercept.headers.some((h) => h.signed === true) ? signedValue : undefined;
   const preview = options.previewUrl ? await createPreview(home, { intercept: intercept.name, ttlMs: DEFAULT_PREVIEW_TTL_MS }) : undefined;
   if (options.output === 'json') {
     printJson(io, { ...intercept, header: header ?? null, ...(preview === undefined ? {} : { preview }) });
@@ -89,6 +92,7 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     printLine(io, `   Intercepting   : ${describeMatchers(intercept)}`);
     printLine(io, `   On disconnect  : ${describePolicy(intercept)}`);
     if (header !== undefined) printLine(io, `   Send the header: ${header.replace('=', ': ')}`);
+    if (signed !== undefined) printLine(io, `   Signed value   : valid until ${new Date(signed.expiresAt).toISOString()}; send it exactly as shown (the bare name goes to the app)`);
     if (preview !== undefined) for (const line of previewLines(preview, '   ')) printLine(io, line);
   }
   if (options.command.length === 0) return { code: 0 };

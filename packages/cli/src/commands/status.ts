@@ -35,7 +35,8 @@ export async function statusCommand(output: OutputFormat, io: Io, home: DetourHo
   printLine(io, `Connection  : ${connection.state} since ${new Date(connection.since).toISOString()}${connection.lastError === undefined ? '' : ` (last error: ${connection.lastError})`}`);
   printLine(io, `Outbound    : ${status.outbound.url} (HTTP CONNECT and absolute-form), ${status.outbound.socks}; \`detour run -- COMMAND\` uses it${status.outbound.lastError === undefined ? '' : ` (last error at ${new Date(status.outbound.lastError.at).toISOString()}: ${status.outbound.lastError.message})`}`);
   printLine(io, `User        : ${status.name}`);
-  printLine(io, `Header      : ${status.header.name}=${status.header.value}`);
+  const signed = status.header.signedValue;
+  printLine(io, `Header      : ${status.header.name}=${signed?.value ?? status.header.value}${signed === undefined ? '' : ` (signed, valid until ${new Date(signed.expiresAt).toISOString()})`}`);
   if (session !== undefined) {
     printLine(io, `Session     : ${session.id} (tunnel ${session.tunnel})`);
     printLine(io, `Lease       : ${session.leaseMs} ms, renewed; expires at ${new Date(session.expiresAt).toISOString()} unless renewed`);

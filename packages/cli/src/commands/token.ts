@@ -3,7 +3,7 @@ import type { IdentityInfo, Role, TokenCreate, TokenCreated, TokenList } from '@
 import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DetourHome } from '@detour/daemon/client';
-import { parseCoarseDuration } from '../duration.js';
+import { parseDuration } from '../duration.js';
 import type { Io, OutputFormat } from '../io.js';
 import { formatTable, printJson, printLine } from '../io.js';
 
@@ -27,7 +27,7 @@ export function tokenRequest(options: TokenCreateOptions): TokenCreate {
     name: options.name,
     role: options.role as Role,
     ...(services === undefined ? {} : { services }),
-    ...(options.expires === undefined ? {} : { expiresInMs: parseCoarseDuration('--expires', options.expires) }),
+    ...(options.expires === undefined ? {} : { expiresInMs: parseDuration('--expires', options.expires) }),
   };
 }
 
