@@ -580,3 +580,31 @@ test('helm template with per-user tokens (auth.enabled): a token Secret per iden
     }
   }
 });
+
+test('issue 13: helm template with per-user tokens and tls together: the manager loads identities and serves HTTPS; agents and the preview gateway keep the shared agent token and verify the manager', async () => {
+  const caBundle = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const objects = await render({
+    auth: { enabled: true, identities: [{ name: 'alice', role: 'developer' }] },
+    tls: { enabled: true, existingSecret: 'user-managed-tls', caBundle },
+    previews: { enabled: true, domain: 'preview.example.test' },
+  });
+  checkInvariants(objects, [NAMESPACE]);
+  const { container, pod } = manager(objects);
+  for (const arg of [
+    '--auth-file=/var/run/secrets/detour-auth/auth.yaml',
+    '--tls-cert=/var/run/secrets/detour-tls/tls.crt',
+    '--tls-key=/var/run/secrets/detour-tls/tls.key',
+    `--agent-token-secret=${FULLNAME}-token`,
+    `--agent-manager-url=https://${FULLNAME}.${NAMESPACE}.svc:8700`,
+    `--agent-manager-ca-secret=${FULLNAME}-manager-ca`,
+  ]) assert.ok(container.args.includes(arg), arg);
+  assert.ok(!container.args.some((arg) => arg.startsWith('--token-file') || arg === '--agent-insecure'), container.args.join(' '));
+  assert.deepEqual(pod.volumes.filter((v) => v.secret !== undefined).map((v) => v.secret!.secretName).sort(), [`${FULLNAME}-auth`, `${FULLNAME}-webhook-tls`, 'user-managed-tls'].sort());
+  assert.match(decode(secretData(objects, `${FULLNAME}-token-alice`).token!), /^[A-Za-z0-9]{48}$/);
+  // The standalone gateway looks up preview routes with the shared token (the identity `agents`, which may serve), over https.
+  const gateway = find(objects, 'Deployment', `${FULLNAME}-gateway`, NAMESPACE) as unknown as { spec: { template: { spec: PodSpec & { volumes: { name: string; secret?: { secretName: string } }[] } } } };
+  const args = gateway.spec.template.spec.containers[0]!.args;
+  for (const arg of [`--manager=https://${FULLNAME}.${NAMESPACE}.svc:8700`, '--token-file=/var/run/secrets/detour/token', '--manager-ca=/var/run/secrets/detour-manager-ca/ca.crt']) assert.ok(args.includes(arg), arg);
+  assert.ok(!args.includes('--insecure'));
+  assert.equal(gateway.spec.template.spec.volumes.find((v) => v.name === 'token')?.secret?.secretName, `${FULLNAME}-token`);
+});
