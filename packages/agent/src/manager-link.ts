@@ -5,7 +5,7 @@ import diagnostics from 'node:diagnostics_channel';
 import { Backoff } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { API_PATHS, ErrorBodySchema, LogsRequestLineSchema, RuleSetSchema } from '@detour/protocol';
-import type { AgentProtocol, RuleSet } from '@detour/protocol';
+import type { AgentEnvironment, AgentProtocol, RuleSet } from '@detour/protocol';
 import { MAX_HEADER_LIST_PAIRS, startKeepalive, widenSessionWindow } from '@detour/transport';
 
 /** Connectivity states (grpc-js `connectivity-state.ts`). `ready`: the watch stream delivered its first rule set. */
@@ -32,6 +32,8 @@ export interface ManagerLinkOptions {
   install(ruleSet: RuleSet): boolean;
   /** The agent's recent log lines (NDJSON), sent when the manager asks for them (`detour gather-logs`). */
   recentLogs(): string;
+  /** The app's environment to publish (`--env-file`), sent on every new session before its first ack; values are never logged. */
+  environment: AgentEnvironment | undefined;
 }
 
 /** Largest NDJSON line accepted from the watch stream. */
@@ -60,6 +62,8 @@ export class ManagerLink {
   #session: ClientHttp2Session | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #closed: Promise<void> | undefined;
+  /** Per session: settles once the environment was offered on it; every ack waits for it (see #ruleSetLine). */
+  readonly #published = new WeakMap<ClientHttp2Session, Promise<void>>();
 
   constructor(options: ManagerLinkOptions) {
     this.#options = options;
@@ -224,11 +228,50 @@ export class ManagerLink {
     const ruleSet = parsed.data;
     if (!this.#options.install(ruleSet)) return;
     this.#log.info({ version: ruleSet.version, intercepts: ruleSet.intercepts.length }, 'rule set installed');
-    this.#ack(session, ruleSet.version);
-    if (this.#state === 'connecting') {
-      this.#backoff.reset();
-      this.#setState('ready');
+    // The manager forgets an agent's environment when its watch ends, so it is sent again on each
+    // session; acks wait for it (in order), so once `detour intercept` returns, the environment is there.
+    let published = this.#published.get(session);
+    if (published === undefined) {
+      published = this.#publishEnvironment(session);
+      this.#published.set(session, published);
     }
+    void published.then(() => {
+      if (this.#session !== session) return;
+      this.#ack(session, ruleSet.version);
+      if (this.#state === 'connecting') {
+        this.#backoff.reset();
+        this.#setState('ready');
+      }
+    });
+  }
+
+  /** Posts the app's environment on the session; settles either way: an agent without it still routes. */
+  #publishEnvironment(session: ClientHttp2Session): Promise<void> {
+    const { environment, agentId, token } = this.#options;
+    if (environment === undefined || session.destroyed || session.closed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const stream = session.request({ ':method': 'POST', ':path': API_PATHS.agentEnvironment(agentId), authorization: `Bearer ${token}`, 'content-type': 'application/json' });
+      let status = 0;
+      let text = '';
+      stream.setEncoding('utf8');
+      stream.on('response', (headers) => (status = Number(headers[':status'])));
+      stream.on('data', (chunk: string) => (text += chunk));
+      stream.on('end', () => {
+        if (status === 204) this.#log.info({ variables: environment.variables.length }, 'app environment published to the manager');
+        else {
+          const parsed = ErrorBodySchema.safeParse(safeJson(text));
+          const why = status === 404 && !parsed.success ? 'this manager does not take environments (older than the agent)' : parsed.success ? parsed.data.error.message : `HTTP ${status}`;
+          this.#log.warn({ status, code: parsed.success ? parsed.data.error.code : undefined }, `the manager did not take the app environment: ${why}; \`detour intercept --env-file\` will not find it`);
+        }
+        resolve();
+      });
+      stream.on('close', () => resolve());
+      stream.on('error', (err) => {
+        this.#log.warn({ err: err.message }, 'publishing the app environment failed');
+        resolve();
+      });
+      stream.end(JSON.stringify(environment));
+    });
   }
 
   /** The manager asked for our recent lines: they go back on this session, like a report (the manager cannot dial us). */

@@ -84,6 +84,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     reconnectInitialMs: options.reconnectInitialMs,
     reconnectMaxMs: options.reconnectMaxMs,
     recentLogs: () => options.logRing?.text() ?? '',
+    environment: options.environment,
     install(ruleSet) {
       try {
         router.install(ruleSet, probeReporter.watch(ruleSet.probes));

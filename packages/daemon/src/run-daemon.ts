@@ -2,6 +2,7 @@ import { chmod } from 'node:fs/promises';
 import { readTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DEFAULT_HEADER_NAME } from '@detour/protocol';
+import type { ManagerInfo } from '@detour/protocol';
 import type { DaemonStatus, DashboardInfo, DashboardStart, ManagerRouteStatus } from './daemon-api.js';
 import { headerValueFor, loadClientId } from './home.js';
 import type { DetourHome } from './home.js';
@@ -71,14 +72,18 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     logger,
   });
   const outbound = await OutboundProxy.start({ host: DAEMON_DEFAULTS.outboundHost, port: options.outboundPort ?? 0, dial: (host, port) => egress.open(host, port), logger });
-  let managerVersion: string | undefined;
+  // Read afresh while connected (a restarted manager may run with other --egress flags); the last answer stays meanwhile.
+  let managerInfo: ManagerInfo | undefined;
   const status = async (): Promise<DaemonStatus> => {
-    if (managerVersion === undefined && connection.state === 'ready') {
-      managerVersion = await manager.info().then((info) => info.version, () => undefined);
-    }
+    if (connection.state === 'ready') managerInfo = await manager.info().catch(() => managerInfo);
     return {
       daemon: { pid: process.pid, version: options.version, home: home.dir },
-      manager: { url: manager.url, ...(managerVersion === undefined ? {} : { version: managerVersion }), route: options.route?.describe() ?? { kind: 'direct' } },
+      manager: {
+        url: manager.url,
+        ...(managerInfo === undefined ? {} : { version: managerInfo.version }),
+        ...(managerInfo?.egress === undefined ? {} : { egress: managerInfo.egress }),
+        route: options.route?.describe() ?? { kind: 'direct' },
+      },
       connection: { state: connection.state, since: connection.since, ...(connection.lastError === undefined ? {} : { lastError: connection.lastError }) },
       outbound: { url: outbound.url, socks: `socks5h://${outbound.address.host}:${outbound.address.port}`, ...(outbound.lastError === undefined ? {} : { lastError: outbound.lastError }) },
       name: options.name,

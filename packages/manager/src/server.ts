@@ -18,7 +18,7 @@ import { LogCollection } from './log-collection.js';
 import { ManagerMetrics } from './metrics.js';
 import { relayStream } from './relay.js';
 import { serveEgress } from './egress.js';
-import { createEgressPolicy, EGRESS_DEFAULTS } from './egress-policy.js';
+import { createEgressPolicy, EGRESS_DEFAULTS, egressNames } from './egress-policy.js';
 import type { EgressOptions } from './egress-policy.js';
 import { createAuthGate } from './route-auth.js';
 import { PreviewRegistry } from './previews/preview-registry.js';
@@ -148,6 +148,7 @@ export function buildManager(options: ManagerOptions): Manager {
     metrics,
     previews,
     previewUrl: options.previewUrl?.replace(/\/+$/, ''),
+    egress: egressNames(options.egress ?? EGRESS_DEFAULTS),
   };
   const gate = createAuthGate(options.token, state);
   const api = createApiHandler(context, gate);
