@@ -105,7 +105,7 @@ test('service environment: only a developer session reads it; a service whose ag
   const none = await runCli(['intercept', 'quote', '--port', '9', '--env-file', out], noCluster);
   assert.equal(none.code, 2, none.stderr);
   assert.equal(none.stderr.trim().split('\n').length, 1, none.stderr);
-  assert.match(none.stderr, /no agent of quote published its app's environment .*detour agent … --env-file F.*nor could the pod's be read through the kubeconfig: no kubeconfig at/);
+  assert.match(none.stderr, /^detour: no kubeconfig at \S+no-such-kubeconfig; .*; and no agent of quote published its app's environment \(quote-\S+\); start them with `detour agent … --env-file F`/);
   assert.equal(await readFile(out, 'utf8'), '', 'nothing was written');
   assert.deepEqual(await env.intercepts('quote'), []);
 

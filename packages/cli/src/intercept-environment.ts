@@ -35,7 +35,7 @@ interface FoundEnvironment {
  * 2. Otherwise, what the service's agents published (`detour agent --env-file`),
  *    through the manager; when none did, the pod's through the kubeconfig (a
  *    cluster whose manager is exposed at a URL), and if that fails too, both
- *    reasons in one line.
+ *    reasons in one line (the kubeconfig's first, as before this fallback).
  */
 export async function writeServiceEnvironment(request: EnvironmentRequest, status: DaemonStatus, io: Io, home: DetourHome): Promise<Record<string, string>> {
   const inCluster = request.kube.context !== undefined || request.kube.namespace !== undefined || status.manager.route.kind === 'port-forward';
@@ -59,8 +59,10 @@ async function publishedOrPod(request: EnvironmentRequest, home: DetourHome): Pr
     try {
       return await podEnvironment(request);
     } catch (kubeErr) {
-      if (!isDetourError(kubeErr)) throw kubeErr;
-      throw new DetourError(kubeErr.code, `${err.message}; nor could the pod's be read through the kubeconfig: ${kubeErr.message}`, { cause: kubeErr });
+      // Forbidden: the service is in that cluster, and the permission is what to fix (today's cluster path, unchanged).
+      // Otherwise there may be no cluster at all (plain processes): say the other way too.
+      if (!isDetourError(kubeErr) || kubeErr.code === 'DETOUR_ERR_KUBE_FORBIDDEN') throw kubeErr;
+      throw new DetourError(kubeErr.code, `${kubeErr.message}; and ${err.message}`, { cause: kubeErr });
     }
   } finally {
     await client.close();
