@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { API_PATHS } from '@detour/protocol';
 import { Environment } from './support/environment.js';
-import { runCli } from './support/processes.js';
+import { eventually, runCli } from './support/processes.js';
 
 // Plain-process mode (issue 11): an agent started with --env-file publishes the
 // environment its app runs with, and `detour intercept --env-file` gives it to the
@@ -67,7 +67,7 @@ test('agent --env-file: intercept --env-file OUT -- node app.mjs gets the app en
   const token = await env.token();
   const listed = await (await request(`${env.managerUrl}${API_PATHS.services}`, { headers: { authorization: `Bearer ${token}` } })).body.text();
   const status = (await alice.cli(['status', '--output', 'json'])).stdout;
-  const daemonLog = await readFile(join(alice.home, 'daemon.log'), 'utf8').catch(() => '');
+  const daemonLog = await readFile(join(alice.home, 'daemon.log'), 'utf8');
   for (const [where, text] of [['GET /v1/services', listed], ['detour status', status], ['manager log', env.managerStderr()], ['agent log', agent.stderr()], ['daemon log', daemonLog], ['intercept stderr', run.stderr]] as const) {
     assert.ok(!text.includes('p4ss'), `${where} holds no value`);
     assert.ok(!text.includes('hello-from-staging'), `${where} holds no value`);
@@ -76,13 +76,13 @@ test('agent --env-file: intercept --env-file OUT -- node app.mjs gets the app en
   assert.match(env.managerStderr(), /"variables":3,"msg":"service environment read"/);
 });
 
-test('service environment: only a developer session reads it; a service whose agents published none is one line, exit 2; a bad --env-file stops the agent', async (t) => {
+test('service environment: only a developer session reads it; none published is one line, exit 2; SIGHUP re-reads --env-file; a bad file stops the agent or keeps the last one', async (t) => {
   const env = await Environment.create();
   t.after(() => env.close());
   const appEnvFile = join(env.dir, 'api.env');
   await writeFile(appEnvFile, 'TOKEN=top-secret-value\n');
   const api = await env.app('api');
-  await env.agent('api', api.url, ['--env-file', appEnvFile]);
+  const agent = await env.agent('api', api.url, ['--env-file', appEnvFile]);
   await env.service('quote');
   const alice = await env.developer('alice');
   const token = await env.token();
@@ -108,6 +108,24 @@ test('service environment: only a developer session reads it; a service whose ag
   assert.match(none.stderr, /^detour: no kubeconfig at \S+no-such-kubeconfig; .*; and no agent of quote published its app's environment \(quote-\S+\); start them with `detour agent … --env-file F`/);
   assert.equal(await readFile(out, 'utf8'), '', 'nothing was written');
   assert.deepEqual(await env.intercepts('quote'), []);
+
+  // SIGHUP re-reads the file: the next --env-json has the new value; a broken file then keeps the last good one.
+  const readJson = join(env.dir, 'read.json');
+  await writeFile(readJson, '');
+  const readTokenValue = async () => {
+    const r = await runCli(['intercept', 'api', '--port', '9', '--env-json', readJson, '--', process.execPath, '-e', ''], alice.env);
+    assert.equal(r.code, 0, r.stderr);
+    return (JSON.parse(await readFile(readJson, 'utf8')) as { TOKEN: string }).TOKEN;
+  };
+  assert.equal(await readTokenValue(), 'top-secret-value');
+  await writeFile(appEnvFile, 'TOKEN=rotated-value\n');
+  agent.child.kill('SIGHUP');
+  await eventually('the re-read environment', async () => ((await readTokenValue()) === 'rotated-value' ? true : undefined), 15_000, 200);
+  await writeFile(appEnvFile, 'TOKEN="unclosed\n');
+  agent.child.kill('SIGHUP');
+  await eventually('the agent to refuse the broken file', async () => (/--env-file not re-read, the last one stays published: .*line 1 \(TOKEN\): the double quote is not closed/.test(agent.stderr()) ? true : undefined));
+  assert.equal(await readTokenValue(), 'rotated-value');
+  assert.equal(agent.child.exitCode, null, 'the agent runs on');
 
   // A file that is not .env: the agent does not start, and says where, never what the value was.
   const badFile = join(env.dir, 'bad.env');

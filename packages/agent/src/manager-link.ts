@@ -32,7 +32,7 @@ export interface ManagerLinkOptions {
   install(ruleSet: RuleSet): boolean;
   /** The agent's recent log lines (NDJSON), sent when the manager asks for them (`detour gather-logs`). */
   recentLogs(): string;
-  /** The app's environment to publish (`--env-file`), sent on every new session before its first ack; values are never logged. */
+  /** The app's environment to publish at start (`--env-file`), sent on every new session before its first ack; values are never logged. */
   environment: AgentEnvironment | undefined;
 }
 
@@ -64,11 +64,25 @@ export class ManagerLink {
   #closed: Promise<void> | undefined;
   /** Per session: settles once the environment was offered on it; every ack waits for it (see #ruleSetLine). */
   readonly #published = new WeakMap<ClientHttp2Session, Promise<void>>();
+  /** What is published; replaced by {@link publish} (`SIGHUP` re-reads `--env-file`). */
+  #environment: AgentEnvironment | undefined;
 
   constructor(options: ManagerLinkOptions) {
     this.#options = options;
     this.#log = options.logger.child({ link: 'manager' });
     this.#backoff = new Backoff({ initialMs: options.reconnectInitialMs, maxMs: options.reconnectMaxMs, multiplier: 2 });
+    this.#environment = options.environment;
+  }
+
+  /**
+   * Replaces the published environment: sent at once on a ready session (the manager
+   * keeps the last one it got), and on every later session before its first ack.
+   */
+  publish(environment: AgentEnvironment): Promise<void> {
+    this.#environment = environment;
+    const session = this.#session;
+    if (this.#state !== 'ready' || session === undefined) return Promise.resolve();
+    return this.#publishEnvironment(session);
   }
 
   get state(): LinkState {
@@ -247,7 +261,8 @@ export class ManagerLink {
 
   /** Posts the app's environment on the session; settles either way: an agent without it still routes. */
   #publishEnvironment(session: ClientHttp2Session): Promise<void> {
-    const { environment, agentId, token } = this.#options;
+    const { agentId, token } = this.#options;
+    const environment = this.#environment;
     if (environment === undefined || session.destroyed || session.closed) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const stream = session.request({ ':method': 'POST', ':path': API_PATHS.agentEnvironment(agentId), authorization: `Bearer ${token}`, 'content-type': 'application/json' });

@@ -170,8 +170,7 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
   if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) problems.push('metricsPort must be an integer from 0 to 65535');
   if (options.metricsHost !== undefined && metricsPort === undefined) problems.push('metricsHost needs metricsPort: no metrics listener runs without a port');
   const environment = options.environment === undefined ? undefined : AgentEnvironmentSchema.safeParse({ variables: options.environment });
-  // The issues name the variable by its index and say what is wrong; they never carry a value.
-  if (environment?.success === false) problems.push(...environment.error.issues.map((issue) => `environment${issue.path.map((p) => `[${String(p)}]`).join('')}: ${issue.message}`));
+  if (environment?.success === false) problems.push(...environmentProblems(environment.error.issues));
   const merged = { ...DEFAULTS, ...stripUndefined(options) };
   for (const key of NUMERIC) {
     const value = merged[key];
@@ -205,6 +204,21 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
     metrics: metricsPort === undefined ? undefined : Object.freeze({ host: merged.metricsHost, port: metricsPort }),
     environment: environment?.success === true ? Object.freeze(environment.data) : undefined,
   });
+}
+
+/** The issues name a variable by its index and say what is wrong; they never carry a value. */
+function environmentProblems(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string[] {
+  return issues.map((issue) => `environment${issue.path.slice(1).map((p) => `[${String(p)}]`).join('')}: ${issue.message}`);
+}
+
+/** Validates an environment to publish, as {@link resolveOptions} does at start. */
+export function validEnvironment(variables: ReadonlyArray<{ name: string; value: string }>): AgentEnvironment {
+  const parsed = AgentEnvironmentSchema.safeParse({ variables });
+  if (!parsed.success) {
+    const problems = environmentProblems(parsed.error.issues);
+    throw new DetourError('DETOUR_ERR_CONFIG_INVALID', `invalid agent environment: ${problems.join('; ')}`, { details: { problems } });
+  }
+  return Object.freeze(parsed.data);
 }
 
 function appTarget(url: URL, ca: string | Buffer | undefined): AppTarget {

@@ -63,7 +63,16 @@ export async function agentCommand(options: AgentCommandOptions, io: Io, { logge
   const scheme = tlsCert === undefined ? 'http' : 'https';
   printLine(io, `agent ${options.service} listening on ${scheme}://${hostPort(agent.address)}`);
   if (agent.metricsAddress !== undefined) printLine(io, `agent ${options.service} metrics on http://${hostPort(agent.metricsAddress)}/metrics`);
+  // SIGHUP re-reads --env-file (nginx's convention for "reload"); a bad file keeps what was published.
+  const reload = () => {
+    if (options.envFile === undefined) return;
+    void readEnvFile(options.envFile)
+      .then((variables) => agent.publishEnvironment(variables).then(() => logger.info({ variables: variables.length }, '--env-file re-read on SIGHUP')))
+      .catch((err: unknown) => logger.warn({ code: (err as { code?: string }).code }, `--env-file not re-read, the last one stays published: ${(err as Error).message}`));
+  };
+  if (options.envFile !== undefined) process.on('SIGHUP', reload);
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+  process.off('SIGHUP', reload);
   await agent.close();
   return 0;
 }
