@@ -40,7 +40,7 @@ export interface DaemonOptions {
 }
 
 export const DAEMON_DEFAULTS = {
-  /** Tunnel liveness from the laptop's side; the manager checks at 500 ms / 1.5 s. */
+  /** Tunnel liveness from the laptop's side; the manager checks at 250 ms / 1.5 s. */
   tunnelPingIntervalMs: 1_000,
   tunnelPingTimeoutMs: 3_000,
   /** The outbound proxy is for this laptop's processes only. */
