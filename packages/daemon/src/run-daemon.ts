@@ -72,10 +72,16 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     logger,
   });
   const outbound = await OutboundProxy.start({ host: DAEMON_DEFAULTS.outboundHost, port: options.outboundPort ?? 0, dial: (host, port) => egress.open(host, port), logger });
-  // Read afresh while connected (a restarted manager may run with other --egress flags); the last answer stays meanwhile.
+  // Read once per session: a new session may mean a restarted manager, with other --egress flags. Not on every
+  // status call, which must answer even while the manager hangs; the last answer stays meanwhile.
   let managerInfo: ManagerInfo | undefined;
+  let infoSession: string | undefined;
   const status = async (): Promise<DaemonStatus> => {
-    if (connection.state === 'ready') managerInfo = await manager.info().catch(() => managerInfo);
+    const sessionId = connection.session?.id;
+    if (connection.state === 'ready' && sessionId !== undefined && sessionId !== infoSession) {
+      const info = await manager.info().catch(() => undefined);
+      if (info !== undefined) [managerInfo, infoSession] = [info, sessionId];
+    }
     return {
       daemon: { pid: process.pid, version: options.version, home: home.dir },
       manager: {
