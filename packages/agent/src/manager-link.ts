@@ -36,6 +36,9 @@ export interface ManagerLinkOptions {
   environment: AgentEnvironment | undefined;
 }
 
+/** How long the first ack of a session waits for the manager to take the published environment. */
+const ENVIRONMENT_PUBLISH_TIMEOUT_MS = 5_000;
+
 /** Largest NDJSON line accepted from the watch stream. */
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
 
@@ -264,7 +267,16 @@ export class ManagerLink {
     const { agentId, token } = this.#options;
     const environment = this.#environment;
     if (environment === undefined || session.destroyed || session.closed) return Promise.resolve();
-    return new Promise<void>((resolve) => {
+    return new Promise<void>((settle) => {
+      // Acks wait for this: a manager that takes the stream but never answers must not keep the agent from becoming ready.
+      const timer = setTimeout(() => {
+        this.#log.warn({ timeoutMs: ENVIRONMENT_PUBLISH_TIMEOUT_MS }, 'the manager did not answer the app environment in time; going on without it');
+        settle();
+      }, ENVIRONMENT_PUBLISH_TIMEOUT_MS).unref();
+      const resolve = () => {
+        clearTimeout(timer);
+        settle();
+      };
       const stream = session.request({ ':method': 'POST', ':path': API_PATHS.agentEnvironment(agentId), authorization: `Bearer ${token}`, 'content-type': 'application/json' });
       let status = 0;
       let text = '';
@@ -275,7 +287,7 @@ export class ManagerLink {
         if (status === 204) this.#log.info({ variables: environment.variables.length }, 'app environment published to the manager');
         else {
           const parsed = ErrorBodySchema.safeParse(safeJson(text));
-          const why = status === 404 && !parsed.success ? 'this manager does not take environments (older than the agent)' : parsed.success ? parsed.data.error.message : `HTTP ${status}`;
+          const why = parsed.success ? parsed.data.error.message : `HTTP ${status}`;
           this.#log.warn({ status, code: parsed.success ? parsed.data.error.code : undefined }, `the manager did not take the app environment: ${why}; \`detour intercept --env-file\` will not find it`);
         }
         resolve();
