@@ -215,6 +215,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--client-cert <file>', 'client certificate (PEM) for a manager run with --client-ca (mTLS)')
     .option('--client-key <file>', 'the private key of --client-cert (PEM)')
     .option('--insecure', 'allow sending the token over cleartext http:// to a manager that is not on this machine (dangerous)', false)
+    .option('--env-file <file>', "the .env file the app was started with: published to the manager so that `detour intercept --env-file` gives a laptop copy the same (no cluster needed)")
     .action(async (o: AgentCommandOptions) => {
       const { agentCommand } = await import('./commands/agent.js');
       done(await agentCommand(o, io, serverLogging('agent'), signal));
@@ -319,7 +320,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
         .default(parseDisconnectPolicy(CLI_DEFAULTS.onDisconnect), CLI_DEFAULTS.onDisconnect),
     )
     .addOption(new Option('--mechanism <kind>', 'http: per request; tcp: whole connections of a raw TCP port (with --global)').choices(['http', 'tcp']).default('http'))
-    .option('--env-file <file>', "write the environment of the service's app container in the cluster here (.env); -- COMMAND gets it too")
+    .option('--env-file <file>', "write the service's app environment here (.env, mode 0600): the pod's through the kubeconfig, or what its agents published (detour agent --env-file); -- COMMAND gets it too")
     .option('--env-json <file>', 'the same, as one JSON object')
     .option('--context <name>', 'with --env-file/--env-json: the kubeconfig context (default: the current one)')
     .option('--namespace <name>', "with --env-file/--env-json: the service's namespace (default: the context's)")

@@ -11,6 +11,7 @@ import {
   PreviewSchema,
   RecentLogsSchema,
   SESSION_KEY_HEADER,
+  ServiceEnvironmentSchema,
   ServiceListSchema,
   AuditListSchema,
   TokenCreatedSchema,
@@ -28,6 +29,7 @@ import type {
   PreviewCreate,
   PreviewList,
   RecentLogs,
+  ServiceEnvironment,
   ServiceList,
   SessionCreate,
   SessionCreated,
@@ -91,6 +93,11 @@ export class ManagerClient {
 
   services(): Promise<ServiceList> {
     return this.#call('GET', API_PATHS.services, { schema: ServiceListSchema });
+  }
+
+  /** What an agent of `service` published of its app's environment (secret values: the caller writes them only where the developer asked). */
+  serviceEnvironment(service: string, key: string): Promise<ServiceEnvironment> {
+    return this.#call('GET', API_PATHS.serviceEnvironment(service), { key, schema: ServiceEnvironmentSchema });
   }
 
   createIntercept(body: InterceptRequest, key: string): Promise<Intercept> {

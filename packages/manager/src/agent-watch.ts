@@ -11,6 +11,8 @@ interface AgentSession {
   watched: boolean;
   /** The identity whose token opened the watch: when it is revoked, the session is closed. */
   identity?: string;
+  /** The agents whose watch streams this session carries: only they may publish as those agents on it. */
+  agents: Set<string>;
 }
 
 /**
@@ -32,13 +34,18 @@ export class AgentWatch {
 
   /** Starts tracking a new HTTP/2 session, until it closes. */
   track(session: Http2Session): void {
-    this.#sessions.set(session, { watched: false });
+    this.#sessions.set(session, { watched: false, agents: new Set() });
     session.once('close', () => this.#sessions.delete(session));
   }
 
   /** Whether an accepted watch stream authenticated this session. */
   watched(session: Http2Session | undefined): boolean {
     return session !== undefined && this.#sessions.get(session)?.watched === true;
+  }
+
+  /** Whether `agentId`'s watch stream runs on this session (what an agent posts about itself must come on its own link). */
+  carries(session: Http2Session | undefined, agentId: string): boolean {
+    return session !== undefined && this.#sessions.get(session)?.agents.has(agentId) === true;
   }
 
   /**
@@ -58,6 +65,7 @@ export class AgentWatch {
     if (session !== undefined) {
       session.watched = true;
       session.identity = identity;
+      session.agents.add(agentId);
     }
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
     this.#state.addAgent({ id: agentId, service, listen, protocol });
@@ -66,6 +74,7 @@ export class AgentWatch {
     this.#hub.attach(agentId, service, sink);
     stream.resume();
     stream.on('close', () => {
+      session?.agents.delete(agentId);
       this.#hub.detach(agentId, sink);
       this.#logger.info({ agentId, service }, 'agent disconnected');
     });

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
-import { AgentAckSchema, InterceptRequestSchema, PreviewCreateSchema, PreviewIdSchema, SessionCreateSchema, SightingSchema, TokenCreateSchema, TraceRequestSchema } from '@detour/protocol';
-import type { AuditList, Intercept, ManagerInfo, PreviewList, RecentLogs, SessionInfo, TokenCreated, TokenList } from '@detour/protocol';
+import { AgentAckSchema, AgentEnvironmentSchema, InterceptRequestSchema, PreviewCreateSchema, PreviewIdSchema, SessionCreateSchema, SightingSchema, TokenCreateSchema, TraceRequestSchema } from '@detour/protocol';
+import { MAX_ENV_BYTES } from '@detour/protocol';
+import type { AuditList, EgressNames, Intercept, ManagerInfo, PreviewList, RecentLogs, ServiceEnvironment, SessionInfo, TokenCreated, TokenList } from '@detour/protocol';
 import { DetourError, LOG_RING_DEFAULTS } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { AgentHub } from './agent-hub.js';
@@ -9,7 +10,7 @@ import type { ApiExchange } from './api-exchange.js';
 import type { AuditEvent, AuditLog } from './auth/audit-log.js';
 import type { AuthSource } from './auth/auth-source.js';
 import type { Identity } from './auth/identities.js';
-import { checkInterceptPolicy, checkOwnerAction } from './auth/permissions.js';
+import { checkInterceptPolicy, checkOwnerAction, checkServicePolicy } from './auth/permissions.js';
 import type { Permission } from './auth/permissions.js';
 import type { LogCollection } from './log-collection.js';
 import type { ManagerMetrics } from './metrics.js';
@@ -45,6 +46,8 @@ export interface ApiContext {
   audit: AuditLog;
   /** `--signed-keys`: signs developers' values; absent when the manager signs nothing. */
   routingKeys: RoutingKeyRing | undefined;
+  /** The outbound name policy (`--egress`), told to daemons in `/v1/info`. */
+  egress: EgressNames;
 }
 
 /** The signed value an intercept's owner sends now (`--signed-keys`), which previews of it send too. */
@@ -91,8 +94,8 @@ async function readBody(exchange: ApiExchange, maxBytes: number): Promise<Buffer
   return Buffer.concat(chunks);
 }
 
-async function readJson<T>(exchange: ApiExchange, schema: z.ZodType<T>): Promise<T> {
-  const body = await readBody(exchange, MAX_BODY_BYTES);
+async function readJson<T>(exchange: ApiExchange, schema: z.ZodType<T>, maxBytes = MAX_BODY_BYTES): Promise<T> {
+  const body = await readBody(exchange, maxBytes);
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));
@@ -146,6 +149,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
         globalAllowed: context.state.globalAllowed,
         signedKeys: context.routingKeys !== undefined,
         ...(context.previewUrl === undefined ? {} : { previewUrl: context.previewUrl }),
+        egress: context.egress,
       };
       exchange.send(200, info);
     },
@@ -204,6 +208,32 @@ export const API_ROUTES: readonly ApiRoute[] = [
     permission: 'read',
     handler: async (context, exchange) => {
       exchange.send(200, { services: context.state.services() });
+    },
+  }),
+  route({
+    method: 'GET',
+    pattern: /^\/services\/(?<service>[^/]+)\/environment$/,
+    // A developer's session, as for creating an intercept: whoever may intercept the service may run
+    // its copy with its environment. The values are secrets: logged is only who read how many.
+    auth: 'caller-session',
+    permission: 'develop',
+    handler: async (context, exchange, request) => {
+      const service = request.param('service');
+      checkServicePolicy(request.identity, service, 'read the app environment of');
+      const published = context.state.serviceEnvironment(service);
+      if (published === undefined) {
+        const agents = context.state.agentsOf(service);
+        throw new DetourError(
+          'DETOUR_ERR_ENV_NOT_PUBLISHED',
+          agents.length === 0
+            ? `no agent of ${service} is connected, so no environment of it is known; start one (\`detour agent --service ${service} … --env-file F\`)`
+            : `no agent of ${service} published its app's environment (${agents.map((a) => a.id).join(', ')}); start them with \`detour agent … --env-file F\`, F being the .env file the app runs with`,
+          { details: { service, agents: agents.length } },
+        );
+      }
+      context.logger.info({ sessionId: request.session.id, name: request.session.name, service, agentId: published.agentId, variables: published.variables.length }, 'service environment read');
+      const body: ServiceEnvironment = { service, agentId: published.agentId, variables: published.variables };
+      exchange.send(200, body);
     },
   }),
   route({
@@ -393,6 +423,25 @@ export const API_ROUTES: readonly ApiRoute[] = [
       if (!context.hub.acknowledge(agentId, version)) {
         throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no agent ${agentId} is watching`);
       }
+      exchange.send(204);
+    },
+  }),
+  route({
+    method: 'POST',
+    pattern: /^\/agents\/(?<agentId>[^/]+)\/environment$/,
+    auth: 'token',
+    permission: 'serve',
+    handler: async (context, exchange, request) => {
+      const agentId = request.param('agentId');
+      // Only on the agent's own link: the token alone does not make a caller that agent.
+      if (!context.watches.carries(exchange.h2Stream?.session, agentId)) {
+        throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no agent ${agentId} is watching on this connection; an agent publishes its environment on the HTTP/2 session of its watch`);
+      }
+      // JSON escaping can make the text several times the bytes the schema bounds.
+      const { variables } = await readJson(exchange, AgentEnvironmentSchema, 6 * MAX_ENV_BYTES + MAX_BODY_BYTES);
+      const agent = context.state.setAgentEnvironment(agentId, variables);
+      if (agent === undefined) throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no agent ${agentId} is watching`);
+      context.logger.info({ agentId, service: agent.service, variables: variables.length }, 'agent published its app environment');
       exchange.send(204);
     },
   }),

@@ -49,6 +49,7 @@ export class Environment {
   readonly #homes: string[] = [];
   #manager: ChildProcess | undefined;
   #managerStdout: () => string[] = () => [];
+  #managerStderr: () => string = () => '';
   readonly #managerArgs: string[];
   /** Everything each process wrote to stderr, in full: the leak check greps it (issue 13). */
   readonly #stderrs: { what: string; text: string }[] = [];
@@ -104,12 +105,18 @@ export class Environment {
     this.#track(started.child, 'manager');
     this.#manager = started.child;
     this.#managerStdout = started.stdout;
+    this.#managerStderr = started.stderr;
     this.managerUrl = started.value;
   }
 
   /** What the running manager printed on stdout so far (e.g. `agent injector listening on …`). */
   managerStdout(): string[] {
     return this.#managerStdout();
+  }
+
+  /** What the running manager logged on stderr so far (its last 20 000 characters). */
+  managerStderr(): string {
+    return this.#managerStderr();
   }
 
   async stopManager(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

@@ -35,9 +35,7 @@ export function checkPermission(identity: Identity, permission: Permission): voi
 export function checkInterceptPolicy(identity: Identity, request: InterceptRequest, held: number): void {
   const { policy } = identity;
   const rule = (name: string, text: string) => forbidden(identity, `${identity.name} may not ${text} (policy rule ${name}); ${WHO_CAN_CHANGE}`, { rule: name, service: request.service });
-  if (policy.services !== undefined && !policy.services.includes(request.service)) {
-    throw rule('services', `intercept ${request.service}: allowed ${policy.services.length === 0 ? 'none' : policy.services.join(', ')}`);
-  }
+  checkServicePolicy(identity, request.service, 'intercept');
   if (request.global && policy.global === false) throw rule('global', `take a --global intercept`);
   if (policy.maxIntercepts !== undefined && held >= policy.maxIntercepts) {
     throw rule('maxIntercepts', `hold more than ${policy.maxIntercepts} intercept(s) at once; leave one first`);
@@ -47,6 +45,13 @@ export function checkInterceptPolicy(identity: Identity, request: InterceptReque
     const other = request.headers.find((matcher) => !allowed.includes(matcher.name.toLowerCase()));
     if (other !== undefined) throw rule('headers', `match on header ${other.name}: allowed ${allowed.length === 0 ? 'none' : allowed.join(', ')}`);
   }
+}
+
+/** The policy's `services` rule: `what` (e.g. "intercept") names the action refused, in the one-line refusal. */
+export function checkServicePolicy(identity: Identity, service: string, what: string): void {
+  const { services } = identity.policy;
+  if (services === undefined || services.includes(service)) return;
+  throw forbidden(identity, `${identity.name} may not ${what} ${service}: allowed ${services.length === 0 ? 'none' : services.join(', ')} (policy rule services); ${WHO_CAN_CHANGE}`, { rule: 'services', service });
 }
 
 /** An admin may act on anyone's intercept; anyone else only on their own. */
