@@ -106,6 +106,11 @@ export class Http2Gateway {
       });
       return;
     }
+    // While `detour trace` runs, a stream is a hop like an HTTP/1.1 request: reported when it closes (its exchange ended).
+    if (router.probes !== undefined) {
+      const sighting = router.probes.observeStream(String(headers[':path'] ?? ''), rawHeaders);
+      if (sighting !== undefined) stream.once('close', () => sighting.end());
+    }
     const latency: StreamState = { startedAt: performance.now(), to: undefined, holdUntilMs: undefined };
     const route = router.decide(String(headers[':method']), String(headers[':path'] ?? ''), rawHeaders, link.ready);
     // A stream the app or the developer answered and that ended cleanly; resets and local errors are not latencies.

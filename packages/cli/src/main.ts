@@ -19,6 +19,7 @@ import type { ManagerCommandOptions } from './commands/manager.js';
 import type { GatewayCommandOptions } from './commands/gateway.js';
 import type { InterceptOptions } from './commands/intercept.js';
 import type { CommandOutcome } from './run-command.js';
+import { EXIT_CODES } from './exit-codes.js';
 import type { TraceCommandOptions } from './commands/trace.js';
 import type { DashboardCommandOptions } from './commands/dashboard.js';
 import type { UninstallCommandOptions } from './commands/uninstall.js';
@@ -92,8 +93,6 @@ function defaultName(): string {
   }
 }
 
-/** Exit codes main returns; a command run by `intercept -- CMD` passes its own through instead. */
-export const EXIT_CODES = { ok: 0, bug: 1, userError: 2 } as const;
 
 /**
  * Ends a failed command the way wrangler's `handle-errors.ts` does: a code the user can fix
