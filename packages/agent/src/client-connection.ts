@@ -134,7 +134,7 @@ export class ClientConnection implements ExchangeHost {
     this.socket.destroy();
   }
 
-  follow(route: Route, head: RequestHead, buf: Buffer, start: number): void {
+  follow(route: Route, head: RequestHead, buf: Buffer, start: number, replayBody?: Buffer): void {
     if (route.kind === 'offline') {
       const error = interceptOfflineError(route.intercept!);
       this.fail(error.status, error.code, error.message, error.details);
@@ -145,7 +145,7 @@ export class ClientConnection implements ExchangeHost {
       return;
     }
     const { app, tunnels } = this.ctx;
-    const exchange = new ForwardExchange(this, head, buf, start, route.kind === 'intercept' ? tunnels.destination(route.intercept!) : app);
+    const exchange = new ForwardExchange(this, head, buf, start, route.kind === 'intercept' ? tunnels.destination(route.intercept!) : app, replayBody);
     this.#state = BUSY;
     this.#exchange = exchange;
     exchange.start();

@@ -42,8 +42,9 @@ export interface ExchangeHost {
    * Sends the request whose head is `buf[start, head.end)` where `route` says:
    * a fresh exchange to the app or a developer, or the offline answer. Also how
    * a relay refused late hands its request on (its offline policy applied).
+   * `replayBody`: the request's whole body, read already (a fall-through replay).
    */
-  follow(route: Route, head: RequestHead, buf: Buffer, start: number): void;
+  follow(route: Route, head: RequestHead, buf: Buffer, start: number, replayBody?: Buffer): void;
   /** Feeds buffered client bytes to the current exchange again (after a protocol switch). */
   pump(): void;
 }

@@ -19,6 +19,7 @@ export interface AgentMetricsView {
   readonly routedCounts: Readonly<Record<RouteKind, number>>;
   readonly refusedCounts: Readonly<Record<RouteKind, number>>;
   readonly rejectedCounts: Readonly<Record<string, number>>;
+  readonly fellThrough: number;
   readonly toApp: LatencyRecorder;
   readonly toDeveloper: LatencyRecorder;
 }
@@ -53,6 +54,15 @@ export function createAgentRegistry(metrics: AgentMetricsView, processMetrics: b
     registers,
     collect() {
       copyCounts(this, 'code', rejected);
+    },
+  });
+  new Counter({
+    name: 'detour_agent_fallthrough_total',
+    help: 'Matched requests the laptop answered with one of their intercept\'s --fallthrough-status, replayed to the app.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(metrics.fellThrough);
     },
   });
   new Gauge({

@@ -19,6 +19,7 @@ import type { ManagerCommandOptions } from './commands/manager.js';
 import type { GatewayCommandOptions } from './commands/gateway.js';
 import type { InterceptOptions } from './commands/intercept.js';
 import type { CommandOutcome } from './run-command.js';
+import { parseBodyLimit, parseFallthroughStatuses } from './fallthrough-flags.js';
 import { EXIT_CODES } from './exit-codes.js';
 import type { TraceCommandOptions } from './commands/trace.js';
 import type { DashboardCommandOptions } from './commands/dashboard.js';
@@ -298,6 +299,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
         .default(parseDisconnectPolicy(CLI_DEFAULTS.onDisconnect), CLI_DEFAULTS.onDisconnect),
     )
     .addOption(new Option('--mechanism <kind>', 'http: per request; tcp: whole connections of a raw TCP port (with --global)').choices(['http', 'tcp']).default('http'))
+    .option('--fallthrough-status <list>', 'statuses of your answer that send the request to the app instead, e.g. 404,501 (gRPC UNIMPLEMENTED counts as 501)', parseFallthroughStatuses)
+    .option('--fallthrough-body-limit <size>', 'with --fallthrough-status: request bodies up to this are kept for the replay (default 1MiB); larger ones never fall through', parseBodyLimit)
     .option('--env-file <file>', "write the environment of the service's app container in the cluster here (.env); -- COMMAND gets it too")
     .option('--env-json <file>', 'the same, as one JSON object')
     .option('--context <name>', 'with --env-file/--env-json: the kubeconfig context (default: the current one)')

@@ -70,6 +70,11 @@ export function ExchangeDetail({ exchange, localOrigin }: { exchange: CapturedEx
         <${StatusBadge} status=${exchange.status} state=${exchange.state} error=${exchange.error} />
         <span>${formatDuration(exchange.durationMs)}</span>
         <span class="tag">${exchange.protocol}</span>
+        ${exchange.fallthrough === 'to-app'
+          ? html`<span class="tag fell-through">fell through: the app answered the caller</span>`
+          : exchange.fallthrough === 'ineligible'
+            ? html`<span class="tag">body too large to fall through</span>`
+            : ''}
         <span title="The intercept that routed it here">${interceptLabel(exchange)}</span>
         <span class="muted">${formatTime(exchange.startedAt)}</span>
       </div>

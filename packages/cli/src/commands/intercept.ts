@@ -6,6 +6,7 @@ import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome, InterceptAsk } from '@detour/daemon/client';
 import type { DisconnectPolicy } from '../disconnect-policy.js';
 import { describePolicy } from '../disconnect-policy.js';
+import { fallthroughOf } from '../fallthrough-flags.js';
 import { describeMatchers, headerToSend } from '../format.js';
 import { AUTO_HEADER, autoHeaderMatcher, parseHeaderSpec, parsePathMatchers } from '../header-spec.js';
 import type { Io, OutputFormat } from '../io.js';
@@ -27,6 +28,10 @@ export interface InterceptOptions {
   name?: string;
   onDisconnect: DisconnectPolicy;
   mechanism: Mechanism;
+  /** `--fallthrough-status`, parsed. */
+  fallthroughStatus?: number[];
+  /** `--fallthrough-body-limit`, in bytes. */
+  fallthroughBodyLimit?: number;
   /** Also create a preview (default entry and expiry). */
   previewUrl: boolean;
   output: OutputFormat;
@@ -51,6 +56,10 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
   if (options.mechanism === 'tcp' && !options.global) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--mechanism tcp tunnels whole connections of a raw TCP port, so it needs --global (and no --http-header or path flags)');
   }
+  const fallthrough = fallthroughOf(options.fallthroughStatus, options.fallthroughBodyLimit);
+  if (fallthrough !== undefined && options.mechanism === 'tcp') {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--fallthrough-status needs HTTP answers to read; --mechanism tcp tunnels raw connections, so drop one of them');
+  }
   // With no matcher at all the intercept is personal: a shared environment must never be taken over by accident.
   const headers = (options.global || hasMatchers ? options.httpHeader : [AUTO_HEADER]).map(parseHeaderSpec);
   const paths = parsePathMatchers(options.httpPathEqual, options.httpPathPrefix, options.httpPathRegex);
@@ -70,6 +79,7 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
       onDisconnect: options.onDisconnect.onDisconnect,
       holdMs: options.onDisconnect.holdMs,
       mechanism: options.mechanism,
+      ...(fallthrough === undefined ? {} : { fallthrough }),
       localPort: options.port,
     };
     if (options.output === 'human') printProgress(io, `Intercepting ${options.service}: waiting for every agent to acknowledge …`);
@@ -88,6 +98,9 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     printLine(io, `   Destination    : 127.0.0.1:${intercept.localPort}`);
     printLine(io, `   Intercepting   : ${describeMatchers(intercept)}`);
     printLine(io, `   On disconnect  : ${describePolicy(intercept)}`);
+    if (intercept.fallthrough !== undefined) {
+      printLine(io, `   Falls through  : ${intercept.fallthrough.statuses.join(', ')} → the app (request bodies up to ${intercept.fallthrough.bodyLimitBytes} bytes)`);
+    }
     if (header !== undefined) printLine(io, `   Send the header: ${header.replace('=', ': ')}`);
     if (preview !== undefined) for (const line of previewLines(preview, '   ')) printLine(io, line);
   }
