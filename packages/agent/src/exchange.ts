@@ -6,6 +6,7 @@ import type { ManagerLink } from './manager-link.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { Route, Router } from './router.js';
+import type { WiretapSender } from './wiretap.js';
 
 /** What every connection of one agent shares. */
 export interface AgentContext {
@@ -21,6 +22,8 @@ export interface AgentContext {
   readonly clock: { now: number };
   /** Plain counters and latency recorders, read by prom-client only when scraped. */
   readonly metrics: AgentMetrics;
+  /** Sends `--mode wiretap` copies to laptops. */
+  readonly wiretaps: WiretapSender;
 }
 
 /** The client connection, as an exchange sees it. */

@@ -5,6 +5,7 @@ import { LINK_DOWN } from './destinations.js';
 import type { Exchange, ExchangeHost } from './exchange.js';
 import { BodyCopy, FALLTHROUGH_HEADER, fallthroughPlan, ineligibleNote } from './fallthrough.js';
 import type { FallthroughPlan } from './fallthrough.js';
+import type { HttpCopy } from './wiretap.js';
 import type { Refusal, UpstreamConnection, UpstreamUser } from './upstream-pool.js';
 
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
@@ -64,6 +65,8 @@ export class ForwardExchange implements Exchange, UpstreamUser {
   #fallthrough: { plan: FallthroughPlan; head: Buffer; body: BodyCopy } | undefined;
   /** A body read already, sent after the head: this exchange is a fall-through replay. */
   readonly #replayBody: Buffer | undefined;
+  /** The request's `--mode wiretap` copy: fed the body as it is consumed and told the answer's status. */
+  tap: HttpCopy | undefined;
 
   constructor(host: ExchangeHost, head: RequestHead, buf: Buffer, start: number, destination: Destination, replayBody?: Buffer) {
     this.#host = host;
@@ -124,6 +127,7 @@ export class ForwardExchange implements Exchange, UpstreamUser {
     }
     if (stop > start) {
       this.#fallthrough?.body.add(buf.subarray(start, stop));
+      this.tap?.body(buf.subarray(start, stop), this.#request.done);
       this.#toUpstream(upstream, buf.subarray(start, stop));
     }
     return stop;
@@ -319,6 +323,7 @@ export class ForwardExchange implements Exchange, UpstreamUser {
         this.#fallThrough(fallthrough.head, fallthrough.body.body());
         return;
       }
+      this.tap?.answered(head.status);
       const kind = responseBodyKind(head, this.#head.method);
       this.#response = new BodyFramer(kind, head.contentLength, { code: this.#destination.unreachable });
       this.#reusable = head.keepAlive && kind !== BODY_KIND.CLOSE;

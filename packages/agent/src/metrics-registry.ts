@@ -20,6 +20,7 @@ export interface AgentMetricsView {
   readonly refusedCounts: Readonly<Record<RouteKind, number>>;
   readonly rejectedCounts: Readonly<Record<string, number>>;
   readonly fellThrough: number;
+  readonly wiretapCounts: Readonly<Record<string, number>>;
   readonly toApp: LatencyRecorder;
   readonly toDeveloper: LatencyRecorder;
 }
@@ -63,6 +64,15 @@ export function createAgentRegistry(metrics: AgentMetricsView, processMetrics: b
     collect() {
       this.reset();
       this.inc(metrics.fellThrough);
+    },
+  });
+  new Counter({
+    name: 'detour_agent_wiretap_copies_total',
+    help: 'Copies of requests for --mode wiretap intercepts, by outcome: sent (the laptop answered) or dropped (offline, slow, link down, body over the bound).',
+    labelNames: ['outcome'],
+    registers,
+    collect() {
+      copyCounts(this, 'outcome', metrics.wiretapCounts);
     },
   });
   new Gauge({

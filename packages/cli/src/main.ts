@@ -299,6 +299,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
         .default(parseDisconnectPolicy(CLI_DEFAULTS.onDisconnect), CLI_DEFAULTS.onDisconnect),
     )
     .addOption(new Option('--mechanism <kind>', 'http: per request; tcp: whole connections of a raw TCP port (with --global)').choices(['http', 'tcp']).default('http'))
+    .addOption(new Option('--mode <mode>', 'intercept: your laptop answers; wiretap: the app answers, your laptop gets a copy (its answer is discarded)').choices(['intercept', 'wiretap']).default('intercept'))
     .option('--fallthrough-status <list>', 'statuses of your answer that send the request to the app instead, e.g. 404,501 (gRPC UNIMPLEMENTED counts as 501)', parseFallthroughStatuses)
     .option('--fallthrough-body-limit <size>', 'with --fallthrough-status: request bodies up to this are kept for the replay (default 1MiB); larger ones never fall through', parseBodyLimit)
     .option('--env-file <file>', "write the environment of the service's app container in the cluster here (.env); -- COMMAND gets it too")

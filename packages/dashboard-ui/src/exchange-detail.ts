@@ -70,6 +70,7 @@ export function ExchangeDetail({ exchange, localOrigin }: { exchange: CapturedEx
         <${StatusBadge} status=${exchange.status} state=${exchange.state} error=${exchange.error} />
         <span>${formatDuration(exchange.durationMs)}</span>
         <span class="tag">${exchange.protocol}</span>
+        ${exchange.wiretap === undefined ? '' : html`<span class="tag">wiretap copy: the caller got ${exchange.wiretap.appStatus} from the app; this answer was discarded</span>`}
         ${exchange.fallthrough === 'to-app'
           ? html`<span class="tag fell-through">fell through: the app answered the caller</span>`
           : exchange.fallthrough === 'ineligible'

@@ -55,6 +55,8 @@ export interface CapturedExchange {
    * so in `detour-fallthrough`), so this answer was the caller's whatever it was.
    */
   fallthrough?: 'to-app' | 'ineligible';
+  /** A `--mode wiretap` copy: the status the caller really got (from the app), beside this laptop's discarded answer. */
+  wiretap?: { appStatus: number };
 }
 
 /** Where a replay goes: the local app, or the environment through one agent of the service without the routing header. */

@@ -235,7 +235,9 @@ export class ManagerState {
     }
     validateMatchers(request);
     this.#checkMechanism(request);
-    const onService = [...this.#intercepts.values()].filter((i) => i.service === request.service && i.id !== request.id);
+    // A wiretap takes no request from anyone: it conflicts with nothing, and nothing with it.
+    const onService =
+      request.mode === 'wiretap' ? [] : [...this.#intercepts.values()].filter((i) => i.service === request.service && i.id !== request.id && i.mode !== 'wiretap');
     if (request.global) {
       if (!this.globalAllowed) {
         throw new DetourError('DETOUR_ERR_INTERCEPT_GLOBAL_DISABLED', 'this manager refuses global intercepts (--no-global); use a header or path matcher');

@@ -64,6 +64,15 @@ export const FallthroughSchema = z.strictObject({
 });
 export type Fallthrough = z.infer<typeof FallthroughSchema>;
 
+/**
+ * `intercept` (absent means it too): matched requests go to the laptop.
+ * `wiretap`: they are answered by the app as if unmatched, and a bounded copy
+ * goes to the laptop, whose answer is discarded. Wiretaps never conflict with
+ * other intercepts or wiretaps, and are never global.
+ */
+export const InterceptModeSchema = z.enum(['intercept', 'wiretap']);
+export type InterceptMode = z.infer<typeof InterceptModeSchema>;
+
 const ID = z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, 'ids are letters, digits, ".", "_" and "-"');
 const NAME_PATTERN = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/;
 const NAME = z.string().min(1).max(63).regex(NAME_PATTERN, 'names are lower-case letters, digits, ".", "_" and "-"');
@@ -79,6 +88,7 @@ export const InterceptRequestSchema = z.strictObject({
   onDisconnect: OnDisconnectSchema,
   /** How long a request waits under `hold` (read only then); absent: DEFAULT_HOLD_MS. */
   holdMs: z.number().int().min(MIN_HOLD_MS).max(MAX_HOLD_MS).optional(),
+  mode: InterceptModeSchema.optional(),
   /** Absent: the laptop's answer is always the caller's. */
   fallthrough: FallthroughSchema.optional(),
   /** Daemons from before raw TCP support send none: they mean `http`. */

@@ -15,6 +15,18 @@ export interface ExchangeStart {
   fallthroughStatuses?: readonly number[];
 }
 
+/** What the agent sets on a `--mode wiretap` copy: `app-status=N` (packages/agent/src/wiretap.ts). */
+const WIRETAP_APP_STATUS = /^app-status=(\d{3})$/;
+
+function wiretapAppStatus(headers: Fields): number | undefined {
+  for (const [name, value] of headers) {
+    if (name.toLowerCase() !== 'detour-wiretap') continue;
+    const match = WIRETAP_APP_STATUS.exec(value);
+    if (match !== null) return Number(match[1]);
+  }
+  return undefined;
+}
+
 /** What the agent sets on a request it will not let fall through (packages/agent/src/fallthrough.ts). */
 const FALLTHROUGH_HEADER = 'detour-fallthrough';
 /** gRPC UNIMPLEMENTED: a trailers-only answer with it counts as 501 for `--fallthrough-status`. */
@@ -39,6 +51,8 @@ export class ExchangeRecorder {
     const { fallthroughStatuses, ...shown } = start;
     this.#fallthroughStatuses = fallthroughStatuses;
     this.#exchange = { id: ring.nextId(), startedAt: Date.now(), ...shown, requestBody: this.#requestBody.toCaptured(), state: 'pending' };
+    const appStatus = wiretapAppStatus(start.requestHeaders);
+    if (appStatus !== undefined) this.#exchange.wiretap = { appStatus };
     ring.put(this.#exchange);
   }
 
