@@ -24,6 +24,8 @@ export const WIRETAP_DEFAULTS = {
   copyTimeoutMs: 5_000,
 } as const;
 
+const NO_HEADERS: ReadonlyMap<string, readonly string[]> = new Map();
+
 /** The rule set's wiretaps, compiled: each matched on its own, since several may copy the same request. */
 export class WiretapSet {
   /** Lower-case names of the headers some wiretap reads (the HTTP/1.1 parser must capture them). */
@@ -38,7 +40,7 @@ export class WiretapSet {
   /** Every wiretap whose matchers the request meets, or undefined for none. */
   matching(target: string, headers: ReadonlyMap<string, readonly string[]> | undefined): Intercept[] | undefined {
     let found: Intercept[] | undefined;
-    const input = { path: targetPath(target), headers: headers ?? new Map<string, readonly string[]>() };
+    const input = { path: targetPath(target), headers: headers ?? NO_HEADERS };
     for (const { intercept, table } of this.#tables) if (table.match(input) !== undefined) (found ??= []).push(intercept);
     return found;
   }
