@@ -94,7 +94,7 @@ export class TunnelPools {
     return destination;
   }
 
-  /** Drops the pools of intercepts that are gone or offline (their streams are being reset anyway). */
+  /** Drops the pools of intercepts that are gone or offline; their idle tunnels are retired, busy ones when their exchange ends. */
   retain(intercepts: readonly Intercept[]): void {
     const live = new Set(intercepts.filter((i) => i.online).map((i) => i.id));
     for (const [id, destination] of this.#pools) {
@@ -126,7 +126,7 @@ export class TunnelPools {
       dial: (owner) => {
         const stream = this.#link.request({ ':method': 'CONNECT', ':authority': `${service}:${app.port}`, [RELAY_HEADER_INTERCEPT_ID]: interceptId }, { endStream: false });
         if (stream === undefined) return undefined;
-        const conn = new UpstreamConnection(stream, owner);
+        const conn = new UpstreamConnection(stream, owner, true);
         awaitAcceptance(stream, conn);
         return conn;
       },

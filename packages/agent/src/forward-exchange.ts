@@ -375,8 +375,9 @@ export class ForwardExchange implements Exchange, UpstreamUser {
         if (this.#waitingClient) upstream.socket.resume();
         this.#destination.pool.release(upstream, this.#host.ctx.clock.now);
       } else {
+        // The exchange is complete, so this is a close, not an abort: a tunnel ends its stream rather than reset it.
         upstream.user = undefined;
-        upstream.socket.destroy();
+        upstream.retire();
       }
     }
     if (this.#waitingUpstream) this.#host.resumeReading();

@@ -4,8 +4,8 @@ import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { DetourError } from '@detour/core';
 import type { LogRing, Logger } from '@detour/core';
-import { AGENT_PROTOCOLS } from '@detour/protocol';
-import type { AgentProtocol } from '@detour/protocol';
+import { AGENT_PROTOCOLS, AgentEnvironmentSchema } from '@detour/protocol';
+import type { AgentEnvironment, AgentProtocol } from '@detour/protocol';
 
 /** Defaults of every tunable, with units in the names. */
 export const DEFAULTS = {
@@ -72,6 +72,12 @@ export interface AgentOptions {
   metricsPort?: number;
   /** Address the metrics listener binds (default 127.0.0.1). */
   metricsHost?: string;
+  /**
+   * The environment the app was started with (plain-process mode, `detour agent --env-file`):
+   * sent to the manager on the agent's session so that `detour intercept --env-file` can give
+   * the laptop copy the same. Values are secrets: never logged. Absent: nothing is published.
+   */
+  environment?: ReadonlyArray<{ name: string; value: string }>;
 }
 
 /** Where unmatched traffic goes. `tls`: re-encrypt, verifying the app's certificate for `servername`. */
@@ -107,6 +113,8 @@ export interface ResolvedAgentOptions {
   readonly firstRulesTimeoutMs: number;
   /** Set when the metrics listener runs. */
   readonly metrics: { readonly host: string; readonly port: number } | undefined;
+  /** What the agent publishes of its app's environment; undefined: nothing. */
+  readonly environment: AgentEnvironment | undefined;
 }
 
 const NUMERIC = [
@@ -161,6 +169,8 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
   const { metricsPort } = options;
   if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) problems.push('metricsPort must be an integer from 0 to 65535');
   if (options.metricsHost !== undefined && metricsPort === undefined) problems.push('metricsHost needs metricsPort: no metrics listener runs without a port');
+  const environment = options.environment === undefined ? undefined : AgentEnvironmentSchema.safeParse({ variables: options.environment });
+  if (environment?.success === false) problems.push(...environmentProblems(environment.error.issues));
   const merged = { ...DEFAULTS, ...stripUndefined(options) };
   for (const key of NUMERIC) {
     const value = merged[key];
@@ -192,7 +202,23 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
     reconnectMaxMs: merged.reconnectMaxMs,
     firstRulesTimeoutMs: merged.firstRulesTimeoutMs,
     metrics: metricsPort === undefined ? undefined : Object.freeze({ host: merged.metricsHost, port: metricsPort }),
+    environment: environment?.success === true ? Object.freeze(environment.data) : undefined,
   });
+}
+
+/** The issues name a variable by its index and say what is wrong; they never carry a value. */
+function environmentProblems(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string[] {
+  return issues.map((issue) => `environment${issue.path.slice(1).map((p) => `[${String(p)}]`).join('')}: ${issue.message}`);
+}
+
+/** Validates an environment to publish, as {@link resolveOptions} does at start. */
+export function validEnvironment(variables: ReadonlyArray<{ name: string; value: string }>): AgentEnvironment {
+  const parsed = AgentEnvironmentSchema.safeParse({ variables });
+  if (!parsed.success) {
+    const problems = environmentProblems(parsed.error.issues);
+    throw new DetourError('DETOUR_ERR_CONFIG_INVALID', `invalid agent environment: ${problems.join('; ')}`, { details: { problems } });
+  }
+  return Object.freeze(parsed.data);
 }
 
 function appTarget(url: URL, ca: string | Buffer | undefined): AppTarget {

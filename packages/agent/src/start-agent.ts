@@ -10,7 +10,7 @@ import type { MetricsListener } from '@detour/transport';
 import { ManagerLink } from './manager-link.js';
 import { AgentMetrics } from './metrics.js';
 import { WiretapSender } from './wiretap.js';
-import { resolveOptions } from './options.js';
+import { resolveOptions, validEnvironment } from './options.js';
 import type { AgentOptions } from './options.js';
 import { ProbeReporter } from './probe-reporter.js';
 import { Router } from './router.js';
@@ -23,6 +23,12 @@ export interface AgentHandle {
   readonly metricsAddress: { readonly host: string; readonly port: number } | undefined;
   /** What `/metrics` answers (loading prom-client if no scrape did yet), with or without the listener. */
   metrics(): Promise<string>;
+  /**
+   * Publishes a new environment of the app (the `--env-file` re-read on `SIGHUP`), validated
+   * as at start (`DETOUR_ERR_CONFIG_INVALID` naming no value); resolves once the manager
+   * answered, or at once while the link is down (it is sent on the next session).
+   */
+  publishEnvironment(variables: ReadonlyArray<{ name: string; value: string }>): Promise<void>;
   close(): Promise<void>;
   destroy(): Promise<void>;
 }
@@ -85,6 +91,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     reconnectInitialMs: options.reconnectInitialMs,
     reconnectMaxMs: options.reconnectMaxMs,
     recentLogs: () => options.logRing?.text() ?? '',
+    environment: options.environment,
     install(ruleSet) {
       try {
         router.install(ruleSet, probeReporter.watch(ruleSet.probes));
@@ -169,6 +176,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     address,
     metricsAddress: metricsListener?.address,
     metrics: async () => (await metrics.registry()).metrics(),
+    publishEnvironment: (variables) => link.publish(validEnvironment(variables)),
     close() {
       closing ??= (async () => {
         // Connections still waiting for the first rule set are routed now, then drained like the others.

@@ -24,6 +24,13 @@ export interface UpstreamUser {
 }
 
 /**
+ * How long a retired tunnel waits for the developer's side to end its half of
+ * the stream before it is reset: an app that keeps a half-closed connection
+ * open must not hold a stream on three hops for ever.
+ */
+export const TUNNEL_RETIRE_TIMEOUT_MS = 5_000;
+
+/**
  * One pooled connection: a TCP (or TLS) socket to the app, or a tunnel to a
  * developer's laptop app (a CONNECT stream through the manager). Either way it
  * carries HTTP/1.1 bytes. Listeners are attached once, for the life of the
@@ -40,10 +47,14 @@ export class UpstreamConnection {
   idleSince = 0;
   #error: Error | undefined;
   readonly #pool: UpstreamPool;
+  /** A CONNECT stream on the agent's session to the manager, rather than a socket. */
+  readonly #tunnel: boolean;
+  #retiring = false;
 
-  constructor(socket: Duplex, pool: UpstreamPool) {
+  constructor(socket: Duplex, pool: UpstreamPool, tunnel = false) {
     this.socket = socket;
     this.#pool = pool;
+    this.#tunnel = tunnel;
   }
 
   /** The far side accepted: from now on its bytes are the owner's. */
@@ -55,7 +66,7 @@ export class UpstreamConnection {
     socket.on('drain', () => this.user?.upstreamDrain());
     socket.on('end', () => {
       if (this.user !== undefined) this.user.upstreamEnd();
-      else socket.destroy();
+      else this.retire();
     });
     socket.on('error', (err: Error) => {
       this.#error = err;
@@ -81,10 +92,38 @@ export class UpstreamConnection {
   refused(refusal: Refusal): void {
     if (this.open) return;
     this.#pool.forget(this);
-    this.socket.destroy();
+    this.retire();
     const user = this.user;
     this.user = undefined;
     user?.upstreamRefused(refusal);
+  }
+
+  /**
+   * Closes a connection that carries no exchange (idle, done with, or refused).
+   * A socket is destroyed. A tunnel is ended instead: END_STREAM is the FIN of
+   * a CONNECT stream (RFC 9113 §8.5), so the daemon half-closes its connection
+   * to the local app, the app closes it, and the stream ends on every hop
+   * without a RST_STREAM. Resets must stay rare: the manager's HTTP/2 server
+   * (nghttp2 >= 1.57, CVE-2023-44487 "rapid reset") allows a client a burst of
+   * 1,000 received RST_STREAMs, refilled at 33/s, then sends GOAWAY
+   * (INTERNAL_ERROR) and drops the whole session, the agent's registration and
+   * every relay on it with it; node 20 cannot raise that limit. A reset per
+   * closed tunnel crossed it after ~15 s of intercept churn. The daemon's
+   * tunnel server counts the manager's resets the same way.
+   */
+  retire(): void {
+    const socket = this.socket;
+    if (!this.#tunnel || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    if (this.#retiring) return;
+    this.#retiring = true;
+    if (!socket.writableEnded) socket.end();
+    // Unread bytes would keep the stream from ending: nothing more is wanted from it.
+    if (!this.open) socket.resume();
+    const timer = setTimeout(() => socket.destroy(), TUNNEL_RETIRE_TIMEOUT_MS).unref();
+    socket.once('close', () => clearTimeout(timer));
   }
 }
 
@@ -134,7 +173,7 @@ export class UpstreamPool {
     conn.user = undefined;
     conn.reused = true;
     if (this.#closed || conn.socket.destroyed || this.#idle.length >= this.#options.maxIdle) {
-      conn.socket.destroy();
+      conn.retire();
       return;
     }
     conn.idleSince = now;
@@ -152,14 +191,14 @@ export class UpstreamPool {
   sweep(now: number): void {
     // The oldest are at the bottom of the stack.
     while (this.#idle.length > 0 && now - this.#idle[0]!.idleSince >= this.#options.idleTimeoutMs) {
-      this.#idle.shift()!.socket.destroy();
+      this.#idle.shift()!.retire();
     }
   }
 
   /** Closes idle connections now and every other one as it is released. */
   close(): void {
     this.#closed = true;
-    for (const conn of this.#idle.splice(0)) conn.socket.destroy();
+    for (const conn of this.#idle.splice(0)) conn.retire();
   }
 
   destroy(): void {

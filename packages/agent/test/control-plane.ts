@@ -95,6 +95,8 @@ function ask(owner: string, spec: InterceptSpec): InterceptAsk {
 export interface TestDaemon {
   /** Asks for an intercept as `detour intercept` does; resolves once every agent of the service acknowledged it. */
   intercept(spec: InterceptSpec): Promise<Intercept>;
+  /** Removes one, as `detour leave` does. */
+  leave(name: string): Promise<void>;
 }
 
 export async function startDaemon(manager: TestManager, name: string): Promise<TestDaemon> {
@@ -116,6 +118,9 @@ export async function startDaemon(manager: TestManager, name: string): Promise<T
   await Promise.race([readied, running.then(() => Promise.reject(new Error(`daemon ${name} stopped before it was ready`)))]);
   return {
     intercept: (spec) => client.call<Intercept>('POST', DAEMON_PATHS.intercepts, ask(name, spec)),
+    leave: async (intercept) => {
+      await client.call('DELETE', DAEMON_PATHS.intercept(intercept));
+    },
   };
 }
 

@@ -201,6 +201,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--app-ca <file>', "CA bundle (PEM) that verifies an https:// --app's certificate")
     .option('--metrics-port <port>', 'serve Prometheus GET /metrics on a listener of its own at this port (0 picks a free one)', integer(0, 65535))
     .option('--metrics-host <host>', 'address the metrics listener binds; it has no authentication (default: 127.0.0.1)')
+    .option('--env-file <file>', "the .env file the app was started with: published to the manager so that `detour intercept --env-file` gives a laptop copy the same (no cluster needed)")
     .action(async (o: AgentCommandOptions) => {
       const { agentCommand } = await import('./commands/agent.js');
       done(await agentCommand(o, io, serverLogging('agent'), signal));
@@ -302,7 +303,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .addOption(new Option('--mode <mode>', 'intercept: your laptop answers; wiretap: the app answers, your laptop gets a copy (its answer is discarded)').choices(['intercept', 'wiretap']).default('intercept'))
     .option('--fallthrough-status <list>', 'statuses of your answer that send the request to the app instead, e.g. 404,501 (gRPC UNIMPLEMENTED counts as 501)', parseFallthroughStatuses)
     .option('--fallthrough-body-limit <size>', 'with --fallthrough-status: request bodies up to this are kept for the replay (default 1MiB); larger ones never fall through', parseBodyLimit)
-    .option('--env-file <file>', "write the environment of the service's app container in the cluster here (.env); -- COMMAND gets it too")
+    .option('--env-file <file>', "write the service's app environment here (.env, mode 0600): the pod's through the kubeconfig, or what its agents published (detour agent --env-file); -- COMMAND gets it too")
     .option('--env-json <file>', 'the same, as one JSON object')
     .option('--context <name>', 'with --env-file/--env-json: the kubeconfig context (default: the current one)')
     .option('--namespace <name>', "with --env-file/--env-json: the service's namespace (default: the context's)")

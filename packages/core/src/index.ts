@@ -6,6 +6,8 @@ export { LogRing, LOG_RING_DEFAULTS } from './log-ring.js';
 export { Backoff } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { readTokenFile, readOrCreateTokenFile } from './token-file.js';
+export { formatDotenv, parseDotenv } from './dotenv.js';
+export type { EnvVariable, ParsedDotenv } from './dotenv.js';
 export { RouteTable, comparePrecedence, matcherKey, validateMatchers } from './matcher.js';
 export type { RouteInput } from './matcher.js';
 export { parseRequestHead, targetPath } from './http1/request-head.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Intercept, Preview, PreviewCreate, PreviewList, RecentLogs, ServiceList, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
+import type { Intercept, Preview, PreviewCreate, PreviewList, RecentLogs, ServiceEnvironment, ServiceList, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
 import { Backoff, DetourError, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { ConnectionState, InterceptAsk, LocalIntercept } from './daemon-api.js';
@@ -122,6 +122,11 @@ export class ManagerConnection {
       throw new DetourError('DETOUR_ERR_INTERCEPT_NOT_FOUND', `you have no intercept named ${name}; yours: ${names.length === 0 ? '(none)' : names.join(', ')} (see \`detour status\`)`);
     }
     return this.#options.manager.createPreview(local.spec.id, create, key);
+  }
+
+  /** The environment an agent of `service` published (`detour agent --env-file`), read with this session's key. */
+  serviceEnvironment(service: string): Promise<ServiceEnvironment> {
+    return this.#options.manager.serviceEnvironment(service, this.#readyKey());
   }
 
   /** The previews of this daemon's intercepts, as the manager holds them. */

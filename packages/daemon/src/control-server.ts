@@ -69,6 +69,8 @@ export async function startControlServer(options: ControlServerOptions): Promise
       if (req.method === 'GET' && path === DAEMON_PATHS.status) return send(200, await options.status());
       if (req.method === 'GET' && path === DAEMON_PATHS.services) return send(200, await connection.services());
       if (req.method === 'GET' && path === DAEMON_PATHS.logs) return send(200, await connection.recentLogs());
+      const environment = /^\/services\/([^/]+)\/environment$/.exec(path);
+      if (req.method === 'GET' && environment !== null) return send(200, await connection.serviceEnvironment(decodeURIComponent(environment[1]!)));
       if (req.method === 'POST' && path === DAEMON_PATHS.intercepts) {
         const parsed = InterceptAskSchema.safeParse(await readBody(req));
         if (!parsed.success) {

@@ -1,4 +1,4 @@
-import type { Intercept, InterceptRequest, PreviewEntry, SessionInfo } from '@detour/protocol';
+import type { EgressNames, Intercept, InterceptRequest, PreviewEntry, SessionInfo } from '@detour/protocol';
 
 /** The daemon's local API, spoken over its Unix socket by the CLI. */
 export const DAEMON_PATHS = {
@@ -11,6 +11,8 @@ export const DAEMON_PATHS = {
   /** Your previews: GET lists, POST creates ({@link PreviewAsk}). */
   previews: '/previews',
   preview: (ref: string) => `/previews/${encodeURIComponent(ref)}`,
+  /** What the service's agents published of their app's environment (`intercept --env-file` without a cluster). */
+  environment: (service: string) => `/services/${encodeURIComponent(service)}/environment`,
   /** The manager's and agents' recent logs (`detour gather-logs`). */
   logs: '/logs',
   /** Starts the dashboard (or returns the running one): POST `DashboardStart`, answers `DashboardInfo`; DELETE stops it. */
@@ -48,7 +50,8 @@ export interface LocalIntercept {
 
 export interface DaemonStatus {
   daemon: { pid: number; version: string; home: string };
-  manager: { url: string; version?: string; route: ManagerRouteStatus };
+  /** `egress`: the manager's outbound name policy, once the daemon has read it (managers from before it send none). */
+  manager: { url: string; version?: string; egress?: EgressNames; route: ManagerRouteStatus };
   connection: { state: ConnectionState; lastError?: string; since: number };
   /** The local proxy `detour run` points commands at (HTTP CONNECT, absolute-form HTTP and SOCKS5, on loopback). */
   outbound: { url: string; socks: string; lastError?: { at: number; message: string } };

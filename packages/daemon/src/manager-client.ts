@@ -9,12 +9,13 @@ import {
   PreviewSchema,
   RecentLogsSchema,
   SESSION_KEY_HEADER,
+  ServiceEnvironmentSchema,
   ServiceListSchema,
   SessionCreatedSchema,
   SessionInfoSchema,
   TraceResultSchema,
 } from '@detour/protocol';
-import type { Intercept, InterceptRequest, ManagerInfo, Preview, PreviewCreate, PreviewList, RecentLogs, ServiceList, SessionCreate, SessionCreated, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
+import type { Intercept, InterceptRequest, ManagerInfo, Preview, PreviewCreate, PreviewList, RecentLogs, ServiceEnvironment, ServiceList, SessionCreate, SessionCreated, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
 import { DetourError, errorFromBody } from '@detour/core';
 
 const REQUEST_TIMEOUT_MS = 20_000;
@@ -49,6 +50,11 @@ export class ManagerClient {
 
   services(): Promise<ServiceList> {
     return this.#call('GET', API_PATHS.services, { schema: ServiceListSchema });
+  }
+
+  /** What an agent of `service` published of its app's environment (secret values: the caller writes them only where the developer asked). */
+  serviceEnvironment(service: string, key: string): Promise<ServiceEnvironment> {
+    return this.#call('GET', API_PATHS.serviceEnvironment(service), { key, schema: ServiceEnvironmentSchema });
   }
 
   createIntercept(body: InterceptRequest, key: string): Promise<Intercept> {

@@ -2,6 +2,7 @@ import { chmod } from 'node:fs/promises';
 import { readTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DEFAULT_HEADER_NAME } from '@detour/protocol';
+import type { ManagerInfo } from '@detour/protocol';
 import type { DaemonStatus, DashboardInfo, DashboardStart, ManagerRouteStatus } from './daemon-api.js';
 import { headerValueFor, loadClientId } from './home.js';
 import type { DetourHome } from './home.js';
@@ -39,7 +40,7 @@ export interface DaemonOptions {
 }
 
 export const DAEMON_DEFAULTS = {
-  /** Tunnel liveness from the laptop's side; the manager checks at 500 ms / 1.5 s. */
+  /** Tunnel liveness from the laptop's side; the manager checks at 250 ms / 1.5 s. */
   tunnelPingIntervalMs: 1_000,
   tunnelPingTimeoutMs: 3_000,
   /** The outbound proxy is for this laptop's processes only. */
@@ -71,14 +72,24 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     logger,
   });
   const outbound = await OutboundProxy.start({ host: DAEMON_DEFAULTS.outboundHost, port: options.outboundPort ?? 0, dial: (host, port) => egress.open(host, port), logger });
-  let managerVersion: string | undefined;
+  // Read once per session: a new session may mean a restarted manager, with other --egress flags. Not on every
+  // status call, which must answer even while the manager hangs; the last answer stays meanwhile.
+  let managerInfo: ManagerInfo | undefined;
+  let infoSession: string | undefined;
   const status = async (): Promise<DaemonStatus> => {
-    if (managerVersion === undefined && connection.state === 'ready') {
-      managerVersion = await manager.info().then((info) => info.version, () => undefined);
+    const sessionId = connection.session?.id;
+    if (connection.state === 'ready' && sessionId !== undefined && sessionId !== infoSession) {
+      const info = await manager.info().catch(() => undefined);
+      if (info !== undefined) [managerInfo, infoSession] = [info, sessionId];
     }
     return {
       daemon: { pid: process.pid, version: options.version, home: home.dir },
-      manager: { url: manager.url, ...(managerVersion === undefined ? {} : { version: managerVersion }), route: options.route?.describe() ?? { kind: 'direct' } },
+      manager: {
+        url: manager.url,
+        ...(managerInfo === undefined ? {} : { version: managerInfo.version }),
+        ...(managerInfo?.egress === undefined ? {} : { egress: managerInfo.egress }),
+        route: options.route?.describe() ?? { kind: 'direct' },
+      },
       connection: { state: connection.state, since: connection.since, ...(connection.lastError === undefined ? {} : { lastError: connection.lastError }) },
       outbound: { url: outbound.url, socks: `socks5h://${outbound.address.host}:${outbound.address.port}`, ...(outbound.lastError === undefined ? {} : { lastError: outbound.lastError }) },
       name: options.name,

@@ -9,6 +9,8 @@ import type { ManagerState } from './state.js';
 interface AgentSession {
   /** Set once a watch stream with the right token was accepted on the session; relay streams on it need no token of their own. */
   watched: boolean;
+  /** The agents whose watch streams this session carries: only they may publish as those agents on it. */
+  agents: Set<string>;
 }
 
 /**
@@ -30,13 +32,18 @@ export class AgentWatch {
 
   /** Starts tracking a new HTTP/2 session, until it closes. */
   track(session: Http2Session): void {
-    this.#sessions.set(session, { watched: false });
+    this.#sessions.set(session, { watched: false, agents: new Set() });
     session.once('close', () => this.#sessions.delete(session));
   }
 
   /** Whether an accepted watch stream authenticated this session. */
   watched(session: Http2Session | undefined): boolean {
     return session !== undefined && this.#sessions.get(session)?.watched === true;
+  }
+
+  /** Whether `agentId`'s watch stream runs on this session (what an agent posts about itself must come on its own link). */
+  carries(session: Http2Session | undefined, agentId: string): boolean {
+    return session !== undefined && this.#sessions.get(session)?.agents.has(agentId) === true;
   }
 
   /**
@@ -53,7 +60,10 @@ export class AgentWatch {
     }
     const { service, agentId, listen, protocol } = parsed.data;
     const session = stream.session === undefined ? undefined : this.#sessions.get(stream.session);
-    if (session !== undefined) session.watched = true;
+    if (session !== undefined) {
+      session.watched = true;
+      session.agents.add(agentId);
+    }
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
     this.#state.addAgent({ id: agentId, service, listen, protocol });
     this.#logger.info({ agentId, service, listen, protocol }, 'agent connected');
@@ -61,6 +71,7 @@ export class AgentWatch {
     this.#hub.attach(agentId, service, sink);
     stream.resume();
     stream.on('close', () => {
+      session?.agents.delete(agentId);
       this.#hub.detach(agentId, sink);
       this.#logger.info({ agentId, service }, 'agent disconnected');
     });

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
-import { AgentAckSchema, InterceptRequestSchema, PreviewCreateSchema, PreviewIdSchema, SessionCreateSchema, SightingSchema, TraceRequestSchema } from '@detour/protocol';
-import type { ManagerInfo, PreviewList, RecentLogs } from '@detour/protocol';
+import { AgentAckSchema, AgentEnvironmentSchema, InterceptRequestSchema, PreviewCreateSchema, PreviewIdSchema, SessionCreateSchema, SightingSchema, TraceRequestSchema } from '@detour/protocol';
+import { MAX_ENV_BYTES } from '@detour/protocol';
+import type { EgressNames, ManagerInfo, PreviewList, RecentLogs, ServiceEnvironment } from '@detour/protocol';
 import { DetourError, LOG_RING_DEFAULTS } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { AgentHub } from './agent-hub.js';
@@ -33,6 +34,8 @@ export interface ApiContext {
   previews: PreviewRegistry;
   /** The preview gateway's public origin (`--preview-url`); without one, previews are refused. */
   previewUrl: string | undefined;
+  /** The outbound name policy (`--egress`), told to daemons in `/v1/info`. */
+  egress: EgressNames;
 }
 
 /** A handler's view of its call: what the route's auth level proved, and its path segments (decoded on use). */
@@ -66,8 +69,8 @@ async function readBody(exchange: ApiExchange, maxBytes: number): Promise<Buffer
   return Buffer.concat(chunks);
 }
 
-async function readJson<T>(exchange: ApiExchange, schema: z.ZodType<T>): Promise<T> {
-  const body = await readBody(exchange, MAX_BODY_BYTES);
+async function readJson<T>(exchange: ApiExchange, schema: z.ZodType<T>, maxBytes = MAX_BODY_BYTES): Promise<T> {
+  const body = await readBody(exchange, maxBytes);
   let value: unknown;
   try {
     value = JSON.parse(body.toString('utf8'));
@@ -107,6 +110,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
         leaseMs: context.state.leaseMs,
         globalAllowed: context.state.globalAllowed,
         ...(context.previewUrl === undefined ? {} : { previewUrl: context.previewUrl }),
+        egress: context.egress,
       };
       exchange.send(200, info);
     },
@@ -157,6 +161,30 @@ export const API_ROUTES: readonly ApiRoute[] = [
     auth: 'token',
     handler: async (context, exchange) => {
       exchange.send(200, { services: context.state.services() });
+    },
+  }),
+  route({
+    method: 'GET',
+    pattern: /^\/services\/(?<service>[^/]+)\/environment$/,
+    // A developer's session, as for creating an intercept: whoever may intercept the service may run
+    // its copy with its environment. The values are secrets: logged is only who read how many.
+    auth: 'caller-session',
+    handler: async (context, exchange, request) => {
+      const service = request.param('service');
+      const published = context.state.serviceEnvironment(service);
+      if (published === undefined) {
+        const agents = context.state.agentsOf(service);
+        throw new DetourError(
+          'DETOUR_ERR_ENV_NOT_PUBLISHED',
+          agents.length === 0
+            ? `no agent of ${service} is connected, so no environment of it is known; start one (\`detour agent --service ${service} … --env-file F\`)`
+            : `no agent of ${service} published its app's environment (${agents.map((a) => a.id).join(', ')}); start them with \`detour agent … --env-file F\`, F being the .env file the app runs with`,
+          { details: { service, agents: agents.length } },
+        );
+      }
+      context.logger.info({ sessionId: request.session.id, name: request.session.name, service, agentId: published.agentId, variables: published.variables.length }, 'service environment read');
+      const body: ServiceEnvironment = { service, agentId: published.agentId, variables: published.variables };
+      exchange.send(200, body);
     },
   }),
   route({
@@ -265,6 +293,24 @@ export const API_ROUTES: readonly ApiRoute[] = [
       if (!context.hub.acknowledge(agentId, version)) {
         throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no agent ${agentId} is watching`);
       }
+      exchange.send(204);
+    },
+  }),
+  route({
+    method: 'POST',
+    pattern: /^\/agents\/(?<agentId>[^/]+)\/environment$/,
+    auth: 'token',
+    handler: async (context, exchange, request) => {
+      const agentId = request.param('agentId');
+      // Only on the agent's own link: the token alone does not make a caller that agent.
+      if (!context.watches.carries(exchange.h2Stream?.session, agentId)) {
+        throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no agent ${agentId} is watching on this connection; an agent publishes its environment on the HTTP/2 session of its watch`);
+      }
+      // JSON escaping can make the text several times the bytes the schema bounds.
+      const { variables } = await readJson(exchange, AgentEnvironmentSchema, 6 * MAX_ENV_BYTES + MAX_BODY_BYTES);
+      const agent = context.state.setAgentEnvironment(agentId, variables);
+      if (agent === undefined) throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no agent ${agentId} is watching`);
+      context.logger.info({ agentId, service: agent.service, variables: variables.length }, 'agent published its app environment');
       exchange.send(204);
     },
   }),

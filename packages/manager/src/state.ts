@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { AgentInfo, Intercept, InterceptRequest, Probe, RuleSet, ServiceInfo, SessionCreate, SessionInfo } from '@detour/protocol';
 import { DetourError, matcherKey, validateMatchers } from '@detour/core';
+import type { EnvVariable } from '@detour/core';
 import type { StoredIntercept } from './store/intercept-store.js';
 
 /**
@@ -30,6 +31,8 @@ export function clientHash(clientId: string): string {
 
 interface AgentRecord {
   info: AgentInfo;
+  /** What the agent published of its app's environment (`detour agent --env-file`); secret, so never part of `info`. */
+  environment?: EnvVariable[];
 }
 
 export interface ManagerStateOptions {
@@ -363,6 +366,24 @@ export class ManagerState {
 
   removeAgent(agentId: string): void {
     this.#agents.delete(agentId);
+  }
+
+  /** Keeps an agent's published environment for as long as it stays connected; false for an agent not known. */
+  setAgentEnvironment(agentId: string, variables: EnvVariable[]): AgentInfo | undefined {
+    const record = this.#agents.get(agentId);
+    if (record === undefined) return undefined;
+    record.environment = variables.map((v) => ({ ...v }));
+    return record.info;
+  }
+
+  /** The environment of the most recently connected agent of `service` that published one. */
+  serviceEnvironment(service: string): { agentId: string; variables: EnvVariable[] } | undefined {
+    let newest: AgentRecord | undefined;
+    for (const record of this.#agents.values()) {
+      if (record.info.service !== service || record.environment === undefined) continue;
+      if (newest === undefined || record.info.connectedAt >= newest.info.connectedAt) newest = record;
+    }
+    return newest === undefined ? undefined : { agentId: newest.info.id, variables: newest.environment!.map((v) => ({ ...v })) };
   }
 
   ackAgent(agentId: string, version: number): AgentInfo | undefined {

@@ -71,3 +71,6 @@ export async function inject(api: ApiHandler, request: InjectRequest): Promise<I
 export function codeOf(injected: Injected): string | undefined {
   return (injected.body as { error?: { code?: string } } | undefined)?.error?.code;
 }
+
+/** What `/v1/info` tells of a manager started without `--egress` flags. */
+export const AGENTS_EGRESS = { mode: 'agents', clusterDomain: 'cluster.local', namespaces: [], serviceCidrs: [] };

@@ -79,6 +79,7 @@ export const ERROR_CODES = {
   DETOUR_ERR_KUBE_UNREACHABLE: { status: 0, userError: true, meaning: "The kubeconfig's cluster did not answer, or refused the developer's credentials." },
   DETOUR_ERR_KUBE_NO_MANAGER: { status: 0, userError: true, meaning: 'No detour manager Service (or no ready manager pod) in the namespace.' },
   DETOUR_ERR_KUBE_FORBIDDEN: { status: 0, userError: true, meaning: "The developer's Kubernetes credentials may not read what detour needs (the token Secret, a pod, a ConfigMap)." },
+  DETOUR_ERR_ENV_NOT_PUBLISHED: { status: 404, userError: true, meaning: '`--env-file` without a cluster: no connected agent of the service was started with `detour agent --env-file`.' },
   DETOUR_ERR_KUBE_NO_WORKLOAD: { status: 0, userError: true, meaning: '`--env-file`: no running pod backs the service, or its app container cannot be told apart.' },
   DETOUR_ERR_CONFIG_INVALID: { status: 0, userError: true, meaning: 'A flag, environment variable or file holds an invalid value.' },
 } as const satisfies Record<string, ErrorCodeInfo>;

@@ -278,6 +278,34 @@ export const ServiceInfoSchema = z.strictObject({
 });
 export type ServiceInfo = z.infer<typeof ServiceInfoSchema>;
 
+/** A variable of an app's environment. Names as POSIX shells take them; the value is a secret wherever it goes. */
+export const EnvVariableSchema = z.strictObject({
+  name: z.string().min(1).max(256).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'variable names are letters, digits and _, not starting with a digit'),
+  value: z.string().max(128 * 1024),
+});
+
+/** Bounds of a published environment: a real app's is a few KiB; these stop a mistaken file from filling the manager. */
+export const MAX_ENV_VARIABLES = 4096;
+export const MAX_ENV_BYTES = 1024 * 1024;
+
+/**
+ * `POST /v1/agents/:agentId/environment`, on the agent's session (plain-process
+ * mode, `detour agent --env-file`): the environment its app was started with.
+ */
+export const AgentEnvironmentSchema = z
+  .strictObject({ variables: z.array(EnvVariableSchema).max(MAX_ENV_VARIABLES) })
+  .refine((e) => e.variables.reduce((n, v) => n + v.name.length + v.value.length, 0) <= MAX_ENV_BYTES, `an environment holds at most ${MAX_ENV_BYTES} bytes of names and values`);
+export type AgentEnvironment = z.infer<typeof AgentEnvironmentSchema>;
+
+/** `GET /v1/services/:service/environment`: what an agent of the service published, for `detour intercept --env-file`. */
+export const ServiceEnvironmentSchema = z.strictObject({
+  service: z.string(),
+  /** The agent whose copy this is: the most recently connected agent of the service that published one. */
+  agentId: z.string(),
+  variables: z.array(EnvVariableSchema),
+});
+export type ServiceEnvironment = z.infer<typeof ServiceEnvironmentSchema>;
+
 export const ServiceListSchema = z.strictObject({ services: z.array(ServiceInfoSchema) });
 export type ServiceList = z.infer<typeof ServiceListSchema>;
 
@@ -301,12 +329,29 @@ export const RecentLogsSchema = z.strictObject({
 });
 export type RecentLogs = z.infer<typeof RecentLogsSchema>;
 
+/**
+ * Which names the manager dials for developers' outbound calls (`--egress`), so
+ * that the laptop sends exactly those through its proxy: `agents` — registered
+ * services' names (single labels); `cluster` — Service names in the listed
+ * namespaces (`quote.staging`), `*.svc` and `*.svc.<clusterDomain>`, and Service
+ * addresses in the CIDRs.
+ */
+export const EgressNamesSchema = z.strictObject({
+  mode: z.enum(['agents', 'cluster']),
+  clusterDomain: z.string(),
+  namespaces: z.array(z.string()),
+  serviceCidrs: z.array(z.string()),
+});
+export type EgressNames = z.infer<typeof EgressNamesSchema>;
+
 export const ManagerInfoSchema = z.strictObject({
   version: z.string(),
   leaseMs: z.number().int(),
   globalAllowed: z.boolean(),
   /** The preview gateway's public origin (`--preview-url`), when the manager has one; managers from before previews send none. */
   previewUrl: z.string().optional(),
+  /** The outbound name policy; managers from before it send none (then only single-label and `*.svc` names go through the proxy). */
+  egress: EgressNamesSchema.optional(),
 });
 export type ManagerInfo = z.infer<typeof ManagerInfoSchema>;
 

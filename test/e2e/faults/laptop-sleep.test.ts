@@ -40,6 +40,6 @@ test('fault: a laptop asleep (daemon stopped) with requests in flight', { timeou
   report(t, { fallback_ms: a.ms, fallback_app: a.app, fail_ms: c.ms, fail_status: c.status });
   assert.deepEqual({ status: a.status, app: a.app }, { status: 200, app: 'api' }, JSON.stringify(a));
   assert.deepEqual({ status: c.status, code: c.code }, { status: 503, code: 'DETOUR_ERR_TUNNEL_OFFLINE' }, JSON.stringify(c));
-  // The manager notices within its ping timeout (1.5 s) plus one ping interval.
+  // The manager notices within its ping timeout (1.5 s) plus one ping interval (0.25 s), then the agents learn it.
   for (const r of [a, c]) assert.ok(r.ms <= 2_500, `answered after ${r.ms} ms`);
 });

@@ -37,16 +37,20 @@ export class Environment {
   readonly #homes: string[] = [];
   #manager: ChildProcess | undefined;
   #managerStdout: () => string[] = () => [];
+  #managerStderr: () => string = () => '';
   readonly #managerArgs: string[];
+  readonly #managerEnv: NodeJS.ProcessEnv;
 
-  private constructor(dir: string, managerArgs: string[]) {
+  private constructor(dir: string, managerArgs: string[], managerEnv: NodeJS.ProcessEnv) {
     this.dir = dir;
     this.tokenFile = join(dir, 'token');
     this.#managerArgs = managerArgs;
+    this.#managerEnv = managerEnv;
   }
 
-  static async create(options: { managerArgs?: string[] } = {}): Promise<Environment> {
-    const env = new Environment(await mkdtemp(join(tmpdir(), 'detour-e2e-')), options.managerArgs ?? []);
+  /** `managerEnv`: more environment for the manager process (e.g. a DETOUR_LOG_LEVEL, or a NODE_OPTIONS preload). */
+  static async create(options: { managerArgs?: string[]; managerEnv?: NodeJS.ProcessEnv } = {}): Promise<Environment> {
+    const env = new Environment(await mkdtemp(join(tmpdir(), 'detour-e2e-')), options.managerArgs ?? [], options.managerEnv ?? {});
     await env.startManager();
     return env;
   }
@@ -54,16 +58,22 @@ export class Environment {
   /** Starts (or restarts, on the same port) the manager. */
   async startManager(): Promise<void> {
     const port = this.managerUrl === '' ? '0' : new URL(this.managerUrl).port;
-    const started = await startProcess([DETOUR_BIN, 'manager', '--port', port, '--token-file', this.tokenFile, ...this.#managerArgs], URL_LINE);
+    const started = await startProcess([DETOUR_BIN, 'manager', '--port', port, '--token-file', this.tokenFile, ...this.#managerArgs], URL_LINE, this.#managerEnv);
     this.#track(started.child);
     this.#manager = started.child;
     this.#managerStdout = started.stdout;
+    this.#managerStderr = started.stderr;
     this.managerUrl = started.value;
   }
 
   /** What the running manager printed on stdout so far (e.g. `agent injector listening on …`). */
   managerStdout(): string[] {
     return this.#managerStdout();
+  }
+
+  /** What the running manager logged on stderr so far (its last 20 000 characters). */
+  managerStderr(): string {
+    return this.#managerStderr();
   }
 
   async stopManager(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { DetourError, readTokenFile } from '@detour/core';
+import { DetourError, parseDotenv, readTokenFile } from '@detour/core';
+import type { EnvVariable } from '@detour/core';
 import { startAgent } from '@detour/agent';
 import type { AgentProtocol } from '@detour/protocol';
 import type { Io } from '../io.js';
@@ -21,6 +22,8 @@ export interface AgentCommandOptions {
   appCa?: string;
   metricsPort?: number;
   metricsHost?: string;
+  /** The app's .env file, published to the manager (plain-process mode). */
+  envFile?: string;
 }
 
 export async function agentCommand(options: AgentCommandOptions, io: Io, { logger, ring }: ServerLogging, signal: AbortSignal): Promise<number> {
@@ -38,6 +41,7 @@ export async function agentCommand(options: AgentCommandOptions, io: Io, { logge
   }
   const token = await readTokenFile(options.tokenFile);
   const [tlsCert, tlsKey, appCa] = await Promise.all([pem('--tls-cert', options.tlsCert), pem('--tls-key', options.tlsKey), pem('--app-ca', options.appCa)]);
+  const environment = options.envFile === undefined ? undefined : await readEnvFile(options.envFile);
   const agent = await startAgent({
     service: options.service,
     listenHost: options.host,
@@ -51,6 +55,7 @@ export async function agentCommand(options: AgentCommandOptions, io: Io, { logge
     tlsCert,
     tlsKey,
     appCa,
+    ...(environment === undefined ? {} : { environment }),
     ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderBytes: options.maxHeaderBytes }),
     ...(options.headerTimeoutMs === undefined ? {} : { headerTimeoutMs: options.headerTimeoutMs }),
     ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
@@ -58,13 +63,35 @@ export async function agentCommand(options: AgentCommandOptions, io: Io, { logge
   const scheme = tlsCert === undefined ? 'http' : 'https';
   printLine(io, `agent ${options.service} listening on ${scheme}://${hostPort(agent.address)}`);
   if (agent.metricsAddress !== undefined) printLine(io, `agent ${options.service} metrics on http://${hostPort(agent.metricsAddress)}/metrics`);
+  // SIGHUP re-reads --env-file (nginx's convention for "reload"); a bad file keeps what was published.
+  const reload = () => {
+    if (options.envFile === undefined) return;
+    void readEnvFile(options.envFile)
+      .then((variables) => agent.publishEnvironment(variables).then(() => logger.info({ variables: variables.length }, '--env-file re-read on SIGHUP')))
+      .catch((err: unknown) => logger.warn({ code: (err as { code?: string }).code }, `--env-file not re-read, the last one stays published: ${(err as Error).message}`));
+  };
+  if (options.envFile !== undefined) process.on('SIGHUP', reload);
   await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+  process.off('SIGHUP', reload);
   await agent.close();
   return 0;
 }
 
 function hostPort(address: { host: string; port: number }): string {
   return `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+}
+
+/** Reads `--env-file` once, at start: every problem of the file in one line, and never a value (they are secrets). */
+async function readEnvFile(file: string): Promise<EnvVariable[]> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new DetourError('DETOUR_ERR_CONFIG_INVALID', `--env-file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+  const { variables, problems } = parseDotenv(text);
+  if (problems.length > 0) throw new DetourError('DETOUR_ERR_CONFIG_INVALID', `--env-file ${file} is not a .env file: ${problems.join('; ')}`);
+  return variables;
 }
 
 /** Reads a PEM file named by a flag; a missing or unreadable file is the user's mistake. */

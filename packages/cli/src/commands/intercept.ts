@@ -1,4 +1,3 @@
-import { chmod, writeFile } from 'node:fs/promises';
 import { DEFAULT_PREVIEW_TTL_MS } from '@detour/protocol';
 import type { Intercept, InterceptMode, Mechanism } from '@detour/protocol';
 import { DetourError } from '@detour/core';
@@ -12,6 +11,7 @@ import { AUTO_HEADER, autoHeaderMatcher, parseHeaderSpec, parsePathMatchers } fr
 import type { Io, OutputFormat } from '../io.js';
 import { printError, printJson, printLine, printProgress } from '../io.js';
 import { outboundEnvironment } from '../outbound-env.js';
+import { writeServiceEnvironment } from '../intercept-environment.js';
 import { runUserCommand } from '../run-command.js';
 import type { CommandOutcome } from '../run-command.js';
 import type { KubeconfigLocation } from '../kube-access.js';
@@ -37,7 +37,7 @@ export interface InterceptOptions {
   previewUrl: boolean;
   output: OutputFormat;
   command: string[];
-  /** Write the environment of the service's app container here, `.env` format (read through the kubeconfig). */
+  /** Write the service's app environment here, `.env` format (see intercept-environment.ts for where it comes from). */
   envFile?: string;
   /** The same, as one JSON object. */
   envJson?: string;
@@ -65,13 +65,27 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
   // With no matcher at all the intercept is personal: a shared environment must never be taken over by accident.
   const headers = (options.global || hasMatchers ? options.httpHeader : [AUTO_HEADER]).map(parseHeaderSpec);
   const paths = parsePathMatchers(options.httpPathEqual, options.httpPathPrefix, options.httpPathRegex);
-  // Read before the intercept exists: a cluster that cannot answer leaves nothing behind.
-  const podEnv = options.envFile !== undefined || options.envJson !== undefined ? await writePodEnvironment(options, io) : {};
   const client = new DaemonClient(home);
   let intercept: Intercept;
   let status: DaemonStatus;
+  let appEnv: Record<string, string> = {};
   try {
     status = await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
+    // Read before the intercept exists: an environment that cannot be found leaves nothing behind.
+    if (options.envFile !== undefined || options.envJson !== undefined) {
+      appEnv = await writeServiceEnvironment(
+        {
+          service: options.service,
+          ...(options.envFile === undefined ? {} : { envFile: options.envFile }),
+          ...(options.envJson === undefined ? {} : { envJson: options.envJson }),
+          kube: { ...(options.context === undefined ? {} : { context: options.context }), ...(options.namespace === undefined ? {} : { namespace: options.namespace }) },
+          kubeconfigLocation: options.kubeconfigLocation,
+        },
+        status,
+        io,
+        home,
+      );
+    }
     const ask: InterceptAsk = {
       name: options.name ?? options.service,
       service: options.service,
@@ -109,7 +123,7 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     if (preview !== undefined) for (const line of previewLines(preview, '   ')) printLine(io, line);
   }
   if (options.command.length === 0) return { code: 0 };
-  return runWhileIntercepting(options.command, intercept, { ...outboundEnvironment(status, { ...io.env, ...podEnv }), DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' }, io, home);
+  return runWhileIntercepting(options.command, intercept, { ...outboundEnvironment(status, { ...io.env, ...appEnv }), DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' }, io, home);
 }
 
 /** `--mode wiretap` only ever copies: flags that take or answer traffic make no sense with it. */
@@ -121,36 +135,6 @@ function refuseForWiretap(options: InterceptOptions, fallthrough: boolean): void
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--mode wiretap never changes what callers get, so --on-disconnect fail cannot apply; drop --on-disconnect');
   }
   if (fallthrough) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--mode wiretap discards your answers, so --fallthrough-status cannot apply; drop it');
-}
-
-/**
- * `--env-file`/`--env-json`: the environment of the service's app container in the
- * cluster, written for the local copy (mode 0600: it holds the Secrets' values),
- * and returned for `-- COMMAND`. What could not be resolved is said on stderr.
- */
-async function writePodEnvironment(options: InterceptOptions, io: Io): Promise<Record<string, string>> {
-  const { openKube } = await import('../kube-access.js');
-  const { serviceEnvironment } = await import('../pod-environment.js');
-  const { formatDotenv } = await import('@detour/kube');
-  const kube = openKube(
-    { ...(options.context === undefined ? {} : { context: options.context }), ...(options.namespace === undefined ? {} : { namespace: options.namespace }) },
-    options.kubeconfigLocation,
-  );
-  const env = await serviceEnvironment(kube, options.service);
-  if (options.envFile !== undefined) await writePrivate(options.envFile, formatDotenv(env.variables));
-  const values = Object.fromEntries(env.variables.map((v) => [v.name, v.value]));
-  if (options.envJson !== undefined) await writePrivate(options.envJson, `${JSON.stringify(values, null, 2)}\n`);
-  const where = [options.envFile, options.envJson].filter((f) => f !== undefined).join(' and ');
-  printError(io, `Wrote ${env.variables.length} variables of ${kube.namespace}/${env.pod} (container ${env.container}) to ${where}`);
-  for (const line of env.unresolved) printError(io, `   not set: ${line}`);
-  return values;
-}
-
-/** Writes a file only its owner can read, an existing one included: emptied and restricted before the secrets go in. */
-async function writePrivate(file: string, text: string): Promise<void> {
-  await writeFile(file, '', { mode: 0o600 });
-  await chmod(file, 0o600);
-  await writeFile(file, text);
 }
 
 /** Runs the user's command; the intercept lives exactly as long as it does. */
