@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { request } from 'undici';
 import { Environment } from './support/environment.js';
 import type { Developer } from './support/environment.js';
-import { eventually, REPO_ROOT } from './support/processes.js';
+import { EchoClient, metadataOf, startGrpcApp } from './support/grpc-client.js';
+import { eventually, REPO_ROOT, stopProcess } from './support/processes.js';
 
 // Issue #16, `--mode wiretap`: the app keeps answering, laptops get copies.
 // Real manager, agent, daemons and apps; nothing is faked.
@@ -103,4 +104,32 @@ test('--mode wiretap: two developers get copies, callers get the app answers byt
     assert.equal(fail.code, 2);
     assert.equal(fail.stderr, 'detour: --mode wiretap never changes what callers get, so --on-disconnect fail cannot apply; drop --on-disconnect\n');
   });
+});
+
+test('--mode wiretap over gRPC: the app answers the call, the laptop gets a copy of the stream', { timeout: 120_000 }, async (t) => {
+  const env = await Environment.create();
+  t.after(() => env.close());
+  const apps = await Promise.all([startGrpcApp('cluster'), startGrpcApp('alice-laptop')]);
+  t.after(() => Promise.all(apps.map((app) => stopProcess(app.child))));
+  const [cluster, laptop] = apps;
+  const [agent, alice] = await Promise.all([env.agent('greeter', cluster.value), env.developer('alice')]);
+  const seen = await dashboardOf(alice);
+  const result = await alice.cli(['intercept', 'greeter', '--port', new URL(laptop.value).port, '--mode', 'wiretap', '--http-header', 'x-team=blue']);
+  assert.equal(result.code, 0, result.stderr);
+  const client = new EchoClient(new URL(agent.url).host);
+  t.after(() => client.close());
+
+  const tapped = await client.unary('hello', metadataOf('x-team=blue'));
+  assert.equal(tapped.reply?.servedBy, 'cluster');
+  assert.equal(tapped.reply?.text, 'hello');
+  const plain = await client.unary('plain');
+  assert.equal(plain.reply?.servedBy, 'cluster');
+  const copies = await eventually('the copy of the tapped call', async () => {
+    const all = (await seen()).filter((e) => e.state === 'complete');
+    return all.length >= 1 ? all : undefined;
+  });
+  assert.deepEqual(
+    copies.map((e) => `${e.method} ${e.path} app:${e.wiretap?.appStatus}`),
+    ['POST /detour.test.Echo/Unary app:200'],
+  );
 });

@@ -114,6 +114,11 @@ export class Http2Gateway {
     }
     const latency: StreamState = { startedAt: performance.now(), to: undefined, holdUntilMs: undefined };
     const route = router.decide(String(headers[':method']), String(headers[':path'] ?? ''), rawHeaders, link.ready);
+    // `--mode wiretap`: a stream the app answers (or a developer, at once) is copied; a held one is never read early.
+    if (router.wiretaps !== undefined && route.kind !== 'hold' && route.kind !== 'offline') {
+      const wiretaps = router.wiretaps.matchingStream(String(headers[':path'] ?? ''), rawHeaders);
+      if (wiretaps !== undefined) this.#ctx.wiretaps.copyStream(wiretaps, stream, headers, ended);
+    }
     // A stream the app or the developer answered and that ended cleanly; resets and local errors are not latencies.
     stream.once('close', () => {
       if (latency.to !== undefined && stream.rstCode === NGHTTP2_NO_ERROR) latency.to.observe((performance.now() - latency.startedAt) / 1e3);

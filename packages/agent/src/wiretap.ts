@@ -1,12 +1,16 @@
 import http2 from 'node:http2';
-import type { ClientHttp2Stream } from 'node:http2';
+import type { ClientHttp2Stream, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { RouteTable, targetPath } from '@detour/core';
 import type { RequestHead } from '@detour/core';
-import { RELAY_HEADER_INTERCEPT_ID } from '@detour/protocol';
+import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_UPSTREAM_PROTOCOL, RELAY_OWNED_HEADERS } from '@detour/protocol';
+import { forwardableHeaders } from '@detour/transport';
 import type { Intercept } from '@detour/protocol';
 import type { ManagerLink } from './manager-link.js';
 
 const { NGHTTP2_CANCEL } = http2.constants;
+
+/** Names a caller must not smuggle towards the developer: the relay sets them itself. */
+const RELAY_OWNED: ReadonlySet<string> = new Set(RELAY_OWNED_HEADERS);
 
 /**
  * Set on every copy a wiretap sends, `app-status=N`: what the caller actually
@@ -44,6 +48,19 @@ export class WiretapSet {
     for (const { intercept, table } of this.#tables) if (table.match(input) !== undefined) (found ??= []).push(intercept);
     return found;
   }
+
+  /** The same for an HTTP/2 stream, from node's raw field list `[name, value, …]` (lower-case names). */
+  matchingStream(path: string, rawHeaders: readonly string[]): Intercept[] | undefined {
+    const headers = new Map<string, string[]>();
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!;
+      if (!this.headerNames.has(name)) continue;
+      const values = headers.get(name);
+      if (values === undefined) headers.set(name, [rawHeaders[i + 1]!]);
+      else values.push(rawHeaders[i + 1]!);
+    }
+    return this.matching(path, headers);
+  }
 }
 
 /** What is counted, for `detour_agent_wiretap_copies_total`. */
@@ -80,46 +97,105 @@ export class WiretapSender {
     return new HttpCopy(this, wiretaps, Buffer.from(buf.subarray(start, head.end)), !head.chunked && head.contentLength <= 0);
   }
 
+  /**
+   * Copies an HTTP/2 (gRPC) stream the app answers: its body (within the
+   * bound) is read beside the real forwarding, and the copy leaves when the
+   * real stream has closed, as a relayed HTTP/2 request (the daemon speaks
+   * HTTP/2 to the local app), with the status the caller got.
+   */
+  copyStream(wiretaps: readonly Intercept[], stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean): void {
+    const declared = Number(headers['content-length'] ?? 0);
+    if (declared > WIRETAP_DEFAULTS.maxCopyBodyBytes) {
+      this.counts.dropped += wiretaps.length;
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    if (!requestEnded) {
+      stream.on('data', (chunk: Buffer) => {
+        bytes += chunk.length;
+        if (bytes <= WIRETAP_DEFAULTS.maxCopyBodyBytes) chunks.push(chunk);
+      });
+    }
+    stream.once('close', () => {
+      const status = Number(stream.sentHeaders[':status'] ?? 0);
+      if (bytes > WIRETAP_DEFAULTS.maxCopyBodyBytes || status === 0 || !(requestEnded || stream.readableEnded)) {
+        this.counts.dropped += wiretaps.length;
+        return;
+      }
+      const out = forwardableHeaders(headers, RELAY_OWNED);
+      out[RELAY_HEADER_UPSTREAM_PROTOCOL] = 'h2';
+      out[WIRETAP_HEADER] = `app-status=${status}`;
+      const body = Buffer.concat(chunks);
+      for (const wiretap of this.#admit(wiretaps)) {
+        const copy = this.#link.request({ ...out, [RELAY_HEADER_INTERCEPT_ID]: wiretap.id }, { endStream: body.length === 0 });
+        if (copy === undefined) {
+          this.#release(wiretap.id);
+          this.counts.dropped++;
+          continue;
+        }
+        this.#follow(copy, wiretap.id, body.length === 0 ? undefined : body);
+      }
+    });
+  }
+
   /** @internal Sends one finished copy to each wiretap that can take it. */
   send(wiretaps: readonly Intercept[], request: Buffer): void {
+    for (const wiretap of this.#admit(wiretaps)) {
+      const stream = this.#link.request({ ':method': 'CONNECT', ':authority': this.#authority, [RELAY_HEADER_INTERCEPT_ID]: wiretap.id }, { endStream: false });
+      if (stream === undefined) {
+        this.#release(wiretap.id);
+        this.counts.dropped++;
+        continue;
+      }
+      this.#follow(stream, wiretap.id, request);
+    }
+  }
+
+  /** The wiretaps that can take one more copy now, each counted in flight; the others' copies are dropped. */
+  #admit(wiretaps: readonly Intercept[]): Intercept[] {
+    const admitted: Intercept[] = [];
     for (const wiretap of wiretaps) {
       const inFlight = this.#inFlight.get(wiretap.id) ?? 0;
       if (!wiretap.online || inFlight >= WIRETAP_DEFAULTS.maxInFlightPerWiretap) {
         this.counts.dropped++;
         continue;
       }
-      const stream = this.#link.request({ ':method': 'CONNECT', ':authority': this.#authority, [RELAY_HEADER_INTERCEPT_ID]: wiretap.id }, { endStream: false });
-      if (stream === undefined) {
-        this.counts.dropped++;
-        continue;
-      }
       this.#inFlight.set(wiretap.id, inFlight + 1);
-      this.#follow(stream, wiretap.id, request);
+      admitted.push(wiretap);
     }
+    return admitted;
   }
 
-  #follow(stream: ClientHttp2Stream, wiretapId: string, request: Buffer): void {
+  #release(wiretapId: string): void {
+    const left = (this.#inFlight.get(wiretapId) ?? 1) - 1;
+    if (left === 0) this.#inFlight.delete(wiretapId);
+    else this.#inFlight.set(wiretapId, left);
+  }
+
+  #follow(stream: ClientHttp2Stream, wiretapId: string, request: Buffer | undefined): void {
     let answered = false;
     const timer = setTimeout(() => stream.close(NGHTTP2_CANCEL), WIRETAP_DEFAULTS.copyTimeoutMs);
     timer.unref();
     stream.on('error', () => undefined); // 'close' follows and counts
+    const tunnel = request !== undefined && stream.sentHeaders[':method'] === 'CONNECT';
     stream.on('response', (headers) => {
-      // Not 200: the tunnel was refused (the developer is gone).
-      if (Number(headers[':status']) !== 200) stream.close(NGHTTP2_CANCEL);
+      // A relay's refusal (the developer is gone); for a CONNECT tunnel, anything but 200 is one.
+      if (headers['detour-offline'] !== undefined || (tunnel && Number(headers[':status']) !== 200)) stream.close(NGHTTP2_CANCEL);
+      else if (!tunnel) answered = true;
     });
     stream.on('data', () => {
       answered = true; // the laptop's answer is discarded: only that it came counts
     });
     stream.once('close', () => {
       clearTimeout(timer);
-      const left = (this.#inFlight.get(wiretapId) ?? 1) - 1;
-      if (left === 0) this.#inFlight.delete(wiretapId);
-      else this.#inFlight.set(wiretapId, left);
+      this.#release(wiretapId);
       if (answered) this.counts.sent++;
       else this.counts.dropped++;
     });
-    // The request, then FIN: the local app answers and closes (one request per copy stream).
-    stream.end(request);
+    // The request, then FIN (a tunnel: the local app answers and closes, one request per copy stream).
+    if (request === undefined) stream.resume();
+    else stream.end(request);
   }
 }
 
