@@ -59,6 +59,12 @@ test('--mode wiretap: two developers get copies, callers get the app answers byt
   for (const dev of [alice, bob]) await dev.intercept('api', ['--mode', 'wiretap', '--http-path-prefix', '/orders', '--name', 'tap']);
   const [carolHeader, carolValue] = await carol.interceptHeader('api');
 
+  await t.test('list shows both wiretaps beside the intercept', async () => {
+    const list = await carol.cli(['list']);
+    assert.equal(list.code, 0, list.stderr);
+    assert.equal(list.stdout.split('\n').filter((line) => line.includes('path^=/orders (wiretap)')).length, 2, list.stdout);
+  });
+
   await t.test("callers' answers are identical to the app's with the wiretaps on", async () => {
     assert.deepEqual(await traffic(), before);
   });
