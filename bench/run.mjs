@@ -13,7 +13,7 @@ import { closeProbes, request } from './lib/http.mjs';
 import { cpuLayout, pinSelf, makeWorkDir, versionOf } from './lib/setup.mjs';
 import { startUpstream, startNginxRouter, startHaproxy, startGoRouter } from './lib/servers.mjs';
 import { SMALL_BODY } from './lib/configs.mjs';
-import { detourUnavailable, startDetourStack, startAgent, startPreviewGateway, apiClient, DEV_HEADER_VALUE, HEADER_NAME } from './lib/detour.mjs';
+import { detourUnavailable, startDetourStack, startAgent, startManager, startPreviewGateway, apiClient, DEV_HEADER_VALUE, HEADER_NAME } from './lib/detour.mjs';
 import { compare } from './lib/compare.mjs';
 import { measureScaling } from './lib/scaling.mjs';
 import { measureActivation } from './lib/activation.mjs';
@@ -38,6 +38,8 @@ const PROFILE_DIR = fileURLToPath(new URL('./results/profiles', import.meta.url)
 /** The preview gateway's profile, apart from the agent's, which summariseProfile reads. */
 const GATEWAY_PROFILE_DIR = fileURLToPath(new URL('./results/profiles/gateway', import.meta.url));
 const SERVICE = 'bench';
+/** The second service of the detour-unmatched-wiretap row. */
+const WIRETAP_SERVICE = 'bench-tapped';
 const FAN_SERVICE = 'bench-fan';
 /** Hard cap on the whole run, so a hung phase cannot hold CI or a terminal forever. */
 const FULL_DEADLINE_MS = 60 * 60_000;
@@ -89,7 +91,7 @@ function gitCommit() {
   }
 }
 
-const DETOUR_IDS = ['detour-unmatched', 'detour-unmatched-metrics', 'detour-matched', 'scaling', 'activation', 'streaming', 'h2c'];
+const DETOUR_IDS = ['detour-unmatched', 'detour-unmatched-metrics', 'detour-unmatched-wiretap', 'detour-matched', 'scaling', 'scaling-signed', 'activation', 'streaming', 'h2c'];
 
 /**
  * Starts the upstream, the routers and the detour stack that the selected paths
@@ -99,7 +101,7 @@ const DETOUR_IDS = ['detour-unmatched', 'detour-unmatched-metrics', 'detour-matc
 async function startServers({ flags, tools, server, workDir, state, skipped, wants, skip }) {
   const detourMissing = detourUnavailable();
   if (detourMissing) skip(DETOUR_IDS, detourMissing);
-  if (!tools.wrk) skip([...PATHS, 'scaling', 'two-cpus'], `wrk: ${tools.missing.wrk}`);
+  if (!tools.wrk) skip([...PATHS, 'scaling', 'scaling-signed', 'two-cpus'], `wrk: ${tools.missing.wrk}`);
   if (!tools.haproxy) skip(['haproxy'], `haproxy: ${tools.missing.haproxy}`);
   if (!tools.go) skip(['go-httputil'], `go: ${tools.missing.go}`);
   if (!tools.h2load) skip(['h2c'], `h2load: ${tools.missing.h2load}`);
@@ -147,6 +149,18 @@ async function startServers({ flags, tools, server, workDir, state, skipped, wan
     if (metered) {
       stack.meteredAgent = metered;
       targets.push({ id: 'detour-unmatched-metrics', url: metered.url, headers: {}, servedBy: 'app' });
+    }
+  }
+  if (stack && wants('detour-unmatched-wiretap') && !skipped['detour-unmatched-wiretap']) {
+    // Its own service, so that no other row has the wiretap: the two unmatched rows differ by one wiretap's check per request.
+    const tapped = await phase(state, skipped, 'detour-unmatched-wiretap', async () => {
+      const agent = await startAgent({ service: WIRETAP_SERVICE, appUrl: upstream.appUrl, manager: stack.manager, ...server });
+      await stack.daemon.wiretap(WIRETAP_SERVICE, upstream.laptopPort, 'someone-else');
+      return agent;
+    });
+    if (tapped) {
+      stack.wiretapAgent = tapped;
+      targets.push({ id: 'detour-unmatched-wiretap', url: tapped.url, headers: {}, servedBy: 'app' });
     }
   }
   if (stack && wants('detour-matched') && !skipped['detour-matched']) {
@@ -199,6 +213,10 @@ async function measure(flags, state) {
     log(`detour-unmatched-metrics agent counted ${/^detour_agent_requests_total\{route="app"\} (\S+)$/m.exec(scraped.body)?.[1] ?? `nothing (${scraped.body.slice(0, 200)})`} unmatched requests`);
     await stack.meteredAgent.proc.stop();
   }
+  if (stack?.wiretapAgent) {
+    await stack.daemon.leave(`${WIRETAP_SERVICE}-wiretap`);
+    await stack.wiretapAgent.proc.stop();
+  }
 
   const detourPhase = (id) => stack && wants(id) && !skipped[id];
   let scaling = null;
@@ -207,6 +225,29 @@ async function measure(flags, state) {
       api: apiClient(stack.manager), service: SERVICE, counts: flags.interceptCounts, runs: flags.runs, durationS: flags.durationS,
       agentUrl: stack.agent.url, laptopPort: upstream.laptopPort, wrkPath: tools.wrk, wrkCpus: layout.loadCpus, tasksetPath: tools.taskset, log,
     }));
+  }
+  let scalingSigned = null;
+  if (detourPhase('scaling-signed')) {
+    // A manager of its own with --signed-keys, and an agent of the same service behind it: only signing differs from `scaling`.
+    scalingSigned = await phase(state, skipped, 'scaling-signed', async () => {
+      const manager = await startManager({ workDir: state.work.dir, args: ['--signed-keys'], name: 'detour-manager-signed', ...server });
+      try {
+        const agent = await startAgent({ service: SERVICE, appUrl: upstream.appUrl, manager, ...server });
+        const api = apiClient(manager);
+        const value = await api.bystanderValue();
+        if (!/\.[A-Za-z0-9_-]{22}$/.test(value)) throw new Error(`the signed manager gave an unsigned value: ${value}`);
+        try {
+          return await measureScaling({
+            api, service: SERVICE, counts: flags.interceptCounts, runs: flags.runs, durationS: flags.durationS, agentUrl: agent.url, laptopPort: upstream.laptopPort,
+            wrkPath: tools.wrk, wrkCpus: layout.loadCpus, tasksetPath: tools.taskset, log, headers: { [HEADER_NAME]: value }, label: 'scaling-signed',
+          });
+        } finally {
+          await agent.proc.stop();
+        }
+      } finally {
+        await manager.proc.stop();
+      }
+    });
   }
   let activation = null;
   if (detourPhase('activation')) {
@@ -268,6 +309,7 @@ async function measure(flags, state) {
     ratios: pathRatios(paths),
     agentMemory,
     scaling,
+    scalingSigned,
     activation,
     streaming,
     h2c: h2c ? { paths: h2c.paths, ratios: h2c.ratios } : null,

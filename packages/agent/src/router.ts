@@ -1,4 +1,4 @@
-import { FieldNameSet, RouteTable, targetPath } from '@detour/core';
+import { FieldNameSet, RouteTable, RoutingKeyVerifier, targetPath } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DEFAULT_HOLD_MS } from '@detour/protocol';
 import type { Intercept, RuleSet } from '@detour/protocol';
@@ -6,6 +6,7 @@ import { routeChannel } from './diagnostics.js';
 import type { HoldOutcome, RouteEvent, RouteKind } from './diagnostics.js';
 import { HeldRequest, HoldQueue, MAX_HELD_BODY_BYTES, MAX_HELD_REQUESTS } from './held-requests.js';
 import type { ProbeWatch } from './probe-reporter.js';
+import { WiretapSet } from './wiretap.js';
 
 /** Where one request (or one raw TCP connection) goes. */
 export interface Route {
@@ -89,6 +90,10 @@ export class Router {
   tcpIntercept: Intercept | undefined;
   /** Set only while `detour trace` runs: then each request head is checked against the probes. */
   probes: ProbeWatch | undefined;
+  /** Checks signed header values (`--signed-keys`) with the rule set's keys; its `rejected` counts feed the metrics. */
+  readonly routingKeys = new RoutingKeyVerifier();
+  /** Set only while some `--mode wiretap` intercept exists: they never route, they get copies. */
+  wiretaps: WiretapSet | undefined;
   readonly #service: string;
   readonly #agentId: string;
   readonly #observer: RouteObserver;
@@ -106,8 +111,12 @@ export class Router {
 
   /** Compiles and installs a rule set; throws DETOUR_ERR_INTERCEPT_INVALID_MATCHER and keeps the old one. */
   install(ruleSet: RuleSet, probes?: ProbeWatch): void {
-    const table = new RouteTable(ruleSet.intercepts);
-    this.capture = new FieldNameSet(probes === undefined ? table.headerNames : [...table.headerNames, ...probes.headerNames]);
+    this.routingKeys.setKeys(ruleSet.routingKeys ?? []);
+    const wiretaps = ruleSet.intercepts.filter((i) => i.mode === 'wiretap');
+    const table = new RouteTable(wiretaps.length === 0 ? ruleSet.intercepts : ruleSet.intercepts.filter((i) => i.mode !== 'wiretap'), this.routingKeys);
+    const wiretapSet = wiretaps.length === 0 ? undefined : new WiretapSet(wiretaps, this.routingKeys);
+    this.capture = new FieldNameSet([...table.headerNames, ...(wiretapSet?.headerNames ?? []), ...(probes?.headerNames ?? [])]);
+    this.wiretaps = wiretapSet;
     this.probes = probes;
     this.table = table;
     this.tcpIntercept = ruleSet.intercepts.find((i) => i.global && i.mechanism === 'tcp');

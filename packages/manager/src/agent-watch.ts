@@ -9,6 +9,10 @@ import type { ManagerState } from './state.js';
 interface AgentSession {
   /** Set once a watch stream with the right token was accepted on the session; relay streams on it need no token of their own. */
   watched: boolean;
+  /** The identity whose token opened the watch: when it is revoked, the session is closed. */
+  identity?: string;
+  /** The agents whose watch streams this session carries: only they may publish as those agents on it. */
+  agents: Set<string>;
 }
 
 /**
@@ -30,7 +34,7 @@ export class AgentWatch {
 
   /** Starts tracking a new HTTP/2 session, until it closes. */
   track(session: Http2Session): void {
-    this.#sessions.set(session, { watched: false });
+    this.#sessions.set(session, { watched: false, agents: new Set() });
     session.once('close', () => this.#sessions.delete(session));
   }
 
@@ -39,13 +43,18 @@ export class AgentWatch {
     return session !== undefined && this.#sessions.get(session)?.watched === true;
   }
 
+  /** Whether `agentId`'s watch stream runs on this session (what an agent posts about itself must come on its own link). */
+  carries(session: Http2Session | undefined, agentId: string): boolean {
+    return session !== undefined && this.#sessions.get(session)?.agents.has(agentId) === true;
+  }
+
   /**
    * Accepts a watch stream whose token the gate has checked. Runs synchronously
    * from the stream's HEADERS: the streams an agent opens after its watch are
    * dispatched after this returns (RFC 9113 §5.1.1: stream ids increase), so
    * they find the session authenticated.
    */
-  open(stream: ServerHttp2Stream, searchParams: URLSearchParams): void {
+  open(stream: ServerHttp2Stream, searchParams: URLSearchParams, identity: string): void {
     const parsed = AgentWatchQuerySchema.safeParse(firstOfEach(searchParams));
     if (!parsed.success) {
       const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(query)'}: ${issue.message}`);
@@ -53,7 +62,11 @@ export class AgentWatch {
     }
     const { service, agentId, listen, protocol } = parsed.data;
     const session = stream.session === undefined ? undefined : this.#sessions.get(stream.session);
-    if (session !== undefined) session.watched = true;
+    if (session !== undefined) {
+      session.watched = true;
+      session.identity = identity;
+      session.agents.add(agentId);
+    }
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
     this.#state.addAgent({ id: agentId, service, listen, protocol });
     this.#logger.info({ agentId, service, listen, protocol }, 'agent connected');
@@ -61,9 +74,21 @@ export class AgentWatch {
     this.#hub.attach(agentId, service, sink);
     stream.resume();
     stream.on('close', () => {
+      session?.agents.delete(agentId);
       this.#hub.detach(agentId, sink);
       this.#logger.info({ agentId, service }, 'agent disconnected');
     });
+  }
+
+  /** Closes the HTTP/2 sessions of agents whose identity fails `keep` (revoked or expired): their watch and relay streams end with them. */
+  dropUnless(keep: (identity: string) => boolean): number {
+    let dropped = 0;
+    for (const [session, agent] of this.#sessions) {
+      if (agent.identity === undefined || keep(agent.identity)) continue;
+      session.destroy();
+      dropped++;
+    }
+    return dropped;
   }
 
   destroyAll(): void {

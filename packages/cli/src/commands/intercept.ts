@@ -1,16 +1,17 @@
-import { chmod, writeFile } from 'node:fs/promises';
 import { DEFAULT_PREVIEW_TTL_MS } from '@detour/protocol';
-import type { Intercept, Mechanism } from '@detour/protocol';
+import type { Intercept, InterceptMode, Mechanism, SignedValue } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome, InterceptAsk } from '@detour/daemon/client';
 import type { DisconnectPolicy } from '../disconnect-policy.js';
 import { describePolicy } from '../disconnect-policy.js';
+import { fallthroughOf } from '../fallthrough-flags.js';
 import { describeMatchers, headerToSend } from '../format.js';
 import { AUTO_HEADER, autoHeaderMatcher, parseHeaderSpec, parsePathMatchers } from '../header-spec.js';
 import type { Io, OutputFormat } from '../io.js';
 import { printError, printJson, printLine, printProgress } from '../io.js';
 import { outboundEnvironment } from '../outbound-env.js';
+import { writeServiceEnvironment } from '../intercept-environment.js';
 import { runUserCommand } from '../run-command.js';
 import type { CommandOutcome } from '../run-command.js';
 import type { KubeconfigLocation } from '../kube-access.js';
@@ -27,11 +28,16 @@ export interface InterceptOptions {
   name?: string;
   onDisconnect: DisconnectPolicy;
   mechanism: Mechanism;
+  mode: InterceptMode;
+  /** `--fallthrough-status`, parsed. */
+  fallthroughStatus?: number[];
+  /** `--fallthrough-body-limit`, in bytes. */
+  fallthroughBodyLimit?: number;
   /** Also create a preview (default entry and expiry). */
   previewUrl: boolean;
   output: OutputFormat;
   command: string[];
-  /** Write the environment of the service's app container here, `.env` format (read through the kubeconfig). */
+  /** Write the service's app environment here, `.env` format (see intercept-environment.ts for where it comes from). */
   envFile?: string;
   /** The same, as one JSON object. */
   envJson?: string;
@@ -51,16 +57,36 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
   if (options.mechanism === 'tcp' && !options.global) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--mechanism tcp tunnels whole connections of a raw TCP port, so it needs --global (and no --http-header or path flags)');
   }
+  const fallthrough = fallthroughOf(options.fallthroughStatus, options.fallthroughBodyLimit);
+  if (options.mode === 'wiretap') refuseForWiretap(options, fallthrough !== undefined);
+  if (fallthrough !== undefined && options.mechanism === 'tcp') {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--fallthrough-status needs HTTP answers to read; --mechanism tcp tunnels raw connections, so drop one of them');
+  }
   // With no matcher at all the intercept is personal: a shared environment must never be taken over by accident.
   const headers = (options.global || hasMatchers ? options.httpHeader : [AUTO_HEADER]).map(parseHeaderSpec);
   const paths = parsePathMatchers(options.httpPathEqual, options.httpPathPrefix, options.httpPathRegex);
-  // Read before the intercept exists: a cluster that cannot answer leaves nothing behind.
-  const podEnv = options.envFile !== undefined || options.envJson !== undefined ? await writePodEnvironment(options, io) : {};
   const client = new DaemonClient(home);
   let intercept: Intercept;
+  let signedValue: SignedValue | undefined;
   let status: DaemonStatus;
+  let appEnv: Record<string, string> = {};
   try {
     status = await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
+    // Read before the intercept exists: an environment that cannot be found leaves nothing behind.
+    if (options.envFile !== undefined || options.envJson !== undefined) {
+      appEnv = await writeServiceEnvironment(
+        {
+          service: options.service,
+          ...(options.envFile === undefined ? {} : { envFile: options.envFile }),
+          ...(options.envJson === undefined ? {} : { envJson: options.envJson }),
+          kube: { ...(options.context === undefined ? {} : { context: options.context }), ...(options.namespace === undefined ? {} : { namespace: options.namespace }) },
+          kubeconfigLocation: options.kubeconfigLocation,
+        },
+        status,
+        io,
+        home,
+      );
+    }
     const ask: InterceptAsk = {
       name: options.name ?? options.service,
       service: options.service,
@@ -70,14 +96,18 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
       onDisconnect: options.onDisconnect.onDisconnect,
       holdMs: options.onDisconnect.holdMs,
       mechanism: options.mechanism,
+      ...(fallthrough === undefined ? {} : { fallthrough }),
+      ...(options.mode === 'wiretap' ? { mode: options.mode } : {}),
       localPort: options.port,
     };
     if (options.output === 'human') printProgress(io, `Intercepting ${options.service}: waiting for every agent to acknowledge …`);
     intercept = await client.call<Intercept>('POST', DAEMON_PATHS.intercepts, ask);
+    signedValue = status.header.signedValue;
   } finally {
     await client.close();
   }
-  const header = headerToSend(intercept);
+  const header = headerToSend(intercept, signedValue);
+  const signed = intercept.headers.some((h) => h.signed === true) ? signedValue : undefined;
   const preview = options.previewUrl ? await createPreview(home, { intercept: intercept.name, ttlMs: DEFAULT_PREVIEW_TTL_MS }) : undefined;
   if (options.output === 'json') {
     printJson(io, { ...intercept, header: header ?? null, ...(preview === undefined ? {} : { preview }) });
@@ -87,42 +117,28 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     printLine(io, `   State          : ${intercept.online ? 'ACTIVE' : 'OFFLINE'}`);
     printLine(io, `   Destination    : 127.0.0.1:${intercept.localPort}`);
     printLine(io, `   Intercepting   : ${describeMatchers(intercept)}`);
-    printLine(io, `   On disconnect  : ${describePolicy(intercept)}`);
+    if (intercept.mode === 'wiretap') printLine(io, '   Mode           : wiretap (the app answers callers; you get a copy, your answer is discarded)');
+    else printLine(io, `   On disconnect  : ${describePolicy(intercept)}`);
+    if (intercept.fallthrough !== undefined) {
+      printLine(io, `   Falls through  : ${intercept.fallthrough.statuses.join(', ')} → the app (request bodies up to ${intercept.fallthrough.bodyLimitBytes} bytes)`);
+    }
     if (header !== undefined) printLine(io, `   Send the header: ${header.replace('=', ': ')}`);
+    if (signed !== undefined) printLine(io, `   Signed value   : valid until ${new Date(signed.expiresAt).toISOString()}; send it exactly as shown (the bare name goes to the app)`);
     if (preview !== undefined) for (const line of previewLines(preview, '   ')) printLine(io, line);
   }
   if (options.command.length === 0) return { code: 0 };
-  return runWhileIntercepting(options.command, intercept, { ...outboundEnvironment(status, { ...io.env, ...podEnv }), DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' }, io, home);
+  return runWhileIntercepting(options.command, intercept, { ...outboundEnvironment(status, { ...io.env, ...appEnv }), DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' }, io, home);
 }
 
-/**
- * `--env-file`/`--env-json`: the environment of the service's app container in the
- * cluster, written for the local copy (mode 0600: it holds the Secrets' values),
- * and returned for `-- COMMAND`. What could not be resolved is said on stderr.
- */
-async function writePodEnvironment(options: InterceptOptions, io: Io): Promise<Record<string, string>> {
-  const { openKube } = await import('../kube-access.js');
-  const { serviceEnvironment } = await import('../pod-environment.js');
-  const { formatDotenv } = await import('@detour/kube');
-  const kube = openKube(
-    { ...(options.context === undefined ? {} : { context: options.context }), ...(options.namespace === undefined ? {} : { namespace: options.namespace }) },
-    options.kubeconfigLocation,
-  );
-  const env = await serviceEnvironment(kube, options.service);
-  if (options.envFile !== undefined) await writePrivate(options.envFile, formatDotenv(env.variables));
-  const values = Object.fromEntries(env.variables.map((v) => [v.name, v.value]));
-  if (options.envJson !== undefined) await writePrivate(options.envJson, `${JSON.stringify(values, null, 2)}\n`);
-  const where = [options.envFile, options.envJson].filter((f) => f !== undefined).join(' and ');
-  printError(io, `Wrote ${env.variables.length} variables of ${kube.namespace}/${env.pod} (container ${env.container}) to ${where}`);
-  for (const line of env.unresolved) printError(io, `   not set: ${line}`);
-  return values;
-}
-
-/** Writes a file only its owner can read, an existing one included: emptied and restricted before the secrets go in. */
-async function writePrivate(file: string, text: string): Promise<void> {
-  await writeFile(file, '', { mode: 0o600 });
-  await chmod(file, 0o600);
-  await writeFile(file, text);
+/** `--mode wiretap` only ever copies: flags that take or answer traffic make no sense with it. */
+function refuseForWiretap(options: InterceptOptions, fallthrough: boolean): void {
+  if (options.global) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--mode wiretap copies matched requests and never takes a service, so it cannot be --global; use --http-header or a path flag');
+  }
+  if (options.onDisconnect.onDisconnect === 'fail') {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--mode wiretap never changes what callers get, so --on-disconnect fail cannot apply; drop --on-disconnect');
+  }
+  if (fallthrough) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--mode wiretap discards your answers, so --fallthrough-status cannot apply; drop it');
 }
 
 /** Runs the user's command; the intercept lives exactly as long as it does. */
