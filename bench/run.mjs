@@ -169,7 +169,8 @@ async function startServers({ flags, tools, server, workDir, state, skipped, wan
   if (stack && wants('detour-preview') && !skipped['detour-preview']) {
     // The same route as detour-matched, entered through the gateway instead of with the header: the two rows differ by the gateway only.
     const gateway = await phase(state, skipped, 'detour-preview', () => startPreviewGateway({ manager: stack.manager, daemon: stack.daemon, interceptName: stack.interceptName, profileDir: flags.cpuProf ? GATEWAY_PROFILE_DIR : undefined, ...server }));
-    if (gateway) targets.push({ id: 'detour-preview', url: gateway.url, headers: { host: gateway.host }, servedBy: 'laptop' });
+    // `Host`, capitalised: wrk adds its own Host line unless the given header is spelt so, and which of two comes first varies from run to run.
+    if (gateway) targets.push({ id: 'detour-preview', url: gateway.url, headers: { Host: gateway.host }, servedBy: 'laptop' });
   }
   return { upstream, targets, stack };
 }

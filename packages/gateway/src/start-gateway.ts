@@ -92,6 +92,10 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       noDelay: true,
     },
     (req, res) => {
+      if (repeatedHost(req.rawHeaders)) {
+        res.socket?.end(malformedAnswer(400, 'DETOUR_ERR_AGENT_BAD_REQUEST', REPEATED_HOST));
+        return;
+      }
       void resolve(req).then((resolution) => {
         if (resolution.kind === 'answer') return answer(res, resolution);
         forward(req, res, resolution.route, { banner: options.banner === true, agents: { http: upstreamAgent, https: upstreamTlsAgent }, logger });
@@ -100,6 +104,10 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   );
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    if (repeatedHost(req.rawHeaders)) {
+      socket.end(malformedAnswer(400, 'DETOUR_ERR_AGENT_BAD_REQUEST', REPEATED_HOST));
+      return;
+    }
     void resolve(req).then((resolution) => {
       if (resolution.kind === 'answer') return answerOnSocket(socket, resolution);
       const spliced = upgrade(req, socket, head, resolution.route, logger);
@@ -118,8 +126,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? ([408, 'DETOUR_ERR_AGENT_HEAD_TIMEOUT', `request head not received within ${GATEWAY_DEFAULTS.headerTimeoutMs} ms`] as const)
           : ([400, 'DETOUR_ERR_AGENT_BAD_REQUEST', `malformed request: ${err.reason ?? err.message}`] as const);
-    const body = JSON.stringify(errorBody(code, message));
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(malformedAnswer(status, code, message));
   });
 
   await new Promise<void>((ok, fail) => {
@@ -143,6 +150,30 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         await closeLookup();
       })()),
   };
+}
+
+const REPEATED_HOST = 'malformed request: repeated Host';
+
+/**
+ * RFC 9112 §3.2: more than one Host line is a 400, as the agent answers it. node:http
+ * keeps the first and drops the rest, so the gateway and whatever reads the
+ * request after it could disagree about which preview it is for.
+ */
+function repeatedHost(rawHeaders: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toLowerCase() === 'host') {
+      if (seen) return true;
+      seen = true;
+    }
+  }
+  return false;
+}
+
+/** What the agent answers to malformed input (docs/architecture.md, "Malformed and hostile input"): JSON, then close. */
+function malformedAnswer(status: number, code: Parameters<typeof errorBody>[0], message: string): string {
+  const body = JSON.stringify(errorBody(code, message));
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 
 async function resolveRequest(req: http.IncomingMessage, domain: string, lookup: PreviewLookup, logger: Logger): Promise<Resolution> {
