@@ -256,6 +256,16 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   }),
   route({
+    method: 'GET',
+    pattern: /^\/agents\/(?<agentId>[^\/]+)\/data-session$/,
+    auth: 'token',
+    handler: async (context, exchange, request) => {
+      // HTTP/2 only: authenticates the session it arrives on for the relay streams of a watching agent.
+      if (exchange.h2Stream === undefined) throw notFound(exchange);
+      context.watches.openData(exchange.h2Stream, request.param('agentId'));
+    },
+  }),
+  route({
     method: 'POST',
     pattern: /^\/agents\/(?<agentId>[^/]+)\/ack$/,
     auth: 'token',

@@ -40,6 +40,8 @@ export const API_PATHS = {
   /** Long-lived HTTP/2 stream of NDJSON {@link RuleSet} snapshots; query: `AgentWatchQuerySchema` (service, agentId, listen, protocol). */
   agentWatch: `${API_PREFIX}/agents/watch`,
   agentAck: (agentId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/ack`,
+  /** Opens an agent's data session (HTTP/2, the session's first stream): answered 204 once the session may carry that agent's relay streams. */
+  agentDataSession: (agentId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/data-session`,
   /** `detour trace`: runs one propagation probe and answers with its {@link TraceResult}. */
   traces: `${API_PREFIX}/traces`,
   /** Where agents report what they saw while a probe was active (HTTP/2, on their session). */
