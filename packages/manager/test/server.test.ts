@@ -108,6 +108,29 @@ test('issue 9: a relay stream is refused on a session that never had an accepted
   assert.equal((await h2Request(connect(t, url), relayHeaders)).status, 401);
 });
 
+test('issue 14: a data session carries relay streams once its first stream names a watching agent, with the token', async (t) => {
+  const url = await start(t);
+  const control = connect(t, url);
+  const data = connect(t, url);
+  const path = API_PATHS.agentDataSession('api-1');
+
+  // The token first, as everywhere; then the agent must be watching now.
+  assert.equal((await h2Request(data, { ':method': 'GET', ':path': path })).status, 401);
+  const unknown = await h2Request(data, { ':method': 'GET', ':path': path, ...AUTH });
+  assert.equal(unknown.status, 404);
+  assert.equal(errorCode(unknown.body), 'DETOUR_ERR_API_NOT_FOUND');
+  assert.equal((await h2Request(data, relayHeaders)).status, 401);
+
+  assert.equal((await watch(control, 'service=api&agentId=api-1&listen=127.0.0.1:1&protocol=auto')).status, 200);
+  assert.equal((await h2Request(data, { ':method': 'GET', ':path': path, ...AUTH })).status, 204);
+  const relayed = await h2Request(data, relayHeaders);
+  assert.equal(relayed.status, 503);
+  assert.equal(relayed.headers[RELAY_HEADER_OFFLINE], 'some-intercept');
+
+  // Over HTTP/1.1 there is no session to authenticate.
+  assert.equal((await fetch(`${url}${path}`, { headers: AUTH })).status, 404);
+});
+
 test('the watch wants the token (401 JSON) and a valid query (400 JSON)', async (t) => {
   const url = await start(t);
   const session = connect(t, url);
