@@ -134,6 +134,8 @@ test('fault: a caller cancelling matched HTTP/2 streams fast', { timeout: 120_00
   const registration = watchRegistration(env, 'api', () => done, 60_000);
   const bobs = probe(agent.url, { [bName]: bValue }, 'bob-laptop', () => done, 60_000);
   const cancelled = await cancelStorm(agent.url, { [cName]: cValue }, { ...storm, cancelAfterMs: 20 });
+  // A second more, to see what follows the storm.
+  await sleep(1_000);
   done = true;
   const [seen, reached, load] = await Promise.all([registration, bobs, unmatched.stop()]);
   const { dataSessionsLost, controlLinkDown } = agentLog;
@@ -156,8 +158,10 @@ test('fault: a caller cancelling matched HTTP/2 streams fast', { timeout: 120_00
   assert.ok(dataSessionsLost >= 1, 'the storm crossed the manager\'s rapid-reset limit (else this case tests nothing)');
   assert.equal(controlLinkDown, 0, 'the control link never went down');
   assert.deepEqual({ missing: seen.missing, registrations: seen.connectedAt.size }, { missing: 0, registrations: 1 }, 'the agent stayed registered, never re-registering');
-  assert.ok(seen.polls >= 10, `the registration was polled throughout (${seen.polls})`);
+  // At least one poll and one probe a second on average: the machine is shared, so no more is asked of the rate.
+  const seconds = storm.durationMs / 1000;
+  assert.ok(seen.polls >= seconds, `the registration was polled throughout (${seen.polls})`);
   assert.deepEqual(reached.failed, [], 'every matched request of the other developer reached their laptop');
-  assert.ok(reached.sent >= 10, `the other developer probed throughout (${reached.sent})`);
+  assert.ok(reached.sent >= seconds, `the other developer probed throughout (${reached.sent})`);
   assert.deepEqual({ failed: load.failed, misrouted: load.misrouted }, { failed: 0, misrouted: 0 }, load.samples.join('; '));
 });
