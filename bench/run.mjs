@@ -13,7 +13,7 @@ import { closeProbes, request } from './lib/http.mjs';
 import { cpuLayout, pinSelf, makeWorkDir, versionOf } from './lib/setup.mjs';
 import { startUpstream, startNginxRouter, startHaproxy, startGoRouter } from './lib/servers.mjs';
 import { SMALL_BODY } from './lib/configs.mjs';
-import { detourUnavailable, startDetourStack, startAgent, startPreviewGateway, apiClient, DEV_HEADER_VALUE, HEADER_NAME } from './lib/detour.mjs';
+import { detourUnavailable, startDetourStack, startAgent, startManager, startPreviewGateway, apiClient, DEV_HEADER_VALUE, HEADER_NAME } from './lib/detour.mjs';
 import { compare } from './lib/compare.mjs';
 import { measureScaling } from './lib/scaling.mjs';
 import { measureActivation } from './lib/activation.mjs';
@@ -87,7 +87,7 @@ function gitCommit() {
   }
 }
 
-const DETOUR_IDS = ['detour-unmatched', 'detour-unmatched-metrics', 'detour-matched', 'scaling', 'activation', 'streaming', 'h2c'];
+const DETOUR_IDS = ['detour-unmatched', 'detour-unmatched-metrics', 'detour-matched', 'scaling', 'scaling-signed', 'activation', 'streaming', 'h2c'];
 
 /**
  * Starts the upstream, the routers and the detour stack that the selected paths
@@ -97,7 +97,7 @@ const DETOUR_IDS = ['detour-unmatched', 'detour-unmatched-metrics', 'detour-matc
 async function startServers({ flags, tools, server, workDir, state, skipped, wants, skip }) {
   const detourMissing = detourUnavailable();
   if (detourMissing) skip(DETOUR_IDS, detourMissing);
-  if (!tools.wrk) skip([...PATHS, 'scaling', 'two-cpus'], `wrk: ${tools.missing.wrk}`);
+  if (!tools.wrk) skip([...PATHS, 'scaling', 'scaling-signed', 'two-cpus'], `wrk: ${tools.missing.wrk}`);
   if (!tools.haproxy) skip(['haproxy'], `haproxy: ${tools.missing.haproxy}`);
   if (!tools.go) skip(['go-httputil'], `go: ${tools.missing.go}`);
   if (!tools.h2load) skip(['h2c'], `h2load: ${tools.missing.h2load}`);
@@ -206,6 +206,29 @@ async function measure(flags, state) {
       agentUrl: stack.agent.url, laptopPort: upstream.laptopPort, wrkPath: tools.wrk, wrkCpus: layout.loadCpus, tasksetPath: tools.taskset, log,
     }));
   }
+  let scalingSigned = null;
+  if (detourPhase('scaling-signed')) {
+    // A manager of its own with --signed-keys, and an agent of the same service behind it: only signing differs from `scaling`.
+    scalingSigned = await phase(state, skipped, 'scaling-signed', async () => {
+      const manager = await startManager({ workDir: state.work.dir, args: ['--signed-keys'], name: 'detour-manager-signed', ...server });
+      try {
+        const agent = await startAgent({ service: SERVICE, appUrl: upstream.appUrl, manager, ...server });
+        const api = apiClient(manager);
+        const value = await api.bystanderValue();
+        if (!/\.[A-Za-z0-9_-]{22}$/.test(value)) throw new Error(`the signed manager gave an unsigned value: ${value}`);
+        try {
+          return await measureScaling({
+            api, service: SERVICE, counts: flags.interceptCounts, runs: flags.runs, durationS: flags.durationS, agentUrl: agent.url, laptopPort: upstream.laptopPort,
+            wrkPath: tools.wrk, wrkCpus: layout.loadCpus, tasksetPath: tools.taskset, log, headers: { [HEADER_NAME]: value }, label: 'scaling-signed',
+          });
+        } finally {
+          await agent.proc.stop();
+        }
+      } finally {
+        await manager.proc.stop();
+      }
+    });
+  }
   let activation = null;
   if (detourPhase('activation')) {
     activation = await phase(state, skipped, 'activation', async () => {
@@ -266,6 +289,7 @@ async function measure(flags, state) {
     ratios: pathRatios(paths),
     agentMemory,
     scaling,
+    scalingSigned,
     activation,
     streaming,
     h2c: h2c ? { paths: h2c.paths, ratios: h2c.ratios } : null,

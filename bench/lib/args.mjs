@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 /** `detour-unmatched-metrics`: the unmatched path through a second agent of the same service run with `--metrics-port`. */
 /** `detour-preview`: the matched path entered through the preview gateway (issue 12): gateway → agent → manager → daemon → laptop. */
 export const PATHS = ['direct', 'nginx', 'haproxy', 'go-httputil', 'detour-unmatched', 'detour-unmatched-metrics', 'detour-matched', 'detour-preview'];
-export const PHASES = ['scaling', 'activation', 'streaming', 'h2c', 'two-cpus'];
+/** `scaling-signed`: the scaling phase again on a manager run with --signed-keys, the requests carrying a valid signed value. */
+export const PHASES = ['scaling', 'scaling-signed', 'activation', 'streaming', 'h2c', 'two-cpus'];
 
 /**
  * Full-run defaults; `--quick` swaps in QUICK. `phaseDurationS` is the run

@@ -46,13 +46,13 @@ function mustSucceed(res, what) {
   return res;
 }
 
-/** Starts a manager on a kernel-picked port; resolves { proc, url, token, tokenFile }. */
-export async function startManager({ workDir, cpus, tasksetPath }) {
-  const tokenFile = `${workDir}/token`;
+/** Starts a manager on a kernel-picked port; resolves { proc, url, token, tokenFile }. `args`: more manager flags; `name` tells two managers apart. */
+export async function startManager({ workDir, cpus, tasksetPath, args = [], name = 'detour-manager' }) {
+  const tokenFile = `${workDir}/${name}-token`;
   const token = randomBytes(24).toString('base64url');
   await writeFile(tokenFile, `${token}\n`, { mode: 0o600 });
   // --preview-url lets the bench create a preview for the detour-preview row; the gateway runs as its own process (startPreviewGateway).
-  const proc = node('detour-manager', ['manager', '--host', '127.0.0.1', '--port', '0', '--token-file', tokenFile, '--lease-ms', String(LEASE_MS), '--preview-url', `http://${PREVIEW_DOMAIN}`], { cpus, tasksetPath });
+  const proc = node(name, ['manager', '--host', '127.0.0.1', '--port', '0', '--token-file', tokenFile, '--lease-ms', String(LEASE_MS), '--preview-url', `http://${PREVIEW_DOMAIN}`, ...args], { cpus, tasksetPath });
   const [, url] = await proc.waitFor(/manager listening on (http:\/\/\S+)/, START_TIMEOUT_MS);
   return { proc, url, token, tokenFile };
 }
@@ -142,6 +142,15 @@ export function apiClient(manager) {
     return res.body ? JSON.parse(res.body) : null;
   };
   return {
+    /**
+     * A session that intercepts nothing, and the header value it was given: with --signed-keys a valid
+     * signed value, as other developers' propagated values reach a service they do not intercept.
+     */
+    async bystanderValue() {
+      const name = 'bench-bystander';
+      const { session } = await call('POST', '/v1/sessions', { body: { name, clientId: 'bench-client-bystander', headerValue: name } });
+      return session.signedValue?.value ?? name;
+    },
     /** Adds stand-in developer `i` with an intercept on `service`; resolves a remover. */
     async addDeveloper(service, i, localPort) {
       const name = `bench-${i}`;

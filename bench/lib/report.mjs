@@ -40,9 +40,9 @@ function previewTable(r) {
   };
 }
 
-function scalingTable(s) {
+function scalingTable(s, title = 'Unmatched rate (a header value nobody intercepts) vs active personal intercepts on the service') {
   return {
-    title: 'Unmatched rate (a header value nobody intercepts) vs active personal intercepts on the service',
+    title,
     headers: ['Intercepts', 'req/s', 'p99 ms', 'vs 1 intercept'],
     rows: s.counts.map((c) => [String(c.count), fmt.int(c.rps), fmt.ms(c.p99Ms), fmt.pct(c.changePct)]),
   };
@@ -110,6 +110,9 @@ function sections(result) {
   if (result.paths['detour-preview']?.small) out.push(previewTable(result));
   if (result.agentMemory) out.push({ title: 'Agent memory during the comparison', headers: ['Measure', 'MiB'], rows: [['peak RSS (VmHWM)', fmt.mib(result.agentMemory.hwmMiB)]] });
   if (result.scaling?.counts) out.push(scalingTable(result.scaling));
+  if (result.scalingSigned?.counts) {
+    out.push(scalingTable(result.scalingSigned, 'The same with `detour manager --signed-keys`: every intercept signed, each request carrying a valid signed value of a developer who intercepts nothing here'));
+  }
   if (result.activation?.fanout) out.push(activationTable(result.activation));
   if (result.streaming?.streams) out.push(streamingTable(result.streaming));
   if (result.h2c && Object.keys(result.h2c.paths).length > 0) out.push(h2cTable(result.h2c));

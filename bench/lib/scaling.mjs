@@ -25,7 +25,7 @@ const CREATE_CONCURRENCY = 8;
  * @param {{ addDeveloper: Function }} o.api
  * @param {number[]} o.counts total intercepts on the service; the bench developer's own is the first
  */
-export async function measureScaling({ api, service, counts, runs, durationS, agentUrl, laptopPort, wrkPath, wrkCpus, tasksetPath, log }) {
+export async function measureScaling({ api, service, counts, runs, durationS, agentUrl, laptopPort, wrkPath, wrkCpus, tasksetPath, log, headers = UNMATCHED_HEADERS, label = 'scaling' }) {
   const removers = [];
   let next = 0;
   const setCount = async (total) => {
@@ -41,7 +41,7 @@ export async function measureScaling({ api, service, counts, runs, durationS, ag
     return performance.now() - t0;
   };
 
-  const probe = await request(`${agentUrl}/`, { headers: UNMATCHED_HEADERS });
+  const probe = await request(`${agentUrl}/`, { headers });
   if (probe.headers['x-served-by'] !== 'app') throw new Error(`an unmatched header value was answered by ${probe.headers['x-served-by'] ?? `HTTP ${probe.status}`}, not the app`);
   const samples = Object.fromEntries(counts.map((c) => [c, []]));
   try {
@@ -49,9 +49,9 @@ export async function measureScaling({ api, service, counts, runs, durationS, ag
       const order = run % 2 === 0 ? counts : [...counts].reverse();
       for (const count of order) {
         const setupMs = await setCount(count);
-        const figures = await runWrk({ wrkPath, url: `${agentUrl}/`, headers: UNMATCHED_HEADERS, durationS, cpus: wrkCpus, tasksetPath });
+        const figures = await runWrk({ wrkPath, url: `${agentUrl}/`, headers, durationS, cpus: wrkCpus, tasksetPath });
         samples[count].push(figures);
-        log(`scaling run ${run + 1}/${runs} ${String(count).padStart(5)} intercepts (set up in ${(setupMs / 1e3).toFixed(1)} s): ${figures.rps.toFixed(0)} req/s, p99 ${figures.p99Ms.toFixed(2)} ms${figures.errors ? `, ${figures.errors} errors` : ''}`);
+        log(`${label} run ${run + 1}/${runs} ${String(count).padStart(5)} intercepts (set up in ${(setupMs / 1e3).toFixed(1)} s): ${figures.rps.toFixed(0)} req/s, p99 ${figures.p99Ms.toFixed(2)} ms${figures.errors ? `, ${figures.errors} errors` : ''}`);
       }
     }
   } finally {

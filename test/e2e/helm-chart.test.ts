@@ -22,7 +22,8 @@ import { MutatingWebhookConfiguration } from 'kubernetes-models/admissionregistr
 import { CustomResourceDefinition } from 'kubernetes-models/apiextensions.k8s.io/v1';
 import { Certificate, Issuer } from '@kubernetes-models/cert-manager/cert-manager.io/v1';
 import { k8sTool } from './support/k8s-tools.js';
-import { DETOUR_BIN, REPO_ROOT } from './support/processes.js';
+import { request } from 'undici';
+import { DETOUR_BIN, REPO_ROOT, startProcess, stopProcess } from './support/processes.js';
 
 const CHART = join(REPO_ROOT, 'charts', 'detour');
 const NAMESPACE = 'detour-system';
@@ -196,7 +197,8 @@ function checkInvariants(objects: K8sObject[], managedNamespaces: string[]): voi
   // Every Secret and ConfigMap the pod mounts is rendered (or issued by cert-manager, or the user's own).
   const issued = all(objects, 'Certificate').map((c) => (c as unknown as { spec: { secretName: string } }).spec.secretName);
   for (const volume of pod.volumes) {
-    if (volume.secret !== undefined && !issued.includes(volume.secret.secretName) && volume.secret.secretName !== 'user-managed-token') find(objects, 'Secret', volume.secret.secretName, NAMESPACE);
+    // The user-managed-* Secrets are the ones the tests name as existingSecret: the user creates them.
+    if (volume.secret !== undefined && !issued.includes(volume.secret.secretName) && !volume.secret.secretName.startsWith('user-managed-')) find(objects, 'Secret', volume.secret.secretName, NAMESPACE);
     if (volume.configMap !== undefined) find(objects, 'ConfigMap', volume.configMap.name, NAMESPACE);
   }
   // Only /tmp is writable.
@@ -366,6 +368,8 @@ test('helm template with the preview gateway on (issue 12)', async () => {
     '--domain=preview.staging.example.test',
     `--manager=http://${FULLNAME}.${NAMESPACE}.svc:8700`,
     '--token-file=/var/run/secrets/detour/token',
+    // Without tls the gateway's token crosses the cluster network in cleartext, which it must be told is meant (issue 13).
+    '--insecure',
     '--banner',
   ]);
   const help = spawnSync(process.execPath, [DETOUR_BIN, 'gateway', '--help'], { encoding: 'utf8', timeout: 20_000 });
@@ -469,4 +473,138 @@ test('helm template with several managed namespaces, no global intercepts and cu
   assert.ok(container.args.includes(`--agent-manager-url=http://${FULLNAME}.${NAMESPACE}.svc:8700`));
   assert.ok(container.args.includes(`--agent-token-secret=${FULLNAME}-token`));
   assert.ok(container.args.includes('--agent-resources={"limits":{"cpu":"500m","memory":"256Mi"},"requests":{"cpu":"50m","memory":"64Mi"}}'), container.args.join(' '));
+  // Without tls the agents' token crosses the cluster network in cleartext, which they must be told is meant (issue 13).
+  assert.ok(container.args.includes('--agent-insecure'));
+});
+
+test('issue 13: helm template with tls: the manager serves HTTPS, injected agents dial https:// and verify it with the CA copied into each namespace', async () => {
+  const namespaces = ['shop', 'payments'];
+  const caBundle = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const objects = await render({ managedNamespaces: namespaces, tls: { enabled: true, existingSecret: 'user-managed-tls', caBundle, clientCaBundle: caBundle } });
+  checkInvariants(objects, namespaces);
+  const { pod, container } = manager(objects);
+  for (const arg of [
+    '--tls-cert=/var/run/secrets/detour-tls/tls.crt',
+    '--tls-key=/var/run/secrets/detour-tls/tls.key',
+    '--client-ca=/var/run/secrets/detour-client-ca/ca.crt',
+    `--agent-manager-url=https://${FULLNAME}.${NAMESPACE}.svc:8700`,
+    `--agent-manager-ca-secret=${FULLNAME}-manager-ca`,
+  ]) assert.ok(container.args.includes(arg), arg);
+  assert.ok(!container.args.includes('--agent-insecure'));
+  assert.ok(container.volumeMounts.some((m) => m.name === 'manager-tls' && m.mountPath === '/var/run/secrets/detour-tls' && m.readOnly === true));
+  assert.deepEqual((pod as unknown as { volumes: { name: string; secret?: { secretName: string } }[] }).volumes.find((v) => v.name === 'manager-tls')?.secret?.secretName, 'user-managed-tls');
+  for (const namespace of [NAMESPACE, ...namespaces]) assert.equal(decode(secretData(objects, `${FULLNAME}-manager-ca`, namespace)['ca.crt']!), caBundle);
+
+  const issued = await render({ tls: { enabled: true, certManager: { enabled: true, issuerRef: { name: 'corp-ca', kind: 'ClusterIssuer' } } } });
+  const certificate = find(issued, 'Certificate', `${FULLNAME}-manager`, NAMESPACE) as unknown as { spec: { secretName: string; dnsNames: string[]; issuerRef: { name: string; kind: string } } };
+  assert.equal(certificate.spec.secretName, `${FULLNAME}-manager-tls`);
+  assert.ok(certificate.spec.dnsNames.includes(`${FULLNAME}.${NAMESPACE}.svc`));
+  assert.deepEqual([certificate.spec.issuerRef.name, certificate.spec.issuerRef.kind], ['corp-ca', 'ClusterIssuer']);
+
+  const file = await valuesFile({ tls: { enabled: true } });
+  try {
+    const refused = helm(['template', RELEASE, CHART, '--namespace', NAMESPACE, '-f', file.path]);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /tls\.enabled needs the manager's certificate: set tls\.existingSecret, or tls\.certManager\.enabled/);
+  } finally {
+    await file.done();
+  }
+});
+
+test('helm template with per-user tokens (auth.enabled): a token Secret per identity, an auth file of their hashes that the real manager loads', async (t) => {
+  const namespaces = ['team-a'];
+  const objects = await render({
+    managedNamespaces: namespaces,
+    auth: {
+      enabled: true,
+      identities: [
+        { name: 'alice', role: 'developer', policy: { services: ['api', 'quote'], maxIntercepts: 3 } },
+        { name: 'ops', role: 'admin', expiresAt: '2099-01-01T00:00:00Z' },
+      ],
+      roles: { developer: { global: false } },
+    },
+  });
+  checkInvariants(objects, namespaces);
+  const { container, pod } = manager(objects);
+  assert.ok(container.args.includes('--auth-file=/var/run/secrets/detour-auth/auth.yaml'));
+  assert.ok(!container.args.some((arg) => arg.startsWith('--token-file')), 'the manager holds no shared token');
+  assert.deepEqual(pod.volumes.filter((v) => v.secret !== undefined).map((v) => v.secret!.secretName).sort(), [`${FULLNAME}-auth`, `${FULLNAME}-webhook-tls`]);
+  // Injected agents keep mounting the shared Secret, in every managed namespace.
+  assert.ok(container.args.includes(`--agent-token-secret=${FULLNAME}-token`));
+  const agentsToken = decode(secretData(objects, `${FULLNAME}-token`, 'team-a').token!);
+  const alice = decode(secretData(objects, `${FULLNAME}-token-alice`).token!);
+  const ops = decode(secretData(objects, `${FULLNAME}-token-ops`).token!);
+  assert.equal(new Set([agentsToken, alice, ops]).size, 3);
+  for (const token of [agentsToken, alice, ops]) assert.match(token, /^[A-Za-z0-9]{48}$/);
+  const authFile = decode(secretData(objects, `${FULLNAME}-auth`)['auth.yaml']!);
+  for (const token of [agentsToken, alice, ops]) assert.ok(!authFile.includes(token), 'the auth file holds hashes only');
+
+  // The real manager loads the rendered file, and each token is who the values say.
+  const dir = await mkdtemp(join(tmpdir(), 'detour-helm-auth-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'auth.yaml');
+  await writeFile(file, authFile);
+  const started = await startProcess([DETOUR_BIN, 'manager', '--port', '0', '--auth-file', file], /listening on (http:\/\/\S+)/);
+  t.after(() => stopProcess(started.child));
+  const call = async (method: string, path: string, token: string, body?: Json) => {
+    const answer = await request(`${started.value}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+    return { status: answer.statusCode, body: (await answer.body.json()) as Json };
+  };
+  const list = await call('GET', '/v1/tokens', ops);
+  assert.equal(list.status, 200);
+  assert.deepEqual(
+    (list.body as { identities: Json[] }).identities.map(({ name, role, policy }) => ({ name, role, policy })),
+    [
+      { name: 'agents', role: 'agent', policy: {} },
+      { name: 'alice', role: 'developer', policy: { global: false, services: ['api', 'quote'], maxIntercepts: 3 } },
+      { name: 'ops', role: 'admin', policy: {} },
+    ],
+  );
+  assert.equal((await call('GET', '/v1/tokens', alice)).status, 403);
+  const session = await call('POST', '/v1/sessions', agentsToken, { name: 'x', clientId: 'client-1', headerValue: 'x-1' });
+  assert.equal(session.status, 403, 'the agents token opens no session');
+
+  // Values the manager would refuse are refused by helm, saying which.
+  for (const [identities, message] of [
+    [[{ name: 'Alice', role: 'developer' }], /auth\.identities: name "Alice" must be lower-case/],
+    [[{ name: 'bob', role: 'wizard' }], /auth\.identities: bob has role "wizard"; use admin, developer or agent/],
+    [[{ name: 'agents', role: 'agent' }], /auth\.identities: agents is named twice/],
+  ] as const) {
+    const values = await valuesFile({ auth: { enabled: true, identities } });
+    try {
+      const refused = helm(['template', RELEASE, CHART, '--namespace', NAMESPACE, '-f', values.path]);
+      assert.notEqual(refused.status, 0);
+      assert.match(refused.stderr, message);
+    } finally {
+      await values.done();
+    }
+  }
+});
+
+test('issue 13: helm template with per-user tokens and tls together: the manager loads identities and serves HTTPS; agents and the preview gateway keep the shared agent token and verify the manager', async () => {
+  const caBundle = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+  const objects = await render({
+    auth: { enabled: true, identities: [{ name: 'alice', role: 'developer' }] },
+    tls: { enabled: true, existingSecret: 'user-managed-tls', caBundle },
+    previews: { enabled: true, domain: 'preview.example.test' },
+  });
+  checkInvariants(objects, [NAMESPACE]);
+  const { container, pod } = manager(objects);
+  for (const arg of [
+    '--auth-file=/var/run/secrets/detour-auth/auth.yaml',
+    '--tls-cert=/var/run/secrets/detour-tls/tls.crt',
+    '--tls-key=/var/run/secrets/detour-tls/tls.key',
+    `--agent-token-secret=${FULLNAME}-token`,
+    `--agent-manager-url=https://${FULLNAME}.${NAMESPACE}.svc:8700`,
+    `--agent-manager-ca-secret=${FULLNAME}-manager-ca`,
+  ]) assert.ok(container.args.includes(arg), arg);
+  assert.ok(!container.args.some((arg) => arg.startsWith('--token-file') || arg === '--agent-insecure'), container.args.join(' '));
+  assert.deepEqual(pod.volumes.filter((v) => v.secret !== undefined).map((v) => v.secret!.secretName).sort(), [`${FULLNAME}-auth`, `${FULLNAME}-webhook-tls`, 'user-managed-tls'].sort());
+  assert.match(decode(secretData(objects, `${FULLNAME}-token-alice`).token!), /^[A-Za-z0-9]{48}$/);
+  // The standalone gateway looks up preview routes with the shared token (the identity `agents`, which may serve), over https.
+  const gateway = find(objects, 'Deployment', `${FULLNAME}-gateway`, NAMESPACE) as unknown as { spec: { template: { spec: PodSpec & { volumes: { name: string; secret?: { secretName: string } }[] } } } };
+  const args = gateway.spec.template.spec.containers[0]!.args;
+  for (const arg of [`--manager=https://${FULLNAME}.${NAMESPACE}.svc:8700`, '--token-file=/var/run/secrets/detour/token', '--manager-ca=/var/run/secrets/detour-manager-ca/ca.crt']) assert.ok(args.includes(arg), arg);
+  assert.ok(!args.includes('--insecure'));
+  assert.equal(gateway.spec.template.spec.volumes.find((v) => v.name === 'token')?.secret?.secretName, `${FULLNAME}-token`);
 });

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DaemonStatus } from '@detour/daemon/client';
 import { Environment, answeredBy } from './support/environment.js';
@@ -14,8 +15,8 @@ const NS = '/api/v1/namespaces/detour';
 const POD = 'detour-6f7b9c4d8-k2xpq';
 const SELECTOR = { 'app.kubernetes.io/name': 'detour', 'app.kubernetes.io/instance': 'detour', 'app.kubernetes.io/component': 'manager' };
 
-/** The chart's objects as a cluster holds them: the manager Service, its pod, the token Secret. */
-async function chartCluster(t: TestContext, env: Environment): Promise<FakeKubeApi> {
+/** The chart's objects as a cluster holds them: the manager Service, its pod, the token Secret (and, with `auth.enabled`, one per identity: `own`). */
+async function chartCluster(t: TestContext, env: Environment, own: Record<string, string> = {}): Promise<FakeKubeApi> {
   const kube = await FakeKubeApi.start(env.dir, { namespace: 'detour' });
   t.after(() => kube.close());
   const labels = { ...SELECTOR, 'app.kubernetes.io/part-of': 'detour', 'app.kubernetes.io/managed-by': 'Helm' };
@@ -28,6 +29,9 @@ async function chartCluster(t: TestContext, env: Environment): Promise<FakeKubeA
     status: { phase: 'Running', podIP: '10.244.0.9' },
   });
   kube.seed(`${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'detour-token', labels }, type: 'Opaque', data: { token: Buffer.from(await env.token()).toString('base64') } });
+  for (const [name, token] of Object.entries(own)) {
+    kube.seed(`${NS}/secrets`, { apiVersion: 'v1', kind: 'Secret', metadata: { name: `detour-token-${name}`, labels }, type: 'Opaque', data: { token: Buffer.from(token).toString('base64') } });
+  }
   kube.forwardPod('detour', POD, Number(new URL(env.managerUrl).port));
   return kube;
 }
@@ -86,4 +90,22 @@ test('connect through the kubeconfig: no kubeconfig, an unknown context, no mana
   const forbidden = await connect([]);
   assert.equal(forbidden.code, 2);
   assert.equal(forbidden.stderr, 'detour: connect failed: you may not get secrets/detour-token in namespace detour; ask for that permission (check with `kubectl auth can-i get secrets/detour-token -n detour`)\n');
+});
+
+test('connect through the kubeconfig with per-user tokens (chart auth.enabled): the daemon reads its own identity\'s Secret, not the agents\' shared one (issue 13)', async (t) => {
+  const env = await Environment.create({ identities: [{ name: 'alice', role: 'developer' }, { name: 'edge', role: 'agent' }] });
+  t.after(() => env.close());
+  await env.service('api');
+  const aliceToken = (await readFile(env.tokenFileOf('alice'), 'utf8')).trim();
+  // The shared detour-token holds the agents' token (env.token()), which opens no session.
+  const kube = await chartCluster(t, env, { alice: aliceToken });
+  const cli = (home: string, args: string[]) => runCli(args, { DETOUR_HOME: join(env.dir, home), KUBECONFIG: kube.kubeconfig });
+  t.after(() => cli('home-alice', ['quit']));
+  const connected = await cli('home-alice', ['connect', '--name', 'alice']);
+  assert.equal(connected.code, 0, connected.stderr);
+  assert.equal((JSON.parse((await cli('home-alice', ['status', '--output', 'json'])).stdout) as DaemonStatus).name, 'alice');
+  // Someone with no Secret of their own gets the shared one, an agent's: refused in one line.
+  const bob = await cli('home-bob', ['connect', '--name', 'bob']);
+  assert.equal(bob.code, 2);
+  assert.match(bob.stderr, /^detour: connect failed: edge \(role agent\) may not open sessions and intercepts/);
 });

@@ -119,7 +119,7 @@ test('in the cluster: injection per replica, numeric Services patched and restor
     managerArgs: [
       '--state', 'kubernetes', '--namespace', DETOUR_NS, '--kubeconfig', kube.kubeconfig,
       '--webhook-port', '0', '--webhook-cert', webhookCerts.certFile, '--webhook-key', webhookCerts.keyFile,
-      '--agent-image', 'registry.example/detour:test', '--agent-manager-url', 'http://detour.detour.svc:8700', '--inject-namespace', SHOP,
+      '--agent-image', 'registry.example/detour:test', '--agent-manager-url', 'http://detour.detour.svc:8700', '--agent-insecure', '--inject-namespace', SHOP,
       '--agent-resources', JSON.stringify(AGENT_RESOURCES),
     ],
   });

@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { makeCertificates } from './support/certificates.js';
 import { Environment } from './support/environment.js';
-import { DETOUR_BIN, eventually, startProcess, stopProcess } from './support/processes.js';
+import { DETOUR_BIN, eventually, runCli, startProcess, stopProcess } from './support/processes.js';
 
 // The laptop app of `detour intercept api … -- node app.mjs`: for each request it calls
 // the environment's `quote` by name with fetch and with http.get, and an outside host
@@ -118,4 +119,53 @@ test('detour run -- COMMAND: curl reaches services by name (HTTP, SOCKS5, HTTPS 
   const status = JSON.parse((await alice.cli(['status', '--output', 'json'])).stdout) as { outbound: { url: string; lastError?: { message: string } } };
   assert.match(status.outbound.url, /^http:\/\/127\.0\.0\.1:\d+$/);
   assert.match(status.outbound.lastError?.message ?? '', /outside\.invalid/);
+});
+
+// Test-only name resolution for the manager process: `*.staging` resolves to loopback, as
+// `quote.staging` resolves to a Service address through a cluster's DNS. The manager's dial
+// thus stays on 127.0.0.1 while it decides by the name, exactly as `--egress cluster` does.
+const STAGING_DNS = `
+const dns = require('node:dns');
+const lookup = dns.lookup;
+dns.lookup = function (host, ...rest) { return lookup.call(this, String(host).endsWith('.staging') ? '127.0.0.1' : host, ...rest); };
+`;
+
+// A Node app that calls \`quote.staging\` (a Service of another namespace) with fetch and http.get, and prints what it got.
+const STAGING_CALLER = `
+import http from 'node:http';
+const url = 'http://quote.staging:' + process.env.QUOTE_PORT + '/price';
+const viaFetch = await fetch(url + '?via=fetch').then((r) => r.json(), (err) => 'error:' + String(err.cause?.code ?? err));
+const viaHttp = await new Promise((resolve) => {
+  http.get(url + '?via=http', (res) => { let body = ''; res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve(JSON.parse(body))); })
+    .on('error', (err) => resolve('error:' + (err.code ?? err.message)));
+});
+console.log(JSON.stringify({ viaFetch, viaHttp, hosts: process.env.DETOUR_OUTBOUND_HOSTS }));
+`;
+
+test('detour run -- node app.mjs: with --egress cluster --egress-namespace staging, quote.staging goes through the proxy with no DETOUR_OUTBOUND_HOSTS set by hand', async (t) => {
+  const dnsFile = join(tmpdir(), `detour-staging-dns-${process.pid}.cjs`);
+  await writeFile(dnsFile, STAGING_DNS);
+  t.after(() => rm(dnsFile, { force: true }));
+  const env = await Environment.create({ managerArgs: ['--egress', 'cluster', '--egress-namespace', 'staging'], managerEnv: { NODE_OPTIONS: `--require ${dnsFile}` } });
+  t.after(() => env.close());
+  // quote's app in "namespace staging": the manager reaches it by name (no agent needed in cluster mode).
+  const quote = await env.app('quote');
+  const alice = await env.developer('alice');
+  const caller = join(env.dir, 'caller.mjs');
+  await writeFile(caller, STAGING_CALLER);
+
+  const status = JSON.parse((await alice.cli(['status', '--output', 'json'])).stdout) as { manager: { egress?: unknown } };
+  assert.deepEqual(status.manager.egress, { mode: 'cluster', clusterDomain: 'cluster.local', namespaces: ['staging'], serviceCidrs: [] });
+
+  const ran = await runCli(['run', '--', process.execPath, caller], { ...alice.env, QUOTE_PORT: new URL(quote.url).port, DETOUR_OUTBOUND_HOSTS: '.example.internal' });
+  assert.equal(ran.code, 0, ran.stderr);
+  const got = JSON.parse(ran.stdout.trim()) as { viaFetch: EchoAnswer | string; viaHttp: EchoAnswer | string; hosts: string };
+  assert.equal((got.viaFetch as EchoAnswer).app, 'quote', `fetch: ${JSON.stringify(got.viaFetch)}`);
+  assert.equal((got.viaFetch as EchoAnswer).path, '/price?via=fetch');
+  assert.equal((got.viaHttp as EchoAnswer).app, 'quote', `http.get: ${JSON.stringify(got.viaHttp)}`);
+  // The user's own entry stays first; the manager's policy adds its namespace and cluster domain.
+  assert.equal(got.hosts, '.example.internal,.staging,.svc.cluster.local');
+
+  const human = await alice.cli(['status']);
+  assert.match(human.stdout, /names sent through it: SERVICE, \*\.svc, \*\.staging, \*\.svc\.cluster\.local \(the manager's --egress cluster\)/);
 });

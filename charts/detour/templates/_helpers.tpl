@@ -72,13 +72,27 @@ app.kubernetes.io/part-of: detour
 {{- .Values.token.existingSecret | default (printf "%s-token" (include "detour.fullname" .)) }}
 {{- end }}
 
+{{- define "detour.authSecretName" -}}
+{{- .Values.auth.existingSecret | default (printf "%s-auth" (include "detour.fullname" .)) }}
+{{- end }}
+
 {{- define "detour.webhookSecretName" -}}
 {{- printf "%s-webhook-tls" (include "detour.fullname" .) }}
 {{- end }}
 
-{{/* The manager's URL as agents in any managed namespace reach it. */}}
+{{/* The manager's URL as agents in any managed namespace reach it (https:// with tls.enabled). */}}
 {{- define "detour.managerUrl" -}}
-{{- printf "http://%s.%s.svc:%v" (include "detour.fullname" .) .Release.Namespace .Values.manager.port }}
+{{- printf "%s://%s.%s.svc:%v" (ternary "https" "http" .Values.tls.enabled) (include "detour.fullname" .) .Release.Namespace .Values.manager.port }}
+{{- end }}
+
+{{/* The Secret with the manager's TLS certificate and key. */}}
+{{- define "detour.tlsSecretName" -}}
+{{- .Values.tls.existingSecret | default (printf "%s-manager-tls" (include "detour.fullname" .)) }}
+{{- end }}
+
+{{/* The Secret, in every managed namespace, with the CA injected agents verify the manager with. */}}
+{{- define "detour.managerCaSecretName" -}}
+{{- printf "%s-manager-ca" (include "detour.fullname" .) }}
 {{- end }}
 
 {{/* Where the API server sends AdmissionReviews (served by the manager). */}}
@@ -94,7 +108,11 @@ they change (cert-manager renews them in place).
 - manager
 - --host=0.0.0.0
 - --port={{ .Values.manager.port }}
+{{- if .Values.auth.enabled }}
+- --auth-file=/var/run/secrets/detour-auth/auth.yaml
+{{- else }}
 - --token-file=/var/run/secrets/detour/token
+{{- end }}
 - --lease-ms={{ int .Values.leaseMs }}
 {{- if not .Values.allowGlobal }}
 - --no-global
@@ -116,5 +134,17 @@ they change (cert-manager renews them in place).
 - --egress=cluster
 {{- range $namespace := include "detour.managedNamespaces" . | fromJsonArray }}
 - --egress-namespace={{ $namespace }}
+{{- end }}
+{{- if .Values.tls.enabled }}
+- --tls-cert=/var/run/secrets/detour-tls/tls.crt
+- --tls-key=/var/run/secrets/detour-tls/tls.key
+{{- if .Values.tls.clientCaBundle }}
+- --client-ca=/var/run/secrets/detour-client-ca/ca.crt
+{{- end }}
+{{- if .Values.tls.caBundle }}
+- --agent-manager-ca-secret={{ include "detour.managerCaSecretName" . }}
+{{- end }}
+{{- else }}
+- --agent-insecure
 {{- end }}
 {{- end }}

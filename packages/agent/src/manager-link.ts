@@ -1,12 +1,12 @@
 import http2 from 'node:http2';
-import net from 'node:net';
 import type { ClientHttp2Session, ClientHttp2Stream, ClientSessionRequestOptions, OutgoingHttpHeaders } from 'node:http2';
 import diagnostics from 'node:diagnostics_channel';
 import { Backoff } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { API_PATHS, ErrorBodySchema, LogsRequestLineSchema, RELAY_HEADER_INTERCEPT_ID, RuleSetSchema } from '@detour/protocol';
-import type { AgentProtocol, RuleSet } from '@detour/protocol';
-import { MAX_HEADER_LIST_PAIRS, startKeepalive, widenSessionWindow } from '@detour/transport';
+import type { AgentEnvironment, AgentProtocol, RuleSet } from '@detour/protocol';
+import { MAX_HEADER_LIST_PAIRS, connectToManager, managerTlsFailure, startKeepalive, widenSessionWindow } from '@detour/transport';
+import type { ManagerEndpoint } from '@detour/transport';
 import { DataSessions } from './data-sessions.js';
 
 /** Connectivity states (grpc-js `connectivity-state.ts`). `ready`: the watch stream delivered its first rule set. */
@@ -16,7 +16,7 @@ export type LinkState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 
 export const linkChannel = diagnostics.channel('detour:agent:link');
 
 export interface ManagerLinkOptions {
-  managerUrl: string;
+  manager: ManagerEndpoint;
   token: string;
   service: string;
   agentId: string;
@@ -33,7 +33,12 @@ export interface ManagerLinkOptions {
   install(ruleSet: RuleSet): boolean;
   /** The agent's recent log lines (NDJSON), sent when the manager asks for them (`detour gather-logs`). */
   recentLogs(): string;
+  /** The app's environment to publish at start (`--env-file`), sent on every new session before its first ack; values are never logged. */
+  environment: AgentEnvironment | undefined;
 }
+
+/** How long the first ack of a session waits for the manager to take the published environment. */
+const ENVIRONMENT_PUBLISH_TIMEOUT_MS = 5_000;
 
 /** Largest NDJSON line accepted from the watch stream. */
 const MAX_LINE_BYTES = 16 * 1024 * 1024;
@@ -63,12 +68,19 @@ export class ManagerLink {
   #session: ClientHttp2Session | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #closed: Promise<void> | undefined;
+  /** The last TLS failure logged, so that a manager that stays untrusted is not logged again on every retry. */
+  #lastTlsFailure: string | undefined;
+  /** Per session: settles once the environment was offered on it; every ack waits for it (see #ruleSetLine). */
+  readonly #published = new WeakMap<ClientHttp2Session, Promise<void>>();
+  /** What is published; replaced by {@link publish} (`SIGHUP` re-reads `--env-file`). */
+  #environment: AgentEnvironment | undefined;
   readonly #data: DataSessions;
 
   constructor(options: ManagerLinkOptions) {
     this.#options = options;
     this.#log = options.logger.child({ link: 'manager' });
     this.#backoff = new Backoff({ initialMs: options.reconnectInitialMs, maxMs: options.reconnectMaxMs, multiplier: 2 });
+    this.#environment = options.environment;
     this.#data = new DataSessions({
       token: options.token,
       agentId: options.agentId,
@@ -78,6 +90,17 @@ export class ManagerLink {
       dial: () => this.#dial(),
       controlReady: () => this.ready,
     });
+  }
+
+  /**
+   * Replaces the published environment: sent at once on a ready session (the manager
+   * keeps the last one it got), and on every later session before its first ack.
+   */
+  publish(environment: AgentEnvironment): Promise<void> {
+    this.#environment = environment;
+    const session = this.#session;
+    if (this.#state !== 'ready' || session === undefined) return Promise.resolve();
+    return this.#publishEnvironment(session);
   }
 
   get state(): LinkState {
@@ -159,9 +182,17 @@ export class ManagerLink {
   #connect(): void {
     if (this.#state === 'shutdown') return;
     this.#setState('connecting');
+    const { manager } = this.#options;
     const session = this.#dial();
     this.#session = session;
-    session.on('error', (err) => this.#down(session, { err: err.message }));
+    session.on('error', (err) => {
+      const untrusted = managerTlsFailure(err, manager);
+      if (untrusted !== undefined && untrusted.message !== this.#lastTlsFailure) {
+        this.#lastTlsFailure = untrusted.message;
+        this.#log.error({ code: untrusted.code }, untrusted.message);
+      }
+      this.#down(session, { err: err.message });
+    });
     session.on('goaway', (code) => this.#down(session, { goaway: code }));
     session.on('close', () => this.#down(session, {}));
     session.once('connect', () => {
@@ -178,10 +209,11 @@ export class ManagerLink {
   #dial(): ClientHttp2Session {
     // Nagle off: relayed requests are many small frames, and Nagle plus delayed
     // ACKs would add ~40 ms to each round trip.
-    const session = http2.connect(this.#options.managerUrl, {
+    const { manager } = this.#options;
+    const session = http2.connect(manager.origin, {
       settings: LINK_SETTINGS,
       maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
-      createConnection: (url) => net.connect({ host: url.hostname, port: Number(url.port), noDelay: true }),
+      createConnection: () => connectToManager(manager, ['h2']),
     });
     session.once('connect', () => widenSessionWindow(session));
     return session;
@@ -248,12 +280,62 @@ export class ManagerLink {
     const ruleSet = parsed.data;
     if (!this.#options.install(ruleSet)) return;
     this.#log.info({ version: ruleSet.version, intercepts: ruleSet.intercepts.length }, 'rule set installed');
-    this.#ack(session, ruleSet.version);
-    if (this.#state === 'connecting') {
-      this.#backoff.reset();
-      this.#setState('ready');
+    // The manager forgets an agent's environment when its watch ends, so it is sent again on each
+    // session; acks wait for it (in order), so once `detour intercept` returns, the environment is there.
+    let published = this.#published.get(session);
+    if (published === undefined) {
+      published = this.#publishEnvironment(session);
+      this.#published.set(session, published);
     }
-    this.#data.retain(ruleSet.intercepts.filter((intercept) => intercept.online).map((intercept) => intercept.id));
+    void published.then(() => {
+      if (this.#session !== session) return;
+      this.#ack(session, ruleSet.version);
+      if (this.#state === 'connecting') {
+        this.#lastTlsFailure = undefined;
+        this.#backoff.reset();
+        this.#setState('ready');
+      }
+      this.#data.retain(ruleSet.intercepts.filter((intercept) => intercept.online).map((intercept) => intercept.id));
+    });
+  }
+
+  /** Posts the app's environment on the session; settles either way: an agent without it still routes. */
+  #publishEnvironment(session: ClientHttp2Session): Promise<void> {
+    const { agentId, token } = this.#options;
+    const environment = this.#environment;
+    if (environment === undefined || session.destroyed || session.closed) return Promise.resolve();
+    return new Promise<void>((settle) => {
+      // Acks wait for this: a manager that takes the stream but never answers must not keep the agent from becoming ready.
+      const timer = setTimeout(() => {
+        this.#log.warn({ timeoutMs: ENVIRONMENT_PUBLISH_TIMEOUT_MS }, 'the manager did not answer the app environment in time; going on without it');
+        settle();
+      }, ENVIRONMENT_PUBLISH_TIMEOUT_MS).unref();
+      const resolve = () => {
+        clearTimeout(timer);
+        settle();
+      };
+      const stream = session.request({ ':method': 'POST', ':path': API_PATHS.agentEnvironment(agentId), authorization: `Bearer ${token}`, 'content-type': 'application/json' });
+      let status = 0;
+      let text = '';
+      stream.setEncoding('utf8');
+      stream.on('response', (headers) => (status = Number(headers[':status'])));
+      stream.on('data', (chunk: string) => (text += chunk));
+      stream.on('end', () => {
+        if (status === 204) this.#log.info({ variables: environment.variables.length }, 'app environment published to the manager');
+        else {
+          const parsed = ErrorBodySchema.safeParse(safeJson(text));
+          const why = parsed.success ? parsed.data.error.message : `HTTP ${status}`;
+          this.#log.warn({ status, code: parsed.success ? parsed.data.error.code : undefined }, `the manager did not take the app environment: ${why}; \`detour intercept --env-file\` will not find it`);
+        }
+        resolve();
+      });
+      stream.on('close', () => resolve());
+      stream.on('error', (err) => {
+        this.#log.warn({ err: err.message }, 'publishing the app environment failed');
+        resolve();
+      });
+      stream.end(JSON.stringify(environment));
+    });
   }
 
   /** The manager asked for our recent lines: they go back on this session, like a report (the manager cannot dial us). */

@@ -11,6 +11,8 @@ export interface AgentMetricSources {
   openConnections(): Promise<number>;
   managerConnected(): boolean;
   ruleSetVersion(): number;
+  /** Values of signed headers not honoured (`--signed-keys`), by reason: the verifier's own counts. */
+  routingKeyRejections(): Readonly<Record<string, number>>;
 }
 
 /** What the registry reads: the plain numbers `AgentMetrics` keeps, and the sources of its gauges. */
@@ -53,6 +55,15 @@ export function createAgentRegistry(metrics: AgentMetricsView, processMetrics: b
     registers,
     collect() {
       copyCounts(this, 'code', rejected);
+    },
+  });
+  new Counter({
+    name: 'detour_agent_routing_keys_rejected_total',
+    help: 'Values of a signed header (--signed-keys) that were not honoured and went to the app, by reason (unsigned, forged, expired).',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      copyCounts(this, 'reason', sources.routingKeyRejections());
     },
   });
   new Gauge({

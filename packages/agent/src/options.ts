@@ -4,8 +4,10 @@ import { isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
 import { DetourError } from '@detour/core';
 import type { LogRing, Logger } from '@detour/core';
-import { AGENT_PROTOCOLS } from '@detour/protocol';
-import type { AgentProtocol } from '@detour/protocol';
+import { AGENT_PROTOCOLS, AgentEnvironmentSchema } from '@detour/protocol';
+import { managerEndpoint } from '@detour/transport';
+import type { ManagerEndpoint } from '@detour/transport';
+import type { AgentEnvironment, AgentProtocol } from '@detour/protocol';
 
 /** Defaults of every tunable, with units in the names. */
 export const DEFAULTS = {
@@ -48,8 +50,15 @@ export interface AgentOptions {
   tlsKey?: string | Buffer;
   /** PEM CA bundle that verifies an `https://` app's certificate (default: the system's CAs). */
   appCa?: string | Buffer;
-  /** The manager, `http://host:port` (HTTP/2 with prior knowledge). */
+  /** The manager, `http://host:port` (HTTP/2 with prior knowledge) or `https://host:port` (ALPN h2, verified). */
   managerUrl: string;
+  /** PEM CA bundle that verifies an `https://` manager (default: the system's CAs). */
+  managerCa?: Buffer;
+  /** PEM client certificate and key for a manager run with `--client-ca` (mTLS). Both or neither. */
+  clientCert?: Buffer;
+  clientKey?: Buffer;
+  /** Allow the token over cleartext to a manager that is not on loopback (`--insecure`). */
+  insecure?: boolean;
   /** Bearer token for the manager. Never logged. */
   token: string;
   /** pino logger (core `createLogger('agent')`); silent when absent. */
@@ -72,6 +81,12 @@ export interface AgentOptions {
   metricsPort?: number;
   /** Address the metrics listener binds (default 127.0.0.1). */
   metricsHost?: string;
+  /**
+   * The environment the app was started with (plain-process mode, `detour agent --env-file`):
+   * sent to the manager on the agent's session so that `detour intercept --env-file` can give
+   * the laptop copy the same. Values are secrets: never logged. Absent: nothing is published.
+   */
+  environment?: ReadonlyArray<{ name: string; value: string }>;
 }
 
 /** Where unmatched traffic goes. `tls`: re-encrypt, verifying the app's certificate for `servername`. */
@@ -91,7 +106,8 @@ export interface ResolvedAgentOptions {
   readonly protocol: AgentProtocol;
   /** Set when the agent terminates TLS. */
   readonly tls: { readonly cert: string | Buffer; readonly key: string | Buffer } | undefined;
-  readonly managerUrl: string;
+  /** Where the manager is and how it is verified (transport's `managerEndpoint`). */
+  readonly manager: ManagerEndpoint;
   readonly token: string;
   readonly logger: Logger;
   readonly logRing: LogRing | undefined;
@@ -107,6 +123,8 @@ export interface ResolvedAgentOptions {
   readonly firstRulesTimeoutMs: number;
   /** Set when the metrics listener runs. */
   readonly metrics: { readonly host: string; readonly port: number } | undefined;
+  /** What the agent publishes of its app's environment; undefined: nothing. */
+  readonly environment: AgentEnvironment | undefined;
 }
 
 const NUMERIC = [
@@ -157,10 +175,13 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
   }
   if (options.tlsCert !== undefined && protocol === 'tcp') problems.push('TLS termination needs an HTTP protocol (http1, h2c or auto), not tcp');
   if (options.appCa !== undefined && app !== undefined && app.protocol !== 'https:') problems.push('appCa verifies an https:// app; appUrl is not https');
-  const manager = parseHttpUrl('managerUrl', options.managerUrl, problems);
+  // Its own errors (a cleartext token, a bad TLS flag) are the user's and say which flag; they stop here.
+  const manager = managerEndpoint(options.managerUrl, { ca: options.managerCa, cert: options.clientCert, key: options.clientKey, insecure: options.insecure });
   const { metricsPort } = options;
   if (metricsPort !== undefined && (!Number.isInteger(metricsPort) || metricsPort < 0 || metricsPort > 65535)) problems.push('metricsPort must be an integer from 0 to 65535');
   if (options.metricsHost !== undefined && metricsPort === undefined) problems.push('metricsHost needs metricsPort: no metrics listener runs without a port');
+  const environment = options.environment === undefined ? undefined : AgentEnvironmentSchema.safeParse({ variables: options.environment });
+  if (environment?.success === false) problems.push(...environmentProblems(environment.error.issues));
   const merged = { ...DEFAULTS, ...stripUndefined(options) };
   for (const key of NUMERIC) {
     const value = merged[key];
@@ -177,7 +198,7 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
     app: appTarget(app!, options.appCa),
     protocol,
     tls: options.tlsCert === undefined ? undefined : Object.freeze({ cert: options.tlsCert, key: options.tlsKey! }),
-    managerUrl: manager!.origin,
+    manager,
     token: options.token,
     logger: options.logger ?? pino({ enabled: false }),
     logRing: options.logRing,
@@ -192,7 +213,23 @@ export function resolveOptions(options: AgentOptions): ResolvedAgentOptions {
     reconnectMaxMs: merged.reconnectMaxMs,
     firstRulesTimeoutMs: merged.firstRulesTimeoutMs,
     metrics: metricsPort === undefined ? undefined : Object.freeze({ host: merged.metricsHost, port: metricsPort }),
+    environment: environment?.success === true ? Object.freeze(environment.data) : undefined,
   });
+}
+
+/** The issues name a variable by its index and say what is wrong; they never carry a value. */
+function environmentProblems(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string[] {
+  return issues.map((issue) => `environment${issue.path.slice(1).map((p) => `[${String(p)}]`).join('')}: ${issue.message}`);
+}
+
+/** Validates an environment to publish, as {@link resolveOptions} does at start. */
+export function validEnvironment(variables: ReadonlyArray<{ name: string; value: string }>): AgentEnvironment {
+  const parsed = AgentEnvironmentSchema.safeParse({ variables });
+  if (!parsed.success) {
+    const problems = environmentProblems(parsed.error.issues);
+    throw new DetourError('DETOUR_ERR_CONFIG_INVALID', `invalid agent environment: ${problems.join('; ')}`, { details: { problems } });
+  }
+  return Object.freeze(parsed.data);
 }
 
 function appTarget(url: URL, ca: string | Buffer | undefined): AppTarget {

@@ -1,4 +1,4 @@
-import { FieldNameSet, RouteTable, targetPath } from '@detour/core';
+import { FieldNameSet, RouteTable, RoutingKeyVerifier, targetPath } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DEFAULT_HOLD_MS } from '@detour/protocol';
 import type { Intercept, RuleSet } from '@detour/protocol';
@@ -89,6 +89,8 @@ export class Router {
   tcpIntercept: Intercept | undefined;
   /** Set only while `detour trace` runs: then each request head is checked against the probes. */
   probes: ProbeWatch | undefined;
+  /** Checks signed header values (`--signed-keys`) with the rule set's keys; its `rejected` counts feed the metrics. */
+  readonly routingKeys = new RoutingKeyVerifier();
   readonly #service: string;
   readonly #agentId: string;
   readonly #observer: RouteObserver;
@@ -106,7 +108,8 @@ export class Router {
 
   /** Compiles and installs a rule set; throws DETOUR_ERR_INTERCEPT_INVALID_MATCHER and keeps the old one. */
   install(ruleSet: RuleSet, probes?: ProbeWatch): void {
-    const table = new RouteTable(ruleSet.intercepts);
+    this.routingKeys.setKeys(ruleSet.routingKeys ?? []);
+    const table = new RouteTable(ruleSet.intercepts, this.routingKeys);
     this.capture = new FieldNameSet(probes === undefined ? table.headerNames : [...table.headerNames, ...probes.headerNames]);
     this.probes = probes;
     this.table = table;

@@ -9,7 +9,7 @@ import { Http2SessionPool, startMetricsListener } from '@detour/transport';
 import type { MetricsListener } from '@detour/transport';
 import { ManagerLink } from './manager-link.js';
 import { AgentMetrics } from './metrics.js';
-import { resolveOptions } from './options.js';
+import { resolveOptions, validEnvironment } from './options.js';
 import type { AgentOptions } from './options.js';
 import { ProbeReporter } from './probe-reporter.js';
 import { Router } from './router.js';
@@ -22,6 +22,12 @@ export interface AgentHandle {
   readonly metricsAddress: { readonly host: string; readonly port: number } | undefined;
   /** What `/metrics` answers (loading prom-client if no scrape did yet), with or without the listener. */
   metrics(): Promise<string>;
+  /**
+   * Publishes a new environment of the app (the `--env-file` re-read on `SIGHUP`), validated
+   * as at start (`DETOUR_ERR_CONFIG_INVALID` naming no value); resolves once the manager
+   * answered, or at once while the link is down (it is sent on the next session).
+   */
+  publishEnvironment(variables: ReadonlyArray<{ name: string; value: string }>): Promise<void>;
   close(): Promise<void>;
   destroy(): Promise<void>;
 }
@@ -45,6 +51,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     openConnections: () => new Promise((resolve) => server.getConnections((err, count) => resolve(err === null ? count : 0))),
     managerConnected: (): boolean => link.ready,
     ruleSetVersion: (): number => router.version,
+    routingKeyRejections: (): Readonly<Record<string, number>> => router.routingKeys.rejected,
   });
   const router = new Router({ service: options.service, agentId: options.agentId, logger }, metrics);
   const app = appDestination(options);
@@ -72,7 +79,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
   // Reports travel on the link's session; the link is created next and only calls install() once started.
   const probeReporter = new ProbeReporter(options.service, options.agentId, { post: (path, body) => link.post(path, body) });
   const link = new ManagerLink({
-    managerUrl: options.managerUrl,
+    manager: options.manager,
     token: options.token,
     service: options.service,
     agentId: options.agentId,
@@ -84,6 +91,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     reconnectInitialMs: options.reconnectInitialMs,
     reconnectMaxMs: options.reconnectMaxMs,
     recentLogs: () => options.logRing?.text() ?? '',
+    environment: options.environment,
     install(ruleSet) {
       try {
         router.install(ruleSet, probeReporter.watch(ruleSet.probes));
@@ -166,6 +174,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     address,
     metricsAddress: metricsListener?.address,
     metrics: async () => (await metrics.registry()).metrics(),
+    publishEnvironment: (variables) => link.publish(validEnvironment(variables)),
     close() {
       closing ??= (async () => {
         // Connections still waiting for the first rule set are routed now, then drained like the others.

@@ -14,7 +14,7 @@ import { DAEMON_PATHS, DaemonClient, resolveHome } from '@detour/daemon/client';
 import type { InterceptAsk } from '@detour/daemon/client';
 import { API_PATHS, DEFAULT_HEADER_NAME, SESSION_KEY_HEADER, TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
 import type { AgentInfo, Intercept, InterceptRequest, ServiceList, SessionCreated } from '@detour/protocol';
-import { RELAY_HTTP2_SETTINGS, spliceStream, widenSessionWindow } from '@detour/transport';
+import { RELAY_HTTP2_SETTINGS, managerEndpoint, spliceStream, widenSessionWindow } from '@detour/transport';
 import { TOKEN, until } from './helpers.js';
 
 // The real control plane for the agent's tests: the manager from
@@ -107,7 +107,7 @@ export async function startDaemon(manager: TestManager, name: string): Promise<T
   const stop = new AbortController();
   let ready!: () => void;
   const readied = new Promise<void>((resolve) => (ready = resolve));
-  const running = runDaemon({ managerUrl: manager.url, token: { file: tokenFile }, name, home, version: '0.0.0-test', logger: silent, onReady: () => ready() }, stop.signal);
+  const running = runDaemon({ manager: managerEndpoint(manager.url), token: { file: tokenFile }, name, home, version: '0.0.0-test', logger: silent, onReady: () => ready() }, stop.signal);
   const client = new DaemonClient(home);
   manager.beforeClose(async () => {
     await client.close();

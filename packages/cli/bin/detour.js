@@ -6,7 +6,7 @@ const onSignal = () => stop.abort();
 process.once('SIGINT', onSignal);
 process.once('SIGTERM', onSignal);
 
-const outcome = await main(process.argv.slice(2), { in: process.stdin, out: process.stdout, err: process.stderr, env: process.env }, stop.signal);
+const outcome = await main(process.argv.slice(2), { in: process.stdin, out: process.stdout, err: process.stderr, env: process.env, onReload: (listener) => process.on('SIGHUP', listener) }, stop.signal);
 if (outcome.signal !== undefined) {
   // The command run by `intercept -- CMD` died of a signal: die of the same one.
   process.removeAllListeners(outcome.signal);

@@ -10,6 +10,8 @@ export interface Io {
   out: Writable;
   err: Writable;
   env: NodeJS.ProcessEnv;
+  /** Registers what to do on a reload request (the bin: SIGHUP); absent where none can come. */
+  onReload?: (listener: () => void) => void;
 }
 
 export function printLine(io: Io, text = ''): void {

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { Writable } from 'node:stream';
 import { PortForward } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
-import { DetourError } from '@detour/core';
+import { DetourError, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { ManagerRoute } from '@detour/daemon';
 import { kubeCallError } from './kube-access.js';
@@ -10,7 +10,7 @@ import type { KubeAccess } from './kube-access.js';
 
 /** The chart's labels on the manager's Service (charts/detour/templates/_helpers.tpl, detour.labels). */
 const MANAGER_LABELS = { 'app.kubernetes.io/part-of': 'detour', 'app.kubernetes.io/component': 'manager' } as const;
-/** The chart's Service port of the API (`api`), and its token Secret: `<service>-token`, key `token`. */
+/** The chart's Service port of the API (`api`), and its token Secrets' key: `<service>-token` (shared), `<service>-token-<name>` (per user). */
 const API_PORT_NAME = 'api';
 const TOKEN_KEY = 'token';
 
@@ -43,9 +43,22 @@ export async function findManagerService(kube: KubeAccess): Promise<ManagerServi
   return { name: service.metadata.name, selector: service.spec.selector, targetPort: port.targetPort ?? port.port };
 }
 
-/** The manager's token, read from the chart's Secret with the developer's own credentials: RBAC decides who may connect. */
-export async function readManagerToken(kube: KubeAccess, service: ManagerService): Promise<string> {
-  const name = `${service.name}-token`;
+/**
+ * The token to connect with, read with the developer's own credentials (RBAC decides who may
+ * connect): their own identity's Secret `<service>-token-<name>` when the chart keeps per-user
+ * tokens (`auth.enabled`), else the shared `<service>-token`.
+ */
+export async function readManagerToken(kube: KubeAccess, service: ManagerService, name: string): Promise<string> {
+  try {
+    return await readTokenSecret(kube, `${service.name}-token-${name}`);
+  } catch (err) {
+    // No Secret of one's own (single-token mode), or RBAC shows only the shared one.
+    if (!isDetourError(err) || (err.code !== 'DETOUR_ERR_KUBE_NO_WORKLOAD' && err.code !== 'DETOUR_ERR_KUBE_FORBIDDEN')) throw err;
+  }
+  return readTokenSecret(kube, `${service.name}-token`);
+}
+
+async function readTokenSecret(kube: KubeAccess, name: string): Promise<string> {
   let data: Record<string, string> | undefined;
   try {
     data = (await kube.core.readNamespacedSecret({ name, namespace: kube.namespace })).data;

@@ -152,7 +152,9 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .description('run the control plane and tunnel relay')
     .option('--host <host>', 'address to bind', CLI_DEFAULTS.host)
     .option('--port <port>', 'port to bind (0 picks a free one)', integer(0, 65535), 0)
-    .requiredOption('--token-file <file>', 'bearer token file; created with a fresh token if missing')
+    .option('--token-file <file>', 'single-token mode: one bearer token for everyone, created if missing (demo, trying detour out)')
+    .option('--auth-file <file>', 'identities, roles, token hashes and policies (YAML or JSON); reloaded on SIGHUP and when it changes; created with an admin identity if missing')
+    .option('--audit-file <file>', 'append the audit log (one JSON line per session, intercept and token change) here instead of stderr')
     .option('--lease-ms <ms>', 'how long a silent developer keeps their intercepts', integer(1000, 86_400_000), CLI_DEFAULTS.leaseMs)
     .option('--no-global', 'refuse global intercepts')
     .option('--webhook-port <port>', 'serve the agent injector (Kubernetes admission webhook) over HTTPS on this port', integer(0, 65535))
@@ -161,6 +163,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--agent-image <image>', 'image of the agents the injector adds')
     .option('--agent-manager-url <url>', "this manager's URL as injected agents reach it, e.g. http://detour-manager.detour.svc:8080")
     .option('--agent-token-secret <name>', "Secret (in each injected pod's namespace) holding the token, key `token`", 'detour-token')
+    .option('--agent-manager-ca-secret <name>', "Secret (in each injected pod's namespace) whose key ca.crt verifies an https:// --agent-manager-url")
+    .option('--agent-insecure', 'injected agents may send the token over cleartext http:// --agent-manager-url (dangerous off a trusted network)', false)
     .option('--agent-resources <json>', 'resources of each injected agent container, JSON: {"requests":{"cpu":"10m","memory":"32Mi"},"limits":{"memory":"128Mi"}} (the default)')
     .option('--inject-namespace <name>', "a namespace whose pods the injector serves (repeatable; default: the manager's --namespace, else its pod's)", collect, [])
     .option('--state-file <file>', 'keep intercepts in this file, so that a restarted manager has them')
@@ -169,6 +173,12 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--kubeconfig <file>', 'with --state kubernetes or --webhook-port: cluster credentials (default: $KUBECONFIG, else the pod\'s ServiceAccount)')
     .option('--metrics-port <port>', 'also serve Prometheus GET /metrics without the token on a listener of its own (0 picks a free port)', integer(0, 65535))
     .option('--metrics-host <host>', 'address that listener binds (default: 127.0.0.1); /metrics on --port always needs the token')
+    .option('--tls-cert <file>', 'serve the port over HTTPS (API, tunnels, agents) with this certificate chain (PEM)')
+    .option('--tls-key <file>', 'the private key of --tls-cert (PEM)')
+    .option('--client-ca <file>', 'with --tls-cert: agents must present a client certificate this CA (PEM) signed (mTLS)')
+    .option('--signed-keys', "sign developers' header values; agents route only valid, unexpired signed values to laptops", false)
+    .option('--signed-key-ttl <duration>', 'with --signed-keys: how long a signed value is honoured, e.g. 12h (default 24h)')
+    .option('--signed-key-rotation <duration>', 'with --signed-keys: how often a new signing key is made, e.g. 7d (default 24h); the old one verifies for one ttl more')
     .addOption(new Option('--egress <where>', "developers' outbound calls (detour run) may reach: agents (registered services, at their agents) or cluster (Service DNS names, from inside the cluster)").choices(['agents', 'cluster']).default('agents'))
     .option('--cluster-domain <domain>', 'with --egress cluster: the cluster DNS domain', 'cluster.local')
     .option('--egress-namespace <name>', 'with --egress cluster: a namespace whose SERVICE.NAMESPACE names are reachable (repeatable; the pod\'s own always is)', collect, [])
@@ -201,6 +211,11 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--app-ca <file>', "CA bundle (PEM) that verifies an https:// --app's certificate")
     .option('--metrics-port <port>', 'serve Prometheus GET /metrics on a listener of its own at this port (0 picks a free one)', integer(0, 65535))
     .option('--metrics-host <host>', 'address the metrics listener binds; it has no authentication (default: 127.0.0.1)')
+    .option('--manager-ca <file>', 'CA bundle (PEM) that verifies an https:// --manager (default: the system CAs)')
+    .option('--client-cert <file>', 'client certificate (PEM) for a manager run with --client-ca (mTLS)')
+    .option('--client-key <file>', 'the private key of --client-cert (PEM)')
+    .option('--insecure', 'allow sending the token over cleartext http:// to a manager that is not on this machine (dangerous)', false)
+    .option('--env-file <file>', "the .env file the app was started with: published to the manager so that `detour intercept --env-file` gives a laptop copy the same (no cluster needed)")
     .action(async (o: AgentCommandOptions) => {
       const { agentCommand } = await import('./commands/agent.js');
       done(await agentCommand(o, io, serverLogging('agent'), signal));
@@ -215,6 +230,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .requiredOption('--manager <url>', "the manager's URL as the pods reach it, e.g. http://detour-manager.detour.svc:8080")
     .option('--token-secret <name>', "the Secret in the workload's namespace that holds the manager's token", 'detour-token')
     .option('--token-secret-key <key>', 'the key of the token in --token-secret', 'token')
+    .option('--manager-ca-secret <name>', 'a Secret in the workload\'s namespace whose key ca.crt verifies an https:// --manager')
+    .option('--insecure', 'let the agents send the token over cleartext http:// to the manager (dangerous off a trusted network)', false)
     .action(async (o: InjectCommandOptions) => {
       const { injectCommand } = await import('./commands/inject.js');
       done(await injectCommand(o, io, VERSION));
@@ -244,6 +261,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--namespace <name>', "without --manager: the detour chart's namespace (default: the context's)")
     .option('--name <name>', 'your name, shown to others and part of your header value', defaultName())
     .option('--timeout-ms <ms>', 'how long to wait for the connection', integer(100, 600_000), CLI_DEFAULTS.connectTimeoutMs)
+    .option('--manager-ca <file>', 'CA bundle (PEM) that verifies an https:// --manager (default: the system CAs)')
+    .option('--insecure', 'allow sending the token over cleartext http:// to a manager that is not on this machine (dangerous)', false)
     .action(async (o: Omit<ConnectOptions, 'name'> & { name: string }) => {
       const { connectCommand } = await import('./commands/connect.js');
       done(await connectCommand({ ...o, name: sanitizeName(o.name) }, io, home, BIN_PATH));
@@ -257,6 +276,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--kube-context <name>')
     .option('--kube-namespace <name>')
     .requiredOption('--name <name>')
+    .option('--manager-ca <file>')
+    .option('--insecure', '', false)
     .action(async (o: DaemonCommandOptions) => {
       const { daemonCommand } = await import('./commands/daemon.js');
       const logger = createLogger('daemon', { level: logLevel, destination: pino.destination({ dest: home.logPath, mkdir: true, sync: false }) });
@@ -299,7 +320,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
         .default(parseDisconnectPolicy(CLI_DEFAULTS.onDisconnect), CLI_DEFAULTS.onDisconnect),
     )
     .addOption(new Option('--mechanism <kind>', 'http: per request; tcp: whole connections of a raw TCP port (with --global)').choices(['http', 'tcp']).default('http'))
-    .option('--env-file <file>', "write the environment of the service's app container in the cluster here (.env); -- COMMAND gets it too")
+    .option('--env-file <file>', "write the service's app environment here (.env, mode 0600): the pod's through the kubeconfig, or what its agents published (detour agent --env-file); -- COMMAND gets it too")
     .option('--env-json <file>', 'the same, as one JSON object')
     .option('--context <name>', 'with --env-file/--env-json: the kubeconfig context (default: the current one)')
     .option('--namespace <name>', "with --env-file/--env-json: the service's namespace (default: the context's)")
@@ -328,6 +349,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .requiredOption('--token-file <file>', 'bearer token file')
     .option('--host <host>', 'address to bind', CLI_DEFAULTS.host)
     .option('--banner', 'add a "you are viewing …\'s preview" bar to HTML answers', false)
+    .option('--manager-ca <file>', 'CA bundle (PEM) that verifies an https:// --manager (default: the system CAs)')
+    .option('--insecure', 'allow sending the token over cleartext http:// to a manager that is not on this machine (dangerous)', false)
     .action(async (o: GatewayCommandOptions) => {
       const { gatewayCommand } = await import('./commands/gateway.js');
       done(await gatewayCommand(o, io, serverLogging('gateway'), signal));
@@ -366,9 +389,50 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .command('leave')
     .description('end one of your intercepts')
     .argument('<name>', 'the intercept name')
-    .action(async (name: string) => {
+    .option('--owner <name>', "end another developer's intercept (admins only), as `detour list` shows its owner")
+    .action(async (name: string, o: { owner?: string }) => {
       const { leaveCommand } = await import('./commands/leave.js');
-      done(await leaveCommand(name, io, home));
+      done(await leaveCommand(name, o.owner, io, home));
+    });
+
+  const token = program.command('token').description('manage identities and their tokens (admins; the manager runs with --auth-file)');
+  token
+    .command('create')
+    .description('create an identity and print its token, once')
+    .argument('<name>', 'the identity: owner name of everything it does')
+    .requiredOption('--role <role>', 'admin, developer or agent')
+    .option('--services <list>', 'services it may intercept, comma-separated (default: all)')
+    .option('--expires <duration>', 'when the token stops working, e.g. 12h, 30d (default: never)')
+    .addOption(outputOption())
+    .action(async (name: string, o: { role: string; services?: string; expires?: string; output: OutputFormat }) => {
+      const { tokenCreateCommand } = await import('./commands/token.js');
+      done(await tokenCreateCommand({ ...o, name }, io, home));
+    });
+  token
+    .command('list')
+    .description('list identities, their roles, services and expiry (never their tokens)')
+    .addOption(outputOption())
+    .action(async (o: { output: OutputFormat }) => {
+      const { tokenListCommand } = await import('./commands/token.js');
+      done(await tokenListCommand(o.output, io, home));
+    });
+  token
+    .command('revoke')
+    .description("remove an identity: its token stops working and its sessions end")
+    .argument('<name>', 'the identity')
+    .action(async (name: string) => {
+      const { tokenRevokeCommand } = await import('./commands/token.js');
+      done(await tokenRevokeCommand(name, io, home));
+    });
+
+  program
+    .command('audit')
+    .description("show the manager's audit log: sessions, intercepts, token changes, refusals (admins)")
+    .option('--since <duration>', 'only entries this recent, e.g. 90m, 1h, 7d')
+    .addOption(outputOption())
+    .action(async (o: { since?: string; output: OutputFormat }) => {
+      const { auditCommand } = await import('./commands/audit.js');
+      done(await auditCommand(o, io, home, Date.now()));
     });
 
   program
@@ -423,8 +487,8 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     });
 
   // Commander's mistakes read like detour's: one line, with its "Did you mean …?" or else where to look for the usage.
-  for (const command of [program, ...program.commands]) {
-    const usage = `(see \`${command === program ? 'detour' : `detour ${command.name()}`} --help\`)`;
+  for (const command of [program, ...program.commands, ...token.commands]) {
+    const usage = `(see \`${command === program ? 'detour' : command.parent === token ? `detour token ${command.name()}` : `detour ${command.name()}`} --help\`)`;
     command.configureOutput({
       outputError: (text, write) => write(`detour: ${oneLine(text.replace(/^error: /, ''))}${text.includes('Did you mean') ? '' : ` ${usage}`}\n`),
     });

@@ -15,7 +15,7 @@ export const REDACTED = '[redacted]';
  * Keys whose value is a secret wherever they appear (compared in lower case).
  * `clientId` too: a developer's header value is their name and a hash of it.
  */
-const SECRET_KEYS = new Set(['token', 'key', 'authorization', 'cookie', 'set-cookie', 'detour-session-key', 'headervalue', 'clientid']);
+const SECRET_KEYS = new Set(['token', 'key', 'authorization', 'cookie', 'set-cookie', 'detour-session-key', 'headervalue', 'clientid', 'signedvalue']);
 
 /**
  * A redacted value at least this long is also cut out of the archive's log text
@@ -38,6 +38,8 @@ export interface Redacted<T> {
 export function redactReport<T>(value: T, secrets: Set<string> = new Set()): Redacted<T> {
   const censor = (secret: unknown): unknown => {
     if (typeof secret === 'string' && secret.length >= SCRUB_MIN_CHARS) secrets.add(secret);
+    // A signed value (`--signed-keys`) is an object: its value is what must not reach a log text.
+    if (typeof secret === 'object' && secret !== null && 'value' in secret && typeof secret.value === 'string') secrets.add(secret.value);
     return secret === undefined || secret === null ? secret : REDACTED;
   };
   const headerField = (field: unknown): unknown =>

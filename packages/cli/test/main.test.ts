@@ -102,7 +102,7 @@ test('command-line mistakes: one line on stderr, exit 2, nothing started', async
     [['intercept', 'api', '--port', '8080', '--on-disconnect', 'hold=50ms'], /bad --on-disconnect "hold=50ms": a hold lasts from 100ms to 10m/],
     [['intercept', 'api', '--port', '8080', '--on-disconnect', 'hold=11m'], /a hold lasts from 100ms to 10m/],
     [['trace', 'api', '--path', 'no-slash'], /bad --path "no-slash": a path starts with "\/"/],
-    [['connect', '--manager', 'ftp://x', '--token-file', 't'], /--manager "ftp:\/\/x" is not an http:\/\/ URL/],
+    [['connect', '--manager', 'ftp://x', '--token-file', 't'], /--manager "ftp:\/\/x" must be an http:\/\/ or https:\/\/ URL/],
     [['connect', '--manager', 'http://127.0.0.1:1', '--token-file', join(env.DETOUR_HOME, 'absent')], /cannot read token file .*absent: ENOENT/],
   ];
   for (const [argv, says] of cases) {
@@ -194,7 +194,7 @@ test('a bug prints the cause it wraps, and exits 1', async (t) => {
 });
 
 // detour inject: Kubernetes manifests in, injected manifests out (the injection itself is tested in @detour/kube).
-const INJECT_FLAGS = ['--agent-image', 'detour:test', '--manager', 'http://detour-manager.detour.svc:8080'];
+const INJECT_FLAGS = ['--agent-image', 'detour:test', '--manager', 'http://detour-manager.detour.svc:8080', '--insecure'];
 const DEPLOYMENT = `# the web app
 apiVersion: apps/v1
 kind: Deployment
@@ -262,6 +262,24 @@ test('detour inject -f -: JSON on standard input (a kubectl List) comes out as J
   assert.equal(printed.items[0]!.spec.template.spec.containers.length, 2);
 });
 
+test('issue 13: detour inject refuses a cleartext manager off loopback without --insecure; with it, or a CA Secret for https, the agents get the flag', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'detour-inject-tls-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'app.yaml');
+  await writeFile(file, [DEPLOYMENT, SERVICE].join('---\n'));
+  const refused = await run(['inject', '-f', file, '--agent-image', 'detour:test', '--manager', 'http://detour-manager.detour.svc:8080']);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /^detour: refusing to send the token in cleartext to http:\/\/detour-manager\.detour\.svc:8080: .*pass --insecure/);
+  const insecure = await run(['inject', '-f', file, ...INJECT_FLAGS]);
+  assert.equal(insecure.code, 0, insecure.stderr);
+  assert.match(insecure.stdout, /- --insecure\n/);
+  const https = await run(['inject', '-f', file, '--agent-image', 'detour:test', '--manager', 'https://detour-manager.detour.svc:8700', '--manager-ca-secret', 'detour-manager-ca']);
+  assert.equal(https.code, 0, https.stderr);
+  assert.match(https.stdout, /- --manager-ca\n\s+- \/var\/run\/secrets\/detour-manager-ca\/ca\.crt\n/);
+  assert.match(https.stdout, /secretName: detour-manager-ca/);
+  assert.doesNotMatch(https.stdout, /--insecure/);
+});
+
 test('detour inject: a workload it cannot inject is named on one line with the reason, exit 2', async (t) => {
   const dir = await tempDir(t);
   const file = join(dir, 'app.yaml');
@@ -287,7 +305,11 @@ test('detour manager: the injector flags go together', async () => {
   assertUserMistake(await run(['manager', '--token-file', '/nonexistent/t', '--webhook-port', '0']), /--webhook-port needs --webhook-cert, --webhook-key, --agent-image and --agent-manager-url/);
   assertUserMistake(await run(['manager', '--token-file', '/nonexistent/t', '--agent-image', 'x']), /give --webhook-port too/);
   assertUserMistake(await run(['manager', '--token-file', '/nonexistent/t', '--inject-namespace', 'shop']), /give --webhook-port too/);
-  const injector = ['manager', '--token-file', '/nonexistent/t', '--webhook-port', '0', '--webhook-cert', 'c', '--webhook-key', 'k', '--agent-image', 'i', '--agent-manager-url', 'http://m'];
+  // Issue 13: injected agents would refuse a cleartext token off loopback, so the injector does first.
+  const cleartext = ['manager', '--token-file', '/nonexistent/t', '--webhook-port', '0', '--webhook-cert', 'c', '--webhook-key', 'k', '--agent-image', 'i', '--agent-manager-url', 'http://m'];
+  assertUserMistake(await run(cleartext), /^detour: refusing to send the token in cleartext to http:\/\/m: use an https:\/\/ manager .*or pass --agent-insecure if the network between is trusted\n$/);
+  assertUserMistake(await run([...cleartext, '--agent-insecure', '--agent-manager-ca-secret', 'ca']), /--agent-manager-ca-secret verifies an https:\/\/ manager, but --agent-manager-url is http:\/\/m/);
+  const injector = [...cleartext, '--agent-insecure'];
   assertUserMistake(await run([...injector, '--agent-resources', '{"requests":{"cpu":"lots"}}']), /--agent-resources .*: requests.cpu is not a quantity like "100m" or "64Mi"/);
   assertUserMistake(await run([...injector, '--agent-resources', 'cpu=10m']), /--agent-resources cpu=10m: not JSON/);
   // Outside a pod and without a kubeconfig, the injector cannot see Services: it says so instead of failing every review.

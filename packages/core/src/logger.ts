@@ -19,6 +19,13 @@ export const REDACTED_PATHS = [
   '*.token',
   '*.key',
   '*.authorization',
+  // Signed routing keys (issue 13): the signed value a developer sends, and the keys agents verify with.
+  'signedValue',
+  '*.signedValue',
+  'routingKeys',
+  '*.routingKeys',
+  'secret',
+  '*.secret',
 ] as const;
 
 export interface LoggerOptions {

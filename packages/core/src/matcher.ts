@@ -1,6 +1,7 @@
 import { RE2JS } from 're2js';
 import type { HeaderMatcher, Intercept, InterceptRequest, PathMatcher } from '@detour/protocol';
 import { DetourError } from './errors.js';
+import type { RoutingKeyVerifier } from './routing-key.js';
 
 /**
  * Per-request routing decisions.
@@ -45,7 +46,13 @@ function compileRegex(pattern: string, what: string): RE2JS {
   }
 }
 
-function headerTest(matcher: HeaderMatcher): ValueTest {
+/** Without a verifier (a table compiled outside an agent), a signed matcher matches nothing. */
+function headerTest(matcher: HeaderMatcher, verifier?: RoutingKeyVerifier): ValueTest {
+  if (matcher.signed === true) {
+    const expected = matcher.value;
+    // Not counted here: the index lookup in RouteTable.match counted this value's refusal already.
+    return verifier === undefined ? () => false : (value) => verifier.nameOf(value, false) === expected;
+  }
   if (matcher.op === 'equals') {
     const expected = matcher.value;
     return (value) => value === expected;
@@ -82,7 +89,7 @@ export function comparePrecedence(a: Intercept, b: Intercept): number {
 
 /** Throws DETOUR_ERR_INTERCEPT_INVALID_MATCHER when a matcher cannot be compiled. */
 export function validateMatchers(request: Pick<InterceptRequest, 'headers' | 'paths'>): void {
-  request.headers.forEach(headerTest);
+  request.headers.forEach((h) => headerTest(h));
   request.paths.forEach(pathTest);
 }
 
@@ -91,7 +98,7 @@ export function validateMatchers(request: Pick<InterceptRequest, 'headers' | 'pa
  * the same key would match exactly the same requests, so the second is refused.
  */
 export function matcherKey(request: Pick<InterceptRequest, 'headers' | 'paths' | 'global'>): string {
-  const headers = request.headers.map((h) => `${h.name}\u0000${h.op}\u0000${h.value}`).sort();
+  const headers = request.headers.map((h) => `${h.name}\u0000${h.op}\u0000${h.value}${h.signed === true ? '\u0000signed' : ''}`).sort();
   const paths = [...new Set(request.paths.map((p) => `${p.op}\u0000${p.value}`))].sort();
   return JSON.stringify({ global: request.global, headers: [...new Set(headers)], paths });
 }
@@ -108,27 +115,36 @@ export class RouteTable {
   readonly headerNames: ReadonlySet<string>;
   readonly size: number;
   readonly #byExactHeader = new Map<string, Map<string, CompiledIntercept[]>>();
+  /** Signed matchers (`--signed-keys`), by header and the name a value must be signed for. */
+  readonly #bySignedHeader = new Map<string, Map<string, CompiledIntercept[]>>();
   readonly #scanned: CompiledIntercept[] = [];
+  readonly #verifier: RoutingKeyVerifier | undefined;
 
-  /** Compiles a rule set. Throws DETOUR_ERR_INTERCEPT_INVALID_MATCHER on a bad regex. */
-  constructor(intercepts: readonly Intercept[]) {
+  /**
+   * Compiles a rule set. Throws DETOUR_ERR_INTERCEPT_INVALID_MATCHER on a bad regex.
+   * `verifier` checks the values of signed matchers; without one they match nothing.
+   */
+  constructor(intercepts: readonly Intercept[], verifier?: RoutingKeyVerifier) {
+    this.#verifier = verifier;
     const names = new Set<string>();
     const ordered = [...intercepts].sort(comparePrecedence);
     ordered.forEach((intercept, order) => {
       const compiled: CompiledIntercept = {
         intercept,
         order,
-        headerTests: intercept.headers.map((h) => ({ name: h.name, test: headerTest(h) })),
+        headerTests: intercept.headers.map((h) => ({ name: h.name, test: headerTest(h, verifier) })),
         pathTests: intercept.paths.map(pathTest),
       };
       for (const h of intercept.headers) names.add(h.name);
-      const key = intercept.headers.find((h) => h.op === 'equals');
+      // A signed matcher is the index key when there is one: a request is found by the name its value is signed for.
+      const key = intercept.headers.find((h) => h.signed === true) ?? intercept.headers.find((h) => h.op === 'equals');
       if (key === undefined) {
         this.#scanned.push(compiled);
         return;
       }
-      let byValue = this.#byExactHeader.get(key.name);
-      if (byValue === undefined) this.#byExactHeader.set(key.name, (byValue = new Map()));
+      const index = key.signed === true ? this.#bySignedHeader : this.#byExactHeader;
+      let byValue = index.get(key.name);
+      if (byValue === undefined) index.set(key.name, (byValue = new Map()));
       const bucket = byValue.get(key.value);
       if (bucket === undefined) byValue.set(key.value, [compiled]);
       else bucket.push(compiled);
@@ -149,6 +165,23 @@ export class RouteTable {
         for (const candidate of bucket) {
           if (best !== undefined && candidate.order > best.order) break;
           if (matches(candidate, input)) best = candidate;
+        }
+      }
+    }
+    const verifier = this.#verifier;
+    if (verifier !== undefined) {
+      for (const [name, byName] of this.#bySignedHeader) {
+        const values = input.headers.get(name);
+        if (values === undefined) continue;
+        for (const value of values) {
+          const signedFor = verifier.nameOf(value, true);
+          if (signedFor === undefined) continue;
+          const bucket = byName.get(signedFor);
+          if (bucket === undefined) continue;
+          for (const candidate of bucket) {
+            if (best !== undefined && candidate.order > best.order) break;
+            if (matches(candidate, input)) best = candidate;
+          }
         }
       }
     }

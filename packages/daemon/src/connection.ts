@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Intercept, Preview, PreviewCreate, PreviewList, RecentLogs, ServiceList, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
+import type { Intercept, Preview, PreviewCreate, PreviewList, RecentLogs, ServiceEnvironment, ServiceList, SessionInfo, TraceRequest, TraceResult } from '@detour/protocol';
 import { Backoff, DetourError, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import type { ConnectionState, InterceptAsk, LocalIntercept } from './daemon-api.js';
@@ -19,7 +19,14 @@ export interface ConnectionOptions {
   createForwarder: (portOf: (interceptId: string) => number | undefined) => LocalForwarder;
 }
 
-const FATAL_CODES = new Set(['DETOUR_ERR_AUTH_BAD_TOKEN', 'DETOUR_ERR_AUTH_MISSING_TOKEN', 'DETOUR_ERR_SESSION_NAME_TAKEN']);
+/** Errors a retry cannot fix; before the first connection they end `detour connect` (after it, the daemon keeps retrying). */
+const FATAL_CODES = new Set([
+  'DETOUR_ERR_AUTH_BAD_TOKEN',
+  'DETOUR_ERR_AUTH_MISSING_TOKEN',
+  'DETOUR_ERR_AUTH_FORBIDDEN',
+  'DETOUR_ERR_SESSION_NAME_TAKEN',
+  'DETOUR_ERR_TLS_MANAGER_UNTRUSTED',
+]);
 
 /**
  * The daemon's link to the manager, as a state machine (connecting → ready →
@@ -56,6 +63,11 @@ export class ManagerConnection {
     return new Promise((resolve, reject) => {
       this.#running = this.#run(resolve, reject);
     });
+  }
+
+  /** The manager's API, for calls that need the token only: tokens, the audit log, an admin's `leave --owner`. */
+  get manager(): ManagerClient {
+    return this.#options.manager;
   }
 
   /**
@@ -122,6 +134,11 @@ export class ManagerConnection {
       throw new DetourError('DETOUR_ERR_INTERCEPT_NOT_FOUND', `you have no intercept named ${name}; yours: ${names.length === 0 ? '(none)' : names.join(', ')} (see \`detour status\`)`);
     }
     return this.#options.manager.createPreview(local.spec.id, create, key);
+  }
+
+  /** The environment an agent of `service` published (`detour agent --env-file`), read with this session's key. */
+  serviceEnvironment(service: string): Promise<ServiceEnvironment> {
+    return this.#options.manager.serviceEnvironment(service, this.#readyKey());
   }
 
   /** The previews of this daemon's intercepts, as the manager holds them. */

@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { unlink } from 'node:fs/promises';
-import { InterceptRequestSchema, PreviewCreateSchema, TraceRequestSchema } from '@detour/protocol';
+import { InterceptRequestSchema, PreviewCreateSchema, TokenCreateSchema, TraceRequestSchema } from '@detour/protocol';
 import { z } from 'zod';
 import { DetourError, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
@@ -69,6 +69,8 @@ export async function startControlServer(options: ControlServerOptions): Promise
       if (req.method === 'GET' && path === DAEMON_PATHS.status) return send(200, await options.status());
       if (req.method === 'GET' && path === DAEMON_PATHS.services) return send(200, await connection.services());
       if (req.method === 'GET' && path === DAEMON_PATHS.logs) return send(200, await connection.recentLogs());
+      const environment = /^\/services\/([^/]+)\/environment$/.exec(path);
+      if (req.method === 'GET' && environment !== null) return send(200, await connection.serviceEnvironment(decodeURIComponent(environment[1]!)));
       if (req.method === 'POST' && path === DAEMON_PATHS.intercepts) {
         const parsed = InterceptAskSchema.safeParse(await readBody(req));
         if (!parsed.success) {
@@ -79,6 +81,26 @@ export async function startControlServer(options: ControlServerOptions): Promise
       if (req.method === 'DELETE' && path.startsWith(`${DAEMON_PATHS.intercepts}/`)) {
         await connection.removeIntercept(decodeURIComponent(path.slice(DAEMON_PATHS.intercepts.length + 1)));
         return send(204);
+      }
+      const owned = /^\/owners\/([^/]+)\/intercepts\/([^/]+)$/.exec(path);
+      if (req.method === 'DELETE' && owned !== null) {
+        await connection.manager.removeOwnedIntercept(decodeURIComponent(owned[1]!), decodeURIComponent(owned[2]!));
+        return send(204);
+      }
+      if (req.method === 'GET' && path === DAEMON_PATHS.tokens) return send(200, await connection.manager.tokens());
+      if (req.method === 'POST' && path === DAEMON_PATHS.tokens) {
+        const parsed = TokenCreateSchema.safeParse(await readBody(req));
+        if (!parsed.success) {
+          throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+        }
+        return send(201, await connection.manager.createToken(parsed.data));
+      }
+      if (req.method === 'DELETE' && path.startsWith(`${DAEMON_PATHS.tokens}/`)) {
+        await connection.manager.revokeToken(decodeURIComponent(path.slice(DAEMON_PATHS.tokens.length + 1)));
+        return send(204);
+      }
+      if (req.method === 'GET' && path === DAEMON_PATHS.audit) {
+        return send(200, await connection.manager.audit(Number(new URL(req.url ?? '/', 'http://daemon').searchParams.get('since') ?? 0)));
       }
       if (req.method === 'GET' && path === DAEMON_PATHS.previews) return send(200, await connection.previews());
       if (req.method === 'POST' && path === DAEMON_PATHS.previews) {

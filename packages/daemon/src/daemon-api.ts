@@ -1,4 +1,4 @@
-import type { Intercept, InterceptRequest, PreviewEntry, SessionInfo } from '@detour/protocol';
+import type { EgressNames, Intercept, InterceptRequest, PreviewEntry, SessionInfo, SignedValue } from '@detour/protocol';
 
 /** The daemon's local API, spoken over its Unix socket by the CLI. */
 export const DAEMON_PATHS = {
@@ -11,8 +11,16 @@ export const DAEMON_PATHS = {
   /** Your previews: GET lists, POST creates ({@link PreviewAsk}). */
   previews: '/previews',
   preview: (ref: string) => `/previews/${encodeURIComponent(ref)}`,
+  /** What the service's agents published of their app's environment (`intercept --env-file` without a cluster). */
+  environment: (service: string) => `/services/${encodeURIComponent(service)}/environment`,
   /** The manager's and agents' recent logs (`detour gather-logs`). */
   logs: '/logs',
+  /** Another identity's intercept (`detour leave NAME --owner WHO`, admins). */
+  ownedIntercept: (owner: string, name: string) => `/owners/${encodeURIComponent(owner)}/intercepts/${encodeURIComponent(name)}`,
+  /** `detour token` and `detour audit`: passed to the manager with this daemon's token. */
+  tokens: '/tokens',
+  token: (name: string) => `/tokens/${encodeURIComponent(name)}`,
+  audit: '/audit',
   /** Starts the dashboard (or returns the running one): POST `DashboardStart`, answers `DashboardInfo`; DELETE stops it. */
   dashboard: '/dashboard',
 } as const;
@@ -48,12 +56,14 @@ export interface LocalIntercept {
 
 export interface DaemonStatus {
   daemon: { pid: number; version: string; home: string };
-  manager: { url: string; version?: string; route: ManagerRouteStatus };
+  /** `egress`: the manager's outbound name policy, once the daemon has read it (managers from before it send none). */
+  manager: { url: string; version?: string; egress?: EgressNames; route: ManagerRouteStatus };
   connection: { state: ConnectionState; lastError?: string; since: number };
   /** The local proxy `detour run` points commands at (HTTP CONNECT, absolute-form HTTP and SOCKS5, on loopback). */
   outbound: { url: string; socks: string; lastError?: { at: number; message: string } };
   name: string;
-  header: { name: string; value: string };
+  /** `value`: the developer's own value (what `auto` matches); `signedValue`: what to send when the manager signs it (`--signed-keys`). */
+  header: { name: string; value: string; signedValue?: SignedValue };
   session?: SessionInfo;
   intercepts: LocalIntercept[];
 }

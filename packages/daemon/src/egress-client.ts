@@ -3,14 +3,15 @@ import type { ClientHttp2Session, ClientHttp2Stream } from 'node:http2';
 import { ErrorBodySchema } from '@detour/protocol';
 import { DetourError, errorFromBody } from '@detour/core';
 import type { Logger } from '@detour/core';
-import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startKeepalive, widenSessionWindow } from '@detour/transport';
+import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, connectToManager, startKeepalive, widenSessionWindow } from '@detour/transport';
+import type { ManagerEndpoint } from '@detour/transport';
 
 /** The largest error body read from a refused CONNECT; the manager's are a few hundred bytes. */
 const MAX_ERROR_BODY_BYTES = 16 * 1024;
 
 export interface EgressClientOptions {
-  /** The manager's URL, as the daemon reaches it (direct, or a port-forward's local end). */
-  url: () => string;
+  /** The manager as the daemon reaches it (direct, or a port-forward's local end), and how it is verified (transport's `managerEndpoint`). */
+  manager: () => ManagerEndpoint;
   /** The token and session key for a call made for the session; throws DETOUR_ERR_EGRESS_OFFLINE while there is none. */
   authHeaders: () => Record<string, string>;
   pingIntervalMs: number;
@@ -69,7 +70,8 @@ export class EgressClient {
   #current(): ClientHttp2Session {
     if (this.#session !== undefined && !this.#session.closed && !this.#session.destroyed) return this.#session;
     const { logger, pingIntervalMs, pingTimeoutMs } = this.#options;
-    const session = http2.connect(this.#options.url(), { settings: RELAY_HTTP2_SETTINGS, maxHeaderListPairs: MAX_HEADER_LIST_PAIRS });
+    const manager = this.#options.manager();
+    const session = http2.connect(manager.origin, { settings: RELAY_HTTP2_SETTINGS, maxHeaderListPairs: MAX_HEADER_LIST_PAIRS, createConnection: () => connectToManager(manager, ['h2']) });
     session.on('error', (err) => logger.debug({ err: err.message }, 'outbound session error'));
     session.once('connect', () => widenSessionWindow(session));
     startKeepalive(session, {

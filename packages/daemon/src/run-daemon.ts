@@ -2,6 +2,8 @@ import { chmod } from 'node:fs/promises';
 import { readTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { DEFAULT_HEADER_NAME } from '@detour/protocol';
+import type { ManagerEndpoint } from '@detour/transport';
+import type { ManagerInfo } from '@detour/protocol';
 import type { DaemonStatus, DashboardInfo, DashboardStart, ManagerRouteStatus } from './daemon-api.js';
 import { headerValueFor, loadClientId } from './home.js';
 import type { DetourHome } from './home.js';
@@ -23,10 +25,11 @@ export interface ManagerRoute {
 }
 
 export interface DaemonOptions {
-  managerUrl: string;
+  /** The manager and how to verify it (transport's `managerEndpoint`: --manager, --manager-ca, --insecure; or a port-forward's local end). */
+  manager: ManagerEndpoint;
   /** The manager's token: a file (--token-file), or read already (from the chart's Secret). */
   token: { file: string } | { value: string };
-  /** Set when `managerUrl` is the local end of a port-forward. */
+  /** Set when `manager` is the local end of a port-forward. */
   route?: ManagerRoute;
   name: string;
   home: DetourHome;
@@ -52,7 +55,8 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
   const token = 'file' in options.token ? await readTokenFile(options.token.file) : options.token.value;
   const clientId = loadClientId(home);
   const headerValue = headerValueFor(options.name, clientId);
-  const manager = new ManagerClient(options.managerUrl, token);
+  const manager = new ManagerClient(options.manager, token);
+  if (options.manager.cleartextWarning !== undefined) logger.warn(options.manager.cleartextWarning);
   const captureSwitch: CaptureSwitch = { current: undefined };
   const connection = new ManagerConnection({
     manager,
@@ -64,25 +68,40 @@ export async function runDaemon(options: DaemonOptions, signal: AbortSignal): Pr
     createForwarder: (portOf) => new LocalForwarder(portOf, logger, captureSwitch),
   });
   const egress = new EgressClient({
-    url: () => manager.url,
+    manager: () => manager.endpoint,
     authHeaders: () => connection.outboundHeaders(),
     pingIntervalMs: DAEMON_DEFAULTS.tunnelPingIntervalMs,
     pingTimeoutMs: DAEMON_DEFAULTS.tunnelPingTimeoutMs,
     logger,
   });
   const outbound = await OutboundProxy.start({ host: DAEMON_DEFAULTS.outboundHost, port: options.outboundPort ?? 0, dial: (host, port) => egress.open(host, port), logger });
-  let managerVersion: string | undefined;
+  // Read once per session: a new session may mean a restarted manager, with other --egress flags. Not on every
+  // status call, which must answer even while the manager hangs; the last answer stays meanwhile.
+  let managerInfo: ManagerInfo | undefined;
+  let infoSession: string | undefined;
   const status = async (): Promise<DaemonStatus> => {
-    if (managerVersion === undefined && connection.state === 'ready') {
-      managerVersion = await manager.info().then((info) => info.version, () => undefined);
+    const sessionId = connection.session?.id;
+    if (connection.state === 'ready' && sessionId !== undefined && sessionId !== infoSession) {
+      const info = await manager.info().catch(() => undefined);
+      if (info !== undefined) [managerInfo, infoSession] = [info, sessionId];
     }
     return {
       daemon: { pid: process.pid, version: options.version, home: home.dir },
-      manager: { url: manager.url, ...(managerVersion === undefined ? {} : { version: managerVersion }), route: options.route?.describe() ?? { kind: 'direct' } },
+      manager: {
+        url: manager.url,
+        ...(managerInfo === undefined ? {} : { version: managerInfo.version }),
+        ...(managerInfo?.egress === undefined ? {} : { egress: managerInfo.egress }),
+        route: options.route?.describe() ?? { kind: 'direct' },
+      },
       connection: { state: connection.state, since: connection.since, ...(connection.lastError === undefined ? {} : { lastError: connection.lastError }) },
       outbound: { url: outbound.url, socks: `socks5h://${outbound.address.host}:${outbound.address.port}`, ...(outbound.lastError === undefined ? {} : { lastError: outbound.lastError }) },
-      name: options.name,
-      header: { name: DEFAULT_HEADER_NAME, value: headerValue },
+      // With identities the manager names the session after the token's identity, not --name.
+      name: connection.session?.name ?? options.name,
+      header: {
+        name: DEFAULT_HEADER_NAME,
+        value: connection.session?.headerValue ?? headerValue,
+        ...(connection.session?.signedValue === undefined ? {} : { signedValue: connection.session.signedValue }),
+      },
       ...(connection.session === undefined ? {} : { session: connection.session }),
       intercepts: connection.intercepts,
     };

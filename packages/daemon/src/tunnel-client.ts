@@ -1,8 +1,8 @@
 import http2 from 'node:http2';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { upgrade } from 'undici';
-import { API_PATHS, TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
+import { TLSSocket } from 'node:tls';
+import { TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
 import type { Logger } from '@detour/core';
 import type { ManagerClient } from './manager-client.js';
 import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startKeepalive, widenSessionWindow } from '@detour/transport';
@@ -25,10 +25,7 @@ export async function openTunnel(
   options: TunnelOptions,
   logger: Logger,
 ): Promise<{ closed: Promise<void>; destroy(): void }> {
-  const { socket } = await upgrade(`${manager.url}${API_PATHS.tunnel}`, {
-    protocol: TUNNEL_UPGRADE_TOKEN,
-    headers: manager.authHeaders(sessionKey),
-  });
+  const socket = await manager.upgradeTunnel(TUNNEL_UPGRADE_TOKEN, sessionKey);
   // Many small HTTP/2 frames cross this socket; Nagle would hold each for an ACK.
   (socket as Socket).setNoDelay(true);
   const server = http2.createServer({ settings: RELAY_HTTP2_SETTINGS, maxHeaderListPairs: MAX_HEADER_LIST_PAIRS });
@@ -37,6 +34,9 @@ export async function openTunnel(
     forwarder.handle(stream, headers, (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0);
   });
   const sessionReady = once(server, 'session') as Promise<[http2.ServerHttp2Session]>;
+  // Over TLS the handshake's ALPN said http/1.1, true of the exchange before the 101 (RFC 9110 §7.8); node's
+  // http2 server would take that for an HTTP/1.1 client and drop the socket. From here on it carries HTTP/2.
+  if (socket instanceof TLSSocket) socket.alpnProtocol = null;
   server.emit('connection', socket);
   const [session] = await sessionReady;
   session.on('error', (err) => logger.warn({ err: err.message }, 'tunnel error'));

@@ -2,6 +2,7 @@ import { Pool } from 'undici';
 import { API_PATHS, ErrorBodySchema, PREVIEW_ID_PATTERN, PreviewRouteSchema } from '@detour/protocol';
 import type { PreviewRoute } from '@detour/protocol';
 import { DetourError } from '@detour/core';
+import type { ManagerEndpoint } from '@detour/transport';
 
 export const LOOKUP_DEFAULTS = {
   /**
@@ -20,8 +21,11 @@ export const LOOKUP_DEFAULTS = {
 export type PreviewLookup = (id: string) => Promise<PreviewRoute | undefined>;
 
 export interface LookupOptions {
-  /** A function when the gateway runs inside the manager's process and listens before the manager does. */
-  managerUrl: string | (() => string | undefined);
+  /**
+   * The manager and how to verify it (transport's `managerEndpoint`); a function when the
+   * gateway runs inside the manager's process and listens before the manager does.
+   */
+  manager: ManagerEndpoint | (() => ManagerEndpoint | undefined);
   token: string;
   cacheMs?: number;
   timeoutMs?: number;
@@ -37,10 +41,10 @@ export function createPreviewLookup(options: LookupOptions): { lookup: PreviewLo
   let base = '';
   const managerPool = (): Pool => {
     if (pool !== undefined) return pool;
-    const url = typeof options.managerUrl === 'string' ? options.managerUrl : options.managerUrl();
-    if (url === undefined) throw new Error('the manager is not listening yet');
-    base = url.replace(/\/+$/, '');
-    pool = new Pool(base, { connections: 8, connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    const endpoint = typeof options.manager === 'function' ? options.manager() : options.manager;
+    if (endpoint === undefined) throw new Error('the manager is not listening yet');
+    base = endpoint.origin;
+    pool = new Pool(base, { connections: 8, connect: { timeout: timeoutMs, ...endpoint.tls }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
     return pool;
   };
   const cache = new Map<string, { at: number; route: PreviewRoute | undefined }>();

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { PreviewRoute } from '@detour/protocol';
 import { errorBody, isDetourError } from '@detour/core';
 import type { Logger } from '@detour/core';
+import type { ManagerEndpoint } from '@detour/transport';
 import { BannerInjector } from './banner-injector.js';
 import { requestHeaders, responseHeaders } from './forward-headers.js';
 import type { HeaderList } from './forward-headers.js';
@@ -32,7 +33,8 @@ export interface GatewayOptions {
   /** Previews are `<id>.<domain>`; e.g. `preview.example.test`, locally `preview.localhost`. */
   domain: string;
   /** A function when the manager serves the gateway itself and starts listening after it (see LookupOptions). */
-  managerUrl: string | (() => string | undefined);
+  /** The manager (transport's `managerEndpoint`); a function when the gateway runs in the manager's process and listens first. */
+  manager: ManagerEndpoint | (() => ManagerEndpoint | undefined);
   token: string;
   /** Add the "you are viewing …'s preview" bar to HTML answers. Off by default. */
   banner?: boolean;
@@ -67,7 +69,7 @@ function htmlAnswer(status: number, body: string, extra: HeaderList = []): Resol
 export async function startGateway(options: GatewayOptions): Promise<GatewayHandle> {
   const { logger, domain } = options;
   const { lookup, close: closeLookup } = createPreviewLookup({
-    managerUrl: options.managerUrl,
+    manager: options.manager,
     token: options.token,
     ...(options.lookupCacheMs === undefined ? {} : { cacheMs: options.lookupCacheMs }),
     ...(options.lookupTimeoutMs === undefined ? {} : { timeoutMs: options.lookupTimeoutMs }),

@@ -21,7 +21,7 @@ export {
   appPortName,
 } from './names.js';
 export type { Container, ContainerPort, KubeObject, ObjectMeta, PodSpec, PodTemplate, Probe, Service, ServicePort } from './objects.js';
-export { appContainer, containerEnvironment, expandReferences, formatDotenv, referencedSources } from './pod-env.js';
+export { appContainer, containerEnvironment, expandReferences, referencedSources } from './pod-env.js';
 export type { ContainerEnvironment, EnvSources, KeyValueSource, RunningPod } from './pod-env.js';
 export { uninjectPodTemplate } from './uninject.js';
 export { diffMergePatch } from './merge-patch.js';

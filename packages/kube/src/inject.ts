@@ -7,6 +7,9 @@ import {
   TOKEN_FILE,
   TOKEN_MOUNT_PATH,
   TOKEN_VOLUME,
+  MANAGER_CA_FILE,
+  MANAGER_CA_MOUNT_PATH,
+  MANAGER_CA_VOLUME,
   agentPortNameForNumber,
   appPortName,
   numberOfAgentPortName,
@@ -22,6 +25,10 @@ export interface InjectOptions {
   managerUrl: string;
   /** The Secret holding the manager's token; it must exist in the pod's namespace. */
   tokenSecret: { name: string; key: string };
+  /** For an `https://` manager with a private CA: the Secret (in the pod's namespace) holding it; agents get `--manager-ca`. */
+  managerCaSecret?: { name: string; key: string };
+  /** Agents get `--insecure`: the token crosses the cluster network to an `http://` manager in cleartext (they warn at start). */
+  insecure?: boolean;
   /** Written into {@link INJECTED_ANNOTATION}. */
   version: string;
   resources?: Record<string, unknown>;
@@ -160,14 +167,18 @@ export function injectPodTemplate(template: PodTemplate, services: readonly Serv
   }
 
   if ((template.spec.volumes ?? []).some((v) => v.name === TOKEN_VOLUME)) return skip(`a volume is already named ${TOKEN_VOLUME}`);
+  const ca = options.managerCaSecret;
+  if (ca !== undefined && (template.spec.volumes ?? []).some((v) => v.name === MANAGER_CA_VOLUME)) return skip(`a volume is already named ${MANAGER_CA_VOLUME}`);
   out.spec.containers.push(...agents);
   out.spec.volumes = [
     ...(out.spec.volumes ?? []),
     // 0444: the files belong to root and the agent runs as a non-root user without an fsGroup;
     // only the agent containers mount the volume.
     { name: TOKEN_VOLUME, secret: { secretName: options.tokenSecret.name, items: [{ key: options.tokenSecret.key, path: 'token' }], defaultMode: 0o444 } },
+    ...(ca === undefined ? [] : [{ name: MANAGER_CA_VOLUME, secret: { secretName: ca.name, items: [{ key: ca.key, path: 'ca.crt' }], defaultMode: 0o444 } }]),
   ];
   changes.push(`volume ${TOKEN_VOLUME} added: Secret ${options.tokenSecret.name} key ${options.tokenSecret.key}`);
+  if (ca !== undefined) changes.push(`volume ${MANAGER_CA_VOLUME} added: Secret ${ca.name} key ${ca.key}`);
   out.metadata = { ...(out.metadata ?? {}), annotations: { ...annotations, [INJECTED_ANNOTATION]: options.version } };
   changes.push(...notes);
   return { injected: true, template: out, changes, numericTargets };
@@ -332,6 +343,8 @@ function agentContainer(plan: AgentPlan, options: InjectOptions): Container {
       '--protocol', plan.protocol,
       '--manager', options.managerUrl,
       '--token-file', TOKEN_FILE,
+      ...(options.managerCaSecret === undefined ? [] : ['--manager-ca', MANAGER_CA_FILE]),
+      ...(options.insecure === true ? ['--insecure'] : []),
     ],
     ports: [{ name: plan.portName, containerPort: plan.agentPort, protocol: 'TCP' }],
     // The agent listens before it reaches the manager, so a down manager does not make the pod unready.
@@ -347,6 +360,9 @@ function agentContainer(plan: AgentPlan, options: InjectOptions): Container {
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     },
-    volumeMounts: [{ name: TOKEN_VOLUME, mountPath: TOKEN_MOUNT_PATH, readOnly: true }],
+    volumeMounts: [
+      { name: TOKEN_VOLUME, mountPath: TOKEN_MOUNT_PATH, readOnly: true },
+      ...(options.managerCaSecret === undefined ? [] : [{ name: MANAGER_CA_VOLUME, mountPath: MANAGER_CA_MOUNT_PATH, readOnly: true }]),
+    ],
   };
 }

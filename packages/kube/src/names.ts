@@ -19,6 +19,10 @@ export const ORIGINAL_TARGET_PORTS_ANNOTATION = 'detour.dev/original-target-port
 export const TOKEN_VOLUME = 'detour-token';
 export const TOKEN_MOUNT_PATH = '/var/run/secrets/detour';
 export const TOKEN_FILE = `${TOKEN_MOUNT_PATH}/token`;
+/** The CA that verifies an https:// manager (`--manager-ca`), from a Secret, when the injector is given one. */
+export const MANAGER_CA_VOLUME = 'detour-manager-ca';
+export const MANAGER_CA_MOUNT_PATH = '/var/run/secrets/detour-manager-ca';
+export const MANAGER_CA_FILE = `${MANAGER_CA_MOUNT_PATH}/ca.crt`;
 
 export const AGENT_CONTAINER_PREFIX = 'detour-agent-';
 

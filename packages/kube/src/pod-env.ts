@@ -195,14 +195,3 @@ export function containerEnvironment(pod: RunningPod, container: Container, sour
   }
   return { container: container.name, variables: [...values].map(([name, value]) => ({ name, value })), unresolved };
 }
-
-/** `.env` lines: a plain value as it is, anything else double-quoted with `\\`, `"`, `$` and newlines escaped (dotenv, docker's --env-file reads the plain ones). */
-export function formatDotenv(variables: ReadonlyArray<{ name: string; value: string }>): string {
-  return variables
-    .map(({ name, value }) => {
-      if (/^[A-Za-z0-9_./:@%+,=?-]*$/.test(value)) return `${name}=${value}\n`;
-      const quoted = value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g, '\\$').replace(/\r/g, '\\r').replace(/\n/g, '\\n');
-      return `${name}="${quoted}"\n`;
-    })
-    .join('');
-}

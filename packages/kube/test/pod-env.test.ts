@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfigMap, Pod, Secret } from 'kubernetes-models/v1';
-import { appContainer, containerEnvironment, expandReferences, formatDotenv, referencedSources } from '../src/index.js';
+import { appContainer, containerEnvironment, expandReferences, referencedSources } from '../src/index.js';
 import type { RunningPod } from '../src/index.js';
 import { readFileSync } from 'node:fs';
 
@@ -63,15 +63,4 @@ test('$(VAR) expansion follows the kubelet: $$ escapes, unknown names stay, an u
   assert.equal(expandReferences('x$(A)y', known), 'x1y');
   assert.equal(expandReferences('$$(A) $(B) $(A', known), '$(A) $(B) $(A');
   assert.equal(expandReferences('cost: 5$', known), 'cost: 5$');
-});
-
-test('.env output quotes what needs it', () => {
-  assert.equal(
-    formatDotenv([
-      { name: 'A', value: 'http://x:1/p?q=1' },
-      { name: 'B', value: 'two words "and" $HOME\nnext' },
-      { name: 'C', value: '' },
-    ]),
-    'A=http://x:1/p?q=1\nB="two words \\"and\\" \\$HOME\\nnext"\nC=\n',
-  );
 });

@@ -47,11 +47,6 @@ export class AgentHub {
     sink.write(`${JSON.stringify(this.#state.ruleSet(service))}\n`);
   }
 
-  /** Whether `agentId` has a watch stream open now. */
-  attached(agentId: string): boolean {
-    return this.#sinks.has(agentId);
-  }
-
   /** Forgets an agent, unless it has already re-attached with a newer stream. */
   detach(agentId: string, sink: RuleSink): void {
     if (this.#sinks.get(agentId)?.sink !== sink) return;

@@ -13,6 +13,10 @@ interface AgentSession {
    * token of their own.
    */
   watched: boolean;
+  /** The identity whose token opened the watch: when it is revoked, the session is closed. */
+  identity?: string;
+  /** The agents whose watch streams this session carries: only they may publish as those agents on it. */
+  agents: Set<string>;
 }
 
 /**
@@ -34,7 +38,7 @@ export class AgentWatch {
 
   /** Starts tracking a new HTTP/2 session, until it closes. */
   track(session: Http2Session): void {
-    this.#sessions.set(session, { watched: false });
+    this.#sessions.set(session, { watched: false, agents: new Set() });
     session.once('close', () => this.#sessions.delete(session));
   }
 
@@ -43,13 +47,18 @@ export class AgentWatch {
     return session !== undefined && this.#sessions.get(session)?.watched === true;
   }
 
+  /** Whether `agentId`'s watch stream runs on this session (what an agent posts about itself must come on its own link). */
+  carries(session: Http2Session | undefined, agentId: string): boolean {
+    return session !== undefined && this.#sessions.get(session)?.agents.has(agentId) === true;
+  }
+
   /**
    * Accepts a watch stream whose token the gate has checked. Runs synchronously
    * from the stream's HEADERS: the streams an agent opens after its watch are
    * dispatched after this returns (RFC 9113 §5.1.1: stream ids increase), so
    * they find the session authenticated.
    */
-  open(stream: ServerHttp2Stream, searchParams: URLSearchParams): void {
+  open(stream: ServerHttp2Stream, searchParams: URLSearchParams, identity: string): void {
     const parsed = AgentWatchQuerySchema.safeParse(firstOfEach(searchParams));
     if (!parsed.success) {
       const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(query)'}: ${issue.message}`);
@@ -57,7 +66,11 @@ export class AgentWatch {
     }
     const { service, agentId, listen, protocol } = parsed.data;
     const session = stream.session === undefined ? undefined : this.#sessions.get(stream.session);
-    if (session !== undefined) session.watched = true;
+    if (session !== undefined) {
+      session.watched = true;
+      session.identity = identity;
+      session.agents.add(agentId);
+    }
     stream.respond({ ':status': 200, 'content-type': 'application/x-ndjson' });
     this.#state.addAgent({ id: agentId, service, listen, protocol });
     this.#logger.info({ agentId, service, listen, protocol }, 'agent connected');
@@ -65,6 +78,7 @@ export class AgentWatch {
     this.#hub.attach(agentId, service, sink);
     stream.resume();
     stream.on('close', () => {
+      session?.agents.delete(agentId);
       this.#hub.detach(agentId, sink);
       this.#logger.info({ agentId, service }, 'agent disconnected');
     });
@@ -77,14 +91,30 @@ export class AgentWatch {
    * server's rapid-reset limit) costs the streams on it and not the agent's
    * registration. Synchronous from HEADERS, like {@link open}.
    */
-  openData(stream: ServerHttp2Stream, agentId: string): void {
-    if (!this.#hub.attached(agentId)) {
-      throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no agent ${agentId} is watching; open the watch stream first`);
+  openData(stream: ServerHttp2Stream, agentId: string, identity: string): void {
+    const watching = [...this.#sessions.values()].some((s) => s.identity === identity && s.agents.has(agentId));
+    if (!watching) {
+      throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no agent ${agentId} is watching with this credential; open the watch stream first`);
     }
     const session = stream.session === undefined ? undefined : this.#sessions.get(stream.session);
-    if (session !== undefined) session.watched = true;
+    if (session !== undefined) {
+      // The identity too, so that revoking it drops the data sessions with the watch.
+      session.watched = true;
+      session.identity = identity;
+    }
     stream.respond({ ':status': 204 }, { endStream: true });
     this.#logger.debug({ agentId }, 'agent data session opened');
+  }
+
+  /** Closes the HTTP/2 sessions of agents whose identity fails `keep` (revoked or expired): their watch and relay streams end with them. */
+  dropUnless(keep: (identity: string) => boolean): number {
+    let dropped = 0;
+    for (const [session, agent] of this.#sessions) {
+      if (agent.identity === undefined || keep(agent.identity)) continue;
+      session.destroy();
+      dropped++;
+    }
+    return dropped;
   }
 
   destroyAll(): void {

@@ -8,6 +8,8 @@ export interface ApiExchange {
   method: string;
   url: URL;
   header(name: string): string | undefined;
+  /** The caller's address, for the audit log's "from where". */
+  remote: string;
   body: AsyncIterable<Buffer>;
   send(status: number, body?: unknown): void;
   /** Answers a body that is not JSON (the Prometheus text of `/metrics`). */
@@ -31,6 +33,7 @@ export function h1Exchange(req: http.IncomingMessage, res: http.ServerResponse):
     method: req.method ?? 'GET',
     url: new URL(req.url ?? '/', 'http://manager'),
     header: (name) => headerOf(req.headers, name),
+    remote: req.socket.remoteAddress ?? 'unknown',
     body: req,
     send: (status, body) => {
       if (res.headersSent) return;
@@ -54,6 +57,7 @@ export function h2Exchange(stream: ServerHttp2Stream, headers: IncomingHttpHeade
     method: String(headers[':method']),
     url: new URL(String(headers[':path'] ?? '/'), 'http://manager'),
     header: (name) => headerOf(headers, name),
+    remote: stream.session?.socket?.remoteAddress ?? 'unknown',
     body: stream,
     h2Stream: stream,
     send: (status, body) => {

@@ -1,5 +1,6 @@
 import { API_PREFIX } from '@detour/protocol';
-import { DetourError } from '@detour/core';
+import type { Role } from '@detour/protocol';
+import { DetourError, isDetourError } from '@detour/core';
 import { sendError } from './api-exchange.js';
 import type { ApiExchange } from './api-exchange.js';
 import { API_ROUTES, notFound } from './api-routes.js';
@@ -14,6 +15,7 @@ const NOT_FOUND: ApiRoute = {
   method: '*',
   pattern: /^/,
   auth: 'token',
+  permission: 'read',
   handler: async (_context, exchange) => {
     throw notFound(exchange);
   },
@@ -38,6 +40,23 @@ const ROUTE_LABELS = new Map<ApiRoute, string>([
     return [route, route.unversioned === true ? path : `${API_PREFIX}${path}`];
   }),
 ]);
+
+const AUTH_REFUSALS = new Set(['DETOUR_ERR_AUTH_MISSING_TOKEN', 'DETOUR_ERR_AUTH_BAD_TOKEN', 'DETOUR_ERR_AUTH_FORBIDDEN']);
+
+/**
+ * A refused call is an audit line: who (when the token named someone), which
+ * endpoint, the rule and why, from where. Never the token: no message quotes one.
+ */
+function auditRefusal(context: ApiContext, exchange: ApiExchange, route: ApiRoute, err: unknown): void {
+  if (!isDetourError(err) || !AUTH_REFUSALS.has(err.code)) return;
+  const { identity, role, ...rule } = err.details ?? {};
+  context.audit.record({ name: typeof identity === 'string' ? identity : 'unknown', ...(typeof role === 'string' ? { role: role as Role } : {}) }, {
+    action: 'auth.refused',
+    from: exchange.remote,
+    outcome: 'refused',
+    details: { code: err.code, endpoint: `${route.method} ${ROUTE_LABELS.get(route)!}`, ...rule, ...(err.code === 'DETOUR_ERR_AUTH_FORBIDDEN' ? { reason: err.message } : {}) },
+  });
+}
 
 /**
  * The JSON API: finds the route, lets the gate check what the route declares,
@@ -68,9 +87,10 @@ export function createApiHandler(context: ApiContext, gate: AuthGate): ApiHandle
         if (raw === undefined) throw new DetourError('DETOUR_ERR_INTERNAL_BUG', `route ${route.method} ${route.pattern.source} has no :${name}`);
         return decodeURIComponent(raw);
       };
-      const grant = gate.authorize(route.auth, { header: exchange.header, param });
+      const grant = gate.authorize(route.auth, route.permission, { header: exchange.header, param });
       await route.handler(context, exchange, { ...grant, param });
     } catch (err) {
+      auditRefusal(context, exchange, route, err);
       sendError(context.logger, exchange, err);
     }
     // The agent watch answers on its own stream, never through send().

@@ -1,5 +1,5 @@
 import { BlockList, isIP } from 'node:net';
-import type { AgentInfo } from '@detour/protocol';
+import type { AgentInfo, EgressNames } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 
 /**
@@ -24,6 +24,11 @@ export interface EgressOptions {
 }
 
 export const EGRESS_DEFAULTS: EgressOptions = Object.freeze({ mode: 'agents', clusterDomain: 'cluster.local', namespaces: [], serviceCidrs: [] });
+
+/** What daemons are told of the policy (`/v1/info`), so that laptop processes send exactly these names through the proxy. */
+export function egressNames(options: EgressOptions): EgressNames {
+  return { mode: options.mode, clusterDomain: normalizeHost(options.clusterDomain), namespaces: [...options.namespaces], serviceCidrs: [...options.serviceCidrs] };
+}
 
 export interface EgressTarget {
   host: string;

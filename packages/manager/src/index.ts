@@ -7,5 +7,8 @@ export type { WebhookOptions, WebhookHandle } from './webhook-server.js';
 export { FileInterceptStore } from './store/file-store.js';
 export type { FileStoreOptions } from './store/file-store.js';
 export type { InterceptStore, StoredIntercept } from './store/intercept-store.js';
+export { AuthSource } from './auth/auth-source.js';
+export { AuditLog } from './auth/audit-log.js';
+export { tokenHash } from './auth/identities.js';
 export { EGRESS_DEFAULTS } from './egress-policy.js';
 export type { EgressOptions } from './egress-policy.js';

@@ -1,26 +1,32 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { RELAY_HEADER_INTERCEPT_ID } from '@detour/protocol';
 import type { Intercept } from '@detour/protocol';
+import { DetourError } from '@detour/core';
 import type { LogRing, Logger } from '@detour/core';
 import { MAX_HEADER_LIST_PAIRS, RELAY_HTTP2_SETTINGS, startMetricsListener, widenSessionWindow } from '@detour/transport';
 import type { MetricsListener } from '@detour/transport';
 import { AgentHub } from './agent-hub.js';
 import { AgentWatch } from './agent-watch.js';
 import { createApiHandler } from './api.js';
+import { AuditLog } from './auth/audit-log.js';
+import { AuthSource } from './auth/auth-source.js';
 import type { ApiHandler } from './api.js';
 import { h1Exchange, h2Exchange, headerOf, sendError } from './api-exchange.js';
 import type { ApiContext } from './api-routes.js';
-import { startLeaseExpiry } from './lease-expiry.js';
+import { endRevoked, startLeaseExpiry } from './lease-expiry.js';
 import { listenOnePort } from './listener.js';
 import { LogCollection } from './log-collection.js';
 import { ManagerMetrics } from './metrics.js';
 import { relayStream } from './relay.js';
 import { serveEgress } from './egress.js';
-import { createEgressPolicy, EGRESS_DEFAULTS } from './egress-policy.js';
+import { createEgressPolicy, EGRESS_DEFAULTS, egressNames } from './egress-policy.js';
 import type { EgressOptions } from './egress-policy.js';
 import { createAuthGate } from './route-auth.js';
+import { RoutingKeyRing } from './routing-keys.js';
+import type { RoutingKeyRingOptions } from './routing-keys.js';
 import { PreviewRegistry } from './previews/preview-registry.js';
 import { ManagerState } from './state.js';
 import type { InterceptStore } from './store/intercept-store.js';
@@ -34,7 +40,12 @@ import type { WebhookHandle, WebhookOptions } from './webhook-server.js';
 export interface ManagerOptions {
   host: string;
   port: number;
-  token: string;
+  /** Single-token mode's one credential (the demo, trying detour out); ignored when `auth` is given. */
+  token?: string;
+  /** Who holds which credential: an auth file's identities (`AuthSource.open`). */
+  auth?: AuthSource;
+  /** Where audit lines go; the CLI passes stderr or `--audit-file`. Absent: kept in memory only, for `detour audit`. */
+  audit?: AuditLog;
   leaseMs: number;
   globalAllowed: boolean;
   logger: Logger;
@@ -63,6 +74,13 @@ export interface ManagerOptions {
   previewUrl?: string;
   /** Add prom-client's process and Node.js metrics (the CLI does; in-process tests leave them out). */
   processMetrics?: boolean;
+  /**
+   * `--tls-cert`/`--tls-key`: the one port speaks HTTPS (API, tunnels, agents' HTTP/2).
+   * `clientCa` (`--client-ca`): agents must present a certificate it signed (mTLS).
+   */
+  tls?: { cert: Buffer; key: Buffer; clientCa?: Buffer };
+  /** `--signed-keys`: personal header values are signed and agents verify them; absent: values are plain. */
+  signedKeys?: RoutingKeyRingOptions;
   /** Which destinations developers' outbound calls may reach (`detour run`); default: registered services, through their agents. */
   egress?: EgressOptions;
   /** Told the intercepts after each change (the Kubernetes side writes Events from it). */
@@ -115,9 +133,16 @@ export interface Manager {
   sync: StoreSync | undefined;
 }
 
+function authSourceOf(options: ManagerOptions): AuthSource {
+  if (options.auth !== undefined) return options.auth;
+  if (options.token === undefined) throw new DetourError('DETOUR_ERR_INTERNAL_BUG', 'the manager needs a token or an auth file');
+  return AuthSource.singleToken(options.token);
+}
+
 export function buildManager(options: ManagerOptions): Manager {
   const { logger } = options;
   let sync: StoreSync | undefined;
+  const routingKeys = options.signedKeys === undefined ? undefined : new RoutingKeyRing(options.signedKeys);
   // Every intercept change may end some previews (revoked with their intercept): prune them before the snapshot is taken.
   const state = new ManagerState({
     leaseMs: options.leaseMs,
@@ -127,6 +152,7 @@ export function buildManager(options: ManagerOptions): Manager {
       sync?.changed();
       options.interceptObserver?.changed(state.storedIntercepts().map((stored) => stored.intercept));
     },
+    ...(routingKeys === undefined ? {} : { routingKeys: () => routingKeys.keys() }),
   });
   const previews = new PreviewRegistry({ interceptExists: (id) => state.getIntercept(id) !== undefined, onChanged: () => sync?.changed() });
   const snapshot = () => state.storedIntercepts().map((stored) => ({ ...stored, previews: previews.stored(stored.intercept.id) }));
@@ -153,10 +179,16 @@ export function buildManager(options: ManagerOptions): Manager {
     logs: new LogCollection({ ring: options.logRing, agentDeadlineMs: options.logsDeadlineMs }),
     persisted: async () => sync?.flush(),
     metrics,
+    routingKeys,
     previews,
     previewUrl: options.previewUrl?.replace(/\/+$/, ''),
+    auth: authSourceOf(options),
+    audit: options.audit ?? AuditLog.inMemory(),
+    egress: egressNames(options.egress ?? EGRESS_DEFAULTS),
   };
-  const gate = createAuthGate(options.token, state);
+  // A reload or a `detour token revoke` ends the sessions and agent links of identities it removed, at once.
+  context.auth.onChange(() => endRevoked(context));
+  const gate = createAuthGate(context.auth, state);
   const api = createApiHandler(context, gate);
 
   const h1 = http.createServer({ headersTimeout: MANAGER_DEFAULTS.firstByteTimeoutMs }, (req, res) => void api(h1Exchange(req, res)));
@@ -169,16 +201,26 @@ export function buildManager(options: ManagerOptions): Manager {
     session.on('error', (err) => logger.debug({ err: err.message }, 'agent session error'));
   });
   const egress = createEgressPolicy(options.egress ?? EGRESS_DEFAULTS, (service) => state.agentsOf(service), () => state.services().map((s) => s.name));
+  const clientCertRequired = options.tls?.clientCa !== undefined;
   h2.on('stream', (stream, headers, flags) => {
     stream.on('error', (err) => logger.debug({ err: err.message }, 'stream error'));
     if (headers[':method'] === 'CONNECT' && headers[RELAY_HEADER_INTERCEPT_ID] === undefined) {
       // A developer's outbound call (the daemon's proxy): token and session key, like any call made for a session.
       try {
-        const { session } = gate.authorize('caller-session', { header: (name) => headerOf(headers, name) });
+        const { session } = gate.authorize('caller-session', 'develop', { header: (name) => headerOf(headers, name) });
         serveEgress(stream, headers[':authority'], egress, session.name, logger);
       } catch (err) {
         sendError(logger, h2Exchange(stream, headers), err);
       }
+      return;
+    }
+    // Apart from those, HTTP/2 is the agents' side of the port: with --client-ca each of their sessions must have presented a certificate the CA signed.
+    if (clientCertRequired && (stream.session?.socket as TLSSocket | undefined)?.authorized !== true) {
+      const reason = (stream.session?.socket as TLSSocket | undefined)?.authorizationError;
+      sendError(logger, h2Exchange(stream, headers), new DetourError(
+        'DETOUR_ERR_AUTH_CLIENT_CERT',
+        `this manager accepts agents only with a client certificate signed by its --client-ca (${reason === undefined ? 'none was sent' : String(reason)}); start the agent with --client-cert and --client-key`,
+      ));
       return;
     }
     if (headers[RELAY_HEADER_INTERCEPT_ID] === undefined) {
@@ -210,7 +252,15 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     logger.info({ store: store.description, intercepts: stored.length }, 'intercepts restored; offline until their daemons re-assert them');
     store.watchDeletions?.((interceptId) => context.hub.push(context.state.dropIntercept(interceptId)));
   }
-  const port = await listenOnePort({ host: options.host, port: options.port, firstByteTimeoutMs: MANAGER_DEFAULTS.firstByteTimeoutMs, http1: h1, http2: h2 });
+  const port = await listenOnePort({
+    host: options.host,
+    port: options.port,
+    firstByteTimeoutMs: MANAGER_DEFAULTS.firstByteTimeoutMs,
+    http1: h1,
+    http2: h2,
+    logger,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+  });
   const address = port.server.address() as AddressInfo;
   let webhook: WebhookHandle | undefined;
   try {
@@ -231,17 +281,26 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
     throw err;
   }
   const expiry = startLeaseExpiry(context);
+  const ring = context.routingKeys;
+  // A rotation reaches the agents as a new rule set of every service within moments; daemons renew their values
+  // only past half their lifetime, so a value signed with the new key hardly ever arrives at an agent before the key.
+  const rotation = ring === undefined ? undefined : setInterval(() => {
+    ring.rotate();
+    context.hub.push(context.state.routingKeysChanged());
+    logger.info({ keys: ring.keys().length }, 'routing keys rotated');
+  }, ring.rotationMs).unref();
 
   let closing: Promise<void> | undefined;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `${options.tls === undefined ? 'http' : 'https'}://${host}:${address.port}`,
     address,
     ...(webhook === undefined ? {} : { webhookUrl: webhook.url }),
     metricsAddress: metricsListener?.address,
     close: () =>
       (closing ??= (async () => {
         expiry.stop();
+        clearInterval(rotation);
         const webhookClosed = webhook?.close();
         context.tunnels.destroyAll();
         h2.close();
@@ -249,6 +308,8 @@ export async function startManager(options: ManagerOptions): Promise<ManagerHand
         await Promise.all([port.close(), webhookClosed, metricsListener?.close()]);
         await sync?.close();
         await store?.close();
+        context.auth.close();
+        await context.audit.close();
       })()),
   };
 }

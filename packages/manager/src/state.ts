@@ -1,6 +1,7 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { AgentInfo, Intercept, InterceptRequest, Probe, RuleSet, ServiceInfo, SessionCreate, SessionInfo } from '@detour/protocol';
+import type { AgentInfo, Intercept, InterceptRequest, Probe, RoutingKey, RuleSet, ServiceInfo, SessionCreate, SessionInfo } from '@detour/protocol';
 import { DetourError, matcherKey, validateMatchers } from '@detour/core';
+import type { EnvVariable } from '@detour/core';
 import type { StoredIntercept } from './store/intercept-store.js';
 
 /**
@@ -30,6 +31,8 @@ export function clientHash(clientId: string): string {
 
 interface AgentRecord {
   info: AgentInfo;
+  /** What the agent published of its app's environment (`detour agent --env-file`); secret, so never part of `info`. */
+  environment?: EnvVariable[];
 }
 
 export interface ManagerStateOptions {
@@ -42,6 +45,8 @@ export interface ManagerStateOptions {
    * schedules a save from it; the state itself does no I/O.
    */
   onInterceptsChanged?: () => void;
+  /** The keys signed matchers are verified with (`--signed-keys`), sent in every rule set; absent: none. */
+  routingKeys?: () => RoutingKey[];
 }
 
 export class ManagerState {
@@ -52,6 +57,7 @@ export class ManagerState {
   readonly #intercepts = new Map<string, Intercept>();
   readonly #orphans = new Map<string, Orphan>();
   readonly #onInterceptsChanged: () => void;
+  readonly #routingKeys: (() => RoutingKey[]) | undefined;
   readonly #agents = new Map<string, AgentRecord>();
   /** Propagation probes of running traces; they go to every service's agents, since a probe may reach any. */
   readonly #probes = new Map<string, Probe>();
@@ -65,6 +71,7 @@ export class ManagerState {
     this.globalAllowed = options.globalAllowed;
     this.#now = options.now ?? Date.now;
     this.#onInterceptsChanged = options.onInterceptsChanged ?? (() => undefined);
+    this.#routingKeys = options.routingKeys;
     this.#version = this.#now();
   }
 
@@ -73,8 +80,12 @@ export class ManagerState {
   /**
    * Opens a session. A daemon home (clientId) has one session at a time: a new
    * one from the same home replaces the old, whose daemon must have died.
+   * `identity`, when the token names one, is the session's name instead of the request's,
+   * and the start of its header value (as the daemon derives it, from the name and a hash
+   * of the home's clientId), so no `--name` puts another's name on a routing key.
    */
-  createSession(request: SessionCreate): { session: SessionInfo; key: string; changed: Set<string> } {
+  createSession(given: SessionCreate, identity?: string): { session: SessionInfo; key: string; changed: Set<string> } {
+    const request = identity === undefined ? given : { ...given, name: identity, headerValue: `${identity}-${clientHash(given.clientId).slice(0, 6)}` };
     const changed = new Set<string>();
     for (const existing of this.#sessions.values()) {
       if (existing.info.clientId === request.clientId) {
@@ -89,6 +100,7 @@ export class ManagerState {
     const key = randomBytes(24).toString('base64url');
     const info: SessionInfo = {
       id: randomUUID(),
+      // With identities the owner is who the token says, whatever `--name` the daemon sent (issue 13).
       name: request.name,
       clientId: request.clientId,
       headerValue: request.headerValue,
@@ -139,6 +151,18 @@ export class ManagerState {
   getSession(sessionId: string): SessionInfo | undefined {
     const session = this.#sessions.get(sessionId);
     return session === undefined ? undefined : { ...session.info };
+  }
+
+  /** Ends every session whose owner name fails `keep` (its identity was revoked or expired); returns them and the services that changed. */
+  endSessionsUnless(keep: (name: string) => boolean): { ended: SessionInfo[]; changed: Set<string> } {
+    const ended: SessionInfo[] = [];
+    const changed = new Set<string>();
+    for (const session of [...this.#sessions.values()]) {
+      if (keep(session.info.name)) continue;
+      ended.push({ ...session.info });
+      for (const service of this.endSession(session.info.id)) changed.add(service);
+    }
+    return { ended, changed };
   }
 
   /** Removes a session and its intercepts. */
@@ -347,6 +371,18 @@ export class ManagerState {
     }));
   }
 
+  /** How many intercepts `owner` holds over all its sessions, not counting `exceptId` (the one being re-asserted). */
+  interceptCountOf(owner: string, exceptId: string): number {
+    let count = 0;
+    for (const intercept of this.#intercepts.values()) if (intercept.owner.name === owner && intercept.id !== exceptId) count++;
+    return count;
+  }
+
+  /** An intercept by its owner's name and its own name (unique per session; the first accepted if one owner has two sessions). */
+  findIntercept(owner: string, name: string): Intercept | undefined {
+    return [...this.#intercepts.values()].sort((a, b) => a.sequence - b.sequence).find((i) => i.owner.name === owner && i.name === name);
+  }
+
   getIntercept(interceptId: string): Intercept | undefined {
     return this.#intercepts.get(interceptId);
   }
@@ -361,6 +397,24 @@ export class ManagerState {
 
   removeAgent(agentId: string): void {
     this.#agents.delete(agentId);
+  }
+
+  /** Keeps an agent's published environment for as long as it stays connected; false for an agent not known. */
+  setAgentEnvironment(agentId: string, variables: EnvVariable[]): AgentInfo | undefined {
+    const record = this.#agents.get(agentId);
+    if (record === undefined) return undefined;
+    record.environment = variables.map((v) => ({ ...v }));
+    return record.info;
+  }
+
+  /** The environment of the most recently connected agent of `service` that published one. */
+  serviceEnvironment(service: string): { agentId: string; variables: EnvVariable[] } | undefined {
+    let newest: AgentRecord | undefined;
+    for (const record of this.#agents.values()) {
+      if (record.info.service !== service || record.environment === undefined) continue;
+      if (newest === undefined || record.info.connectedAt >= newest.info.connectedAt) newest = record;
+    }
+    return newest === undefined ? undefined : { agentId: newest.info.id, variables: newest.environment!.map((v) => ({ ...v })) };
   }
 
   ackAgent(agentId: string, version: number): AgentInfo | undefined {
@@ -387,7 +441,15 @@ export class ManagerState {
       version: this.#serviceVersions.get(service) ?? this.#version,
       intercepts: [...this.#intercepts.values()].filter((i) => i.service === service).map((i) => ({ ...i, owner: { ...i.owner } })),
       ...(this.#probes.size === 0 ? {} : { probes: [...this.#probes.values()] }),
+      ...(this.#routingKeys === undefined ? {} : { routingKeys: this.#routingKeys() }),
     };
+  }
+
+  /** The routing keys changed (a rotation): every service's rule set gets a new version; returns them all. */
+  routingKeysChanged(): Set<string> {
+    const changed = this.knownServices();
+    this.#bump(changed);
+    return changed;
   }
 
   /** Starts watching for a probe; returns the services whose rule sets changed (all with an agent). */

@@ -21,11 +21,18 @@ export function createTunnelUpgrade(options: { gate: AuthGate; state: ManagerSta
       if (new URL(req.url ?? '/', 'http://manager').pathname !== API_PATHS.tunnel || req.headers.upgrade?.toLowerCase() !== TUNNEL_UPGRADE_TOKEN) {
         throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `only ${API_PATHS.tunnel} with "Upgrade: ${TUNNEL_UPGRADE_TOKEN}" can be upgraded`);
       }
-      const { session } = gate.authorize('caller-session', { header: (name) => headerOf(req.headers, name) });
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${TUNNEL_UPGRADE_TOKEN}\r\n\r\n`);
+      const { session } = gate.authorize('caller-session', 'develop', { header: (name) => headerOf(req.headers, name) });
       if (head.length > 0) socket.unshift(head);
-      tunnels.attach(session.id, socket);
-      hub.push(state.setTunnel(session.id, true));
+      // HTTP/2 takes the socket only once the 101 is written: over TLS (--tls-cert) a session started while
+      // that write is still queued in the TLS layer trips node's http2 write-in-progress assertion and aborts.
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${TUNNEL_UPGRADE_TOKEN}\r\n\r\n`, (err) => {
+        if (err !== undefined && err !== null) {
+          socket.destroy();
+          return;
+        }
+        tunnels.attach(session.id, socket);
+        hub.push(state.setTunnel(session.id, true));
+      });
     } catch (err) {
       refuse(socket, err);
     }

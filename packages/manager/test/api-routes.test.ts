@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { API_PATHS, SESSION_KEY_HEADER } from '@detour/protocol';
 import type { InterceptRequest, RuleSet, SessionCreated } from '@detour/protocol';
 import type { Manager } from '../src/server.js';
-import { AUTH, build, codeOf, inject } from './inject.js';
+import { AGENTS_EGRESS, AUTH, build, codeOf, inject } from './inject.js';
 
 /**
  * Stands in for a connected agent of `service`: an agent's watch stream is an
@@ -37,7 +37,7 @@ test('token level: every endpoint, known or not, wants the bearer token first', 
   assert.equal(wrong.status, 401);
   assert.equal(codeOf(wrong), 'DETOUR_ERR_AUTH_BAD_TOKEN');
   const info = await inject(api, { method: 'GET', path: API_PATHS.info, headers: AUTH });
-  assert.deepEqual(info, { status: 200, body: { version: 'test', leaseMs: 15_000, globalAllowed: true } });
+  assert.deepEqual(info, { status: 200, body: { version: 'test', leaseMs: 15_000, globalAllowed: true, signedKeys: false, egress: AGENTS_EGRESS } });
 
   for (const path of ['/v1/nothing-here', '/elsewhere']) {
     assert.equal((await inject(api, { method: 'GET', path })).status, 401, `${path} without a token`);
@@ -137,4 +137,16 @@ test('an ack from an agent that is not watching is 404; a known one is 204', asy
   assert.equal(codeOf(unknown), 'DETOUR_ERR_API_NOT_FOUND');
   fakeAgent(manager, 'api');
   assert.equal((await inject(manager.api, { method: 'POST', path: API_PATHS.agentAck('api-agent'), headers: AUTH, body: { version: 1 } })).status, 204);
+});
+
+test('an agent publishes its environment only on the HTTP/2 session of its own watch; a developer reads it with a session key', async () => {
+  const manager = build();
+  // No watch stream carries this agent on this (HTTP/1.1) call: the token alone does not make a caller that agent.
+  const posted = await inject(manager.api, { method: 'POST', path: API_PATHS.agentEnvironment('api-1'), headers: AUTH, body: { variables: [{ name: 'A', value: '1' }] } });
+  assert.equal(codeOf(posted), 'DETOUR_ERR_API_NOT_FOUND');
+  const alice = await openSession(manager, 'alice');
+  const read = await inject(manager.api, { method: 'GET', path: API_PATHS.serviceEnvironment('api'), headers: { ...AUTH, [SESSION_KEY_HEADER]: alice.key } });
+  assert.equal(read.status, 404);
+  assert.equal(codeOf(read), 'DETOUR_ERR_ENV_NOT_PUBLISHED');
+  assert.equal(codeOf(await inject(manager.api, { method: 'GET', path: API_PATHS.serviceEnvironment('api'), headers: AUTH })), 'DETOUR_ERR_SESSION_UNKNOWN');
 });

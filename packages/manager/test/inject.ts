@@ -51,6 +51,7 @@ export async function inject(api: ApiHandler, request: InjectRequest): Promise<I
     method: request.method,
     url: new URL(request.path, 'http://manager'),
     header: (name) => headers.get(name),
+    remote: '127.0.0.1',
     body: (async function* () {
       yield* payload;
     })(),
@@ -71,3 +72,6 @@ export async function inject(api: ApiHandler, request: InjectRequest): Promise<I
 export function codeOf(injected: Injected): string | undefined {
   return (injected.body as { error?: { code?: string } } | undefined)?.error?.code;
 }
+
+/** What `/v1/info` tells of a manager started without `--egress` flags. */
+export const AGENTS_EGRESS = { mode: 'agents', clusterDomain: 'cluster.local', namespaces: [], serviceCidrs: [] };

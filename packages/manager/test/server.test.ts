@@ -8,7 +8,7 @@ import { API_PATHS, RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE, SESSION_KEY
 import type { ErrorBody } from '@detour/protocol';
 import { createLogger } from '@detour/core';
 import { startManager } from '../src/index.js';
-import { AUTH, TOKEN } from './inject.js';
+import { AGENTS_EGRESS, AUTH, TOKEN } from './inject.js';
 
 async function start(t: TestContext): Promise<string> {
   const manager = await startManager({ host: '127.0.0.1', port: 0, token: TOKEN, leaseMs: 15_000, globalAllowed: true, logger: createLogger('manager', { level: 'silent' }), version: 'test' });
@@ -62,7 +62,7 @@ test('smoke: the API answers on a real port over HTTP/1.1 and HTTP/2', async (t)
   const url = await start(t);
   const info = await fetch(`${url}${API_PATHS.info}`, { headers: AUTH });
   assert.equal(info.status, 200);
-  assert.deepEqual(await info.json(), { version: 'test', leaseMs: 15_000, globalAllowed: true });
+  assert.deepEqual(await info.json(), { version: 'test', leaseMs: 15_000, globalAllowed: true, signedKeys: false, egress: AGENTS_EGRESS });
   const refused = await fetch(`${url}${API_PATHS.info}`);
   assert.equal(refused.status, 401);
   assert.equal(refused.headers.get('content-type'), 'application/json');
@@ -70,7 +70,7 @@ test('smoke: the API answers on a real port over HTTP/1.1 and HTTP/2', async (t)
 
   const h2 = await h2Request(connect(t, url), { ':method': 'GET', ':path': API_PATHS.info, ...AUTH });
   assert.equal(h2.status, 200);
-  assert.deepEqual(JSON.parse(h2.body), { version: 'test', leaseMs: 15_000, globalAllowed: true });
+  assert.deepEqual(JSON.parse(h2.body), { version: 'test', leaseMs: 15_000, globalAllowed: true, signedKeys: false, egress: AGENTS_EGRESS });
 });
 
 test('issue 9: a relay stream is refused on a session that never had an accepted watch stream', async (t) => {

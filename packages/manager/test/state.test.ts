@@ -180,3 +180,20 @@ test('an intercept deleted from the store (kubectl delete) is dropped whoever ow
   assert.deepEqual([...state.dropIntercept('a1')], [], 'twice is harmless');
   assert.equal(state.ruleSet('api').intercepts.length, 0);
 });
+
+test('published environments: kept per agent, the newest publishing agent of a service answers, gone with the agent, never in the service list', () => {
+  const { state, advance } = setup();
+  assert.equal(state.serviceEnvironment('api'), undefined);
+  assert.equal(state.setAgentEnvironment('nobody', [{ name: 'A', value: '1' }]), undefined);
+  state.setAgentEnvironment('api-1', [{ name: 'SECRET', value: 'one' }]);
+  advance(10);
+  state.addAgent({ id: 'api-2', service: 'api', listen: '127.0.0.1:4', protocol: 'auto' });
+  assert.deepEqual(state.serviceEnvironment('api'), { agentId: 'api-1', variables: [{ name: 'SECRET', value: 'one' }] }, 'an agent that published none does not hide one that did');
+  state.setAgentEnvironment('api-2', [{ name: 'SECRET', value: 'two' }]);
+  assert.equal(state.serviceEnvironment('api')?.agentId, 'api-2');
+  assert.ok(!JSON.stringify(state.services()).includes('SECRET'));
+  state.removeAgent('api-2');
+  assert.equal(state.serviceEnvironment('api')?.agentId, 'api-1');
+  state.removeAgent('api-1');
+  assert.equal(state.serviceEnvironment('api'), undefined);
+});

@@ -126,6 +126,18 @@ test('baggage mirroring puts the first header into the configured key', () => {
   assert.equal(propagation.getBaggage(ctx)?.getEntry('devid')?.value, 'alice');
 });
 
+test('issue 13: a signed routing value (name.expiry.keyId.mac, base64url) is carried byte for byte', () => {
+  const { propagator } = makePropagator();
+  const signed = 'alice-3f9c0a.1796190000.Q2x_0.kX3-_b9ZqJw1dP0sVtR8hA';
+  const ctx = propagator.extract(ROOT_CONTEXT, { 'x-telepresence-id': signed }, defaultTextMapGetter);
+  const outbound: Record<string, string> = {};
+  propagator.inject(ctx, outbound, defaultTextMapSetter);
+  assert.deepEqual(outbound, { 'x-telepresence-id': signed });
+  const metadata = new Map<string, string>();
+  propagator.inject(ctx, metadata, { set: (carrier, key, value) => carrier.set(key, value) });
+  assert.equal(metadata.get('x-telepresence-id'), signed);
+});
+
 test('outbound proxy routes: single-label, *.svc and listed names go through the proxy; loopback and public names go direct', async () => {
   const { createProxyRoutes } = await import('../src/proxy-routing.js');
   const routes = createProxyRoutes(['.staging', 'billing.internal', '10.96.0.0/12']);

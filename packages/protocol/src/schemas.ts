@@ -15,6 +15,13 @@ export const HeaderMatcherSchema = z.strictObject({
   /** `equals`: the value is compared exactly. `regex`: RE2 syntax, must match the whole value. */
   op: z.enum(['equals', 'regex']),
   value: z.string().max(4096),
+  /**
+   * Set by a manager run with `--signed-keys` on the `equals` matcher of a developer's own
+   * value: a request matches only with that value signed (`<value>.<expiry>.<keyId>.<mac>`,
+   * see core `routing-key.ts`) under a key of the rule set's `routingKeys`; the bare value,
+   * a forged or an expired one goes to the app. Agents older than this field reject the rule set.
+   */
+  signed: z.literal(true).optional(),
 });
 export type HeaderMatcher = z.infer<typeof HeaderMatcherSchema>;
 
@@ -110,6 +117,21 @@ export const ProbeSchema = z.strictObject({
 });
 export type Probe = z.infer<typeof ProbeSchema>;
 
+/** One HMAC-SHA256 key of the routing-key ring: `id` appears in the values it signed. */
+export const RoutingKeySchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,16}$/, 'key ids are 1–16 base64url characters'),
+  /** 32 random bytes, base64url. */
+  secret: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'a key secret is 32 bytes in base64url'),
+});
+export type RoutingKey = z.infer<typeof RoutingKeySchema>;
+
+/** A developer's signed value (`--signed-keys`): what to send in the header, and until when (epoch ms) agents accept it. */
+export const SignedValueSchema = z.strictObject({
+  value: z.string().min(1).max(256),
+  expiresAt: z.number(),
+});
+export type SignedValue = z.infer<typeof SignedValueSchema>;
+
 /** One NDJSON line of the agent watch stream: the whole rule set of a service. */
 export const RuleSetSchema = z.strictObject({
   service: z.string(),
@@ -118,6 +140,12 @@ export const RuleSetSchema = z.strictObject({
   intercepts: z.array(InterceptSchema),
   /** Active propagation probes; absent when none runs. */
   probes: z.array(ProbeSchema).max(16).optional(),
+  /**
+   * The keys signed matchers are verified with (`--signed-keys`): the current one and those
+   * retired less than a value's lifetime ago. Secret: sent only on the authenticated watch
+   * stream, never logged. Absent when the manager signs nothing.
+   */
+  routingKeys: z.array(RoutingKeySchema).max(16).optional(),
 });
 export type RuleSet = z.infer<typeof RuleSetSchema>;
 
@@ -220,6 +248,11 @@ export const SessionInfoSchema = z.strictObject({
   expiresAt: z.number(),
   tunnel: z.enum(['connected', 'disconnected']),
   createdAt: z.number(),
+  /**
+   * With `--signed-keys`: `headerValue` signed, the value to send. Renewed in a heartbeat's
+   * answer once half its lifetime has passed; absent when the manager signs nothing.
+   */
+  signedValue: SignedValueSchema.optional(),
 });
 export type SessionInfo = z.infer<typeof SessionInfoSchema>;
 
@@ -249,6 +282,34 @@ export const ServiceInfoSchema = z.strictObject({
 });
 export type ServiceInfo = z.infer<typeof ServiceInfoSchema>;
 
+/** A variable of an app's environment. Names as POSIX shells take them; the value is a secret wherever it goes. */
+export const EnvVariableSchema = z.strictObject({
+  name: z.string().min(1).max(256).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'variable names are letters, digits and _, not starting with a digit'),
+  value: z.string().max(128 * 1024),
+});
+
+/** Bounds of a published environment: a real app's is a few KiB; these stop a mistaken file from filling the manager. */
+export const MAX_ENV_VARIABLES = 4096;
+export const MAX_ENV_BYTES = 1024 * 1024;
+
+/**
+ * `POST /v1/agents/:agentId/environment`, on the agent's session (plain-process
+ * mode, `detour agent --env-file`): the environment its app was started with.
+ */
+export const AgentEnvironmentSchema = z
+  .strictObject({ variables: z.array(EnvVariableSchema).max(MAX_ENV_VARIABLES) })
+  .refine((e) => e.variables.reduce((n, v) => n + v.name.length + v.value.length, 0) <= MAX_ENV_BYTES, `an environment holds at most ${MAX_ENV_BYTES} bytes of names and values`);
+export type AgentEnvironment = z.infer<typeof AgentEnvironmentSchema>;
+
+/** `GET /v1/services/:service/environment`: what an agent of the service published, for `detour intercept --env-file`. */
+export const ServiceEnvironmentSchema = z.strictObject({
+  service: z.string(),
+  /** The agent whose copy this is: the most recently connected agent of the service that published one. */
+  agentId: z.string(),
+  variables: z.array(EnvVariableSchema),
+});
+export type ServiceEnvironment = z.infer<typeof ServiceEnvironmentSchema>;
+
 export const ServiceListSchema = z.strictObject({ services: z.array(ServiceInfoSchema) });
 export type ServiceList = z.infer<typeof ServiceListSchema>;
 
@@ -272,12 +333,31 @@ export const RecentLogsSchema = z.strictObject({
 });
 export type RecentLogs = z.infer<typeof RecentLogsSchema>;
 
+/**
+ * Which names the manager dials for developers' outbound calls (`--egress`), so
+ * that the laptop sends exactly those through its proxy: `agents` — registered
+ * services' names (single labels); `cluster` — Service names in the listed
+ * namespaces (`quote.staging`), `*.svc` and `*.svc.<clusterDomain>`, and Service
+ * addresses in the CIDRs.
+ */
+export const EgressNamesSchema = z.strictObject({
+  mode: z.enum(['agents', 'cluster']),
+  clusterDomain: z.string(),
+  namespaces: z.array(z.string()),
+  serviceCidrs: z.array(z.string()),
+});
+export type EgressNames = z.infer<typeof EgressNamesSchema>;
+
 export const ManagerInfoSchema = z.strictObject({
   version: z.string(),
   leaseMs: z.number().int(),
   globalAllowed: z.boolean(),
+  /** Whether personal header values are signed (`--signed-keys`); managers from before it send none. */
+  signedKeys: z.boolean().optional(),
   /** The preview gateway's public origin (`--preview-url`), when the manager has one; managers from before previews send none. */
   previewUrl: z.string().optional(),
+  /** The outbound name policy; managers from before it send none (then only single-label and `*.svc` names go through the proxy). */
+  egress: EgressNamesSchema.optional(),
 });
 export type ManagerInfo = z.infer<typeof ManagerInfoSchema>;
 

@@ -42,6 +42,10 @@ export const API_PATHS = {
   agentAck: (agentId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/ack`,
   /** Opens an agent's data session (HTTP/2, the session's first stream): answered 204 once the session may carry that agent's relay streams. */
   agentDataSession: (agentId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/data-session`,
+  /** Where an agent started with `--env-file` posts its app's environment ({@link AgentEnvironment}), on its session, before its first ack. */
+  agentEnvironment: (agentId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/environment`,
+  /** The environment an agent of the service published ({@link ServiceEnvironment}); a developer's session key. */
+  serviceEnvironment: (service: string) => `${API_PREFIX}/services/${encodeURIComponent(service)}/environment`,
   /** `detour trace`: runs one propagation probe and answers with its {@link TraceResult}. */
   traces: `${API_PREFIX}/traces`,
   /** Where agents report what they saw while a probe was active (HTTP/2, on their session). */
@@ -57,6 +61,13 @@ export const API_PATHS = {
   /** The gateway's lookup of a preview ({@link PreviewRoute}); token only. */
   previewRoute: (previewId: string) => `${API_PREFIX}/previews/${encodeURIComponent(previewId)}/route`,
   agentLogs: (agentId: string, requestId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/logs/${encodeURIComponent(requestId)}`,
+  /** Another identity's intercept by its owner and name: how an admin leaves it. */
+  ownedIntercept: (owner: string, name: string) => `${API_PREFIX}/owners/${encodeURIComponent(owner)}/intercepts/${encodeURIComponent(name)}`,
+  /** Identities and their tokens (admins; `--auth-file` only). */
+  tokens: `${API_PREFIX}/tokens`,
+  token: (name: string) => `${API_PREFIX}/tokens/${encodeURIComponent(name)}`,
+  /** The audit log (admins); query `since` (epoch ms). */
+  audit: `${API_PREFIX}/audit`,
 } as const;
 
 /**

@@ -11,3 +11,5 @@ export { dialSocket, spliceStream, spliceToTarget } from './splice.js';
 export type { SocketTarget } from './splice.js';
 export { startMetricsListener } from './metrics-listener.js';
 export type { MetricsListener, MetricsListenerOptions, MetricsSource } from './metrics-listener.js';
+export { connectToManager, isLoopbackHost, managerEndpoint, managerTlsFailure } from './manager-endpoint.js';
+export type { EndpointFlagNames, ManagerEndpoint, ManagerEndpointOptions } from './manager-endpoint.js';

@@ -23,3 +23,13 @@ export async function makeCertificates(dir: string, dnsNames: readonly string[] 
   await run('openssl', ['x509', '-req', '-in', path('server.csr'), '-CA', path('ca.crt'), '-CAkey', path('ca.key'), '-CAcreateserial', '-out', path('server.crt'), '-days', '1', '-extfile', path('san.ext')]);
   return { caFile: path('ca.crt'), certFile: path('server.crt'), keyFile: path('server.key'), ca: await readFile(path('ca.crt')) };
 }
+
+/** A client certificate (for mTLS) signed by the CA in `dir` that {@link makeCertificates} made. */
+export async function makeClientCertificate(dir: string, name: string): Promise<{ certFile: string; keyFile: string }> {
+  const path = (file: string) => join(dir, file);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await run('openssl', ['req', ...ec, '-keyout', path(`${name}.key`), '-out', path(`${name}.csr`), '-subj', `/CN=${name}`]);
+  await writeFile(path(`${name}.ext`), 'extendedKeyUsage=clientAuth\n');
+  await run('openssl', ['x509', '-req', '-in', path(`${name}.csr`), '-CA', path('ca.crt'), '-CAkey', path('ca.key'), '-CAcreateserial', '-out', path(`${name}.crt`), '-days', '1', '-extfile', path(`${name}.ext`)]);
+  return { certFile: path(`${name}.crt`), keyFile: path(`${name}.key`) };
+}

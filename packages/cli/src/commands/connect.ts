@@ -8,11 +8,15 @@ import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome } from '@detour/daemon/client';
 import type { Io } from '../io.js';
 import { printLine, printProgress } from '../io.js';
+import { managerFromFlags } from '../manager-flags.js';
 
 export interface ConnectOptions {
   /** Direct: the manager's URL and token file. Without them, through the kubeconfig. */
   manager?: string;
   tokenFile?: string;
+  /** With --manager: the CA that verifies an https:// manager, or that cleartext off loopback is meant. */
+  managerCa?: string;
+  insecure?: boolean;
   context?: string;
   namespace?: string;
   name: string;
@@ -20,7 +24,7 @@ export interface ConnectOptions {
 }
 
 /** The daemon's arguments for how it reaches the manager, and how that reads in messages. */
-async function managerArguments(options: ConnectOptions): Promise<{ args: string[]; where: string; sameAs: (status: DaemonStatus) => boolean }> {
+async function managerArguments(options: ConnectOptions, io: Io): Promise<{ args: string[]; where: string; sameAs: (status: DaemonStatus) => boolean }> {
   if (options.manager === undefined) {
     if (options.tokenFile !== undefined) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--token-file goes with --manager URL; through the kubeconfig the token is read from the chart\'s Secret');
     const args = [...(options.context === undefined ? [] : ['--kube-context', options.context]), ...(options.namespace === undefined ? [] : ['--kube-namespace', options.namespace])];
@@ -35,17 +39,16 @@ async function managerArguments(options: ConnectOptions): Promise<{ args: string
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--context and --namespace find the manager through the kubeconfig; drop them, or drop --manager');
   }
   if (options.tokenFile === undefined) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--manager URL needs --token-file FILE (the manager\'s bearer token)');
-  let managerUrl: URL;
-  try {
-    managerUrl = new URL(options.manager);
-    if (managerUrl.protocol !== 'http:') throw new Error('not http');
-  } catch (err) {
-    throw new DetourError('DETOUR_ERR_CLI_USAGE', `--manager ${JSON.stringify(options.manager)} is not an http:// URL`, { cause: err });
-  }
+  const { endpoint: managerUrl } = await managerFromFlags({ manager: options.manager, managerCa: options.managerCa, insecure: options.insecure }, io);
   // Read here too, so that a missing token file is reported before a daemon is spawned.
   await readTokenFile(options.tokenFile);
   return {
-    args: ['--manager', managerUrl.origin, '--token-file', resolve(options.tokenFile)],
+    // The daemon dials the manager as connect was told to: the same TLS flags, files made absolute (it runs elsewhere).
+    args: [
+      '--manager', managerUrl.origin, '--token-file', resolve(options.tokenFile),
+      ...(options.managerCa === undefined ? [] : ['--manager-ca', resolve(options.managerCa)]),
+      ...(options.insecure === true ? ['--insecure'] : []),
+    ],
     where: managerUrl.origin,
     sameAs: (status) => status.manager.route.kind === 'direct' && status.manager.url === managerUrl.origin,
   };
@@ -86,7 +89,7 @@ async function currentStatus(client: DaemonClient): Promise<DaemonStatus | undef
 }
 
 export async function connectCommand(options: ConnectOptions, io: Io, home: DetourHome, binPath: string): Promise<number> {
-  const target = await managerArguments(options);
+  const target = await managerArguments(options, io);
   const client = new DaemonClient(home);
   try {
     const existing = await currentStatus(client);
@@ -119,7 +122,7 @@ export async function connectCommand(options: ConnectOptions, io: Io, home: Deto
       child.unref();
       const status = await currentStatus(client);
       printLine(io, `Connected to ${status === undefined ? target.where : describeRoute(status)} as ${options.name}`);
-      if (status !== undefined) printLine(io, `Your header: ${status.header.name}=${status.header.value}`);
+      if (status !== undefined) printLine(io, `Your header: ${status.header.name}=${status.header.signedValue?.value ?? status.header.value}${status.header.signedValue === undefined ? '' : ` (signed, valid until ${new Date(status.header.signedValue.expiresAt).toISOString()})`}`);
       return 0;
     }
     if (outcome.type === 'timeout') {

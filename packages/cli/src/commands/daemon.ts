@@ -5,27 +5,36 @@ import type { DaemonOptions } from '@detour/daemon';
 import type { DetourHome } from '@detour/daemon/client';
 import type { KubeconfigLocation } from '../kube-access.js';
 import type { DaemonStartMessage } from './connect.js';
+import { managerFromFlags } from '../manager-flags.js';
+import { managerEndpoint } from '@detour/transport';
 
 export interface DaemonCommandOptions {
   name: string;
-  /** Direct: the manager's URL and token file. */
+  /** Direct: the manager's URL and token file, and how to verify it (--manager-ca) or that cleartext is meant (--insecure). */
   manager?: string;
   tokenFile?: string;
+  managerCa?: string;
+  insecure?: boolean;
   /** Through the kubeconfig: a port-forward to the manager in this context and namespace. */
   kubeContext?: string;
   kubeNamespace?: string;
 }
 
 /** The manager's URL and token, directly or through a port-forward whose token comes from the chart's Secret. */
-async function managerAccess(options: DaemonCommandOptions, kubeEnv: KubeconfigLocation, logger: Logger): Promise<Pick<DaemonOptions, 'managerUrl' | 'token' | 'route'>> {
-  if (options.manager !== undefined && options.tokenFile !== undefined) return { managerUrl: options.manager, token: { file: options.tokenFile } };
+async function managerAccess(options: DaemonCommandOptions, kubeEnv: KubeconfigLocation, logger: Logger): Promise<Pick<DaemonOptions, 'manager' | 'token' | 'route'>> {
+  if (options.manager !== undefined && options.tokenFile !== undefined) {
+    // No terminal here (connect printed the --insecure warning); runDaemon logs it.
+    const { endpoint } = await managerFromFlags({ manager: options.manager, managerCa: options.managerCa, insecure: options.insecure }, undefined);
+    return { manager: endpoint, token: { file: options.tokenFile } };
+  }
   const { openKube } = await import('../kube-access.js');
   const { findManagerService, readManagerToken, startManagerForward } = await import('../kube-manager.js');
   const kube = openKube({ ...(options.kubeContext === undefined ? {} : { context: options.kubeContext }), ...(options.kubeNamespace === undefined ? {} : { namespace: options.kubeNamespace }) }, kubeEnv);
   const service = await findManagerService(kube);
-  const token = await readManagerToken(kube, service);
+  const token = await readManagerToken(kube, service, options.name);
   const route = await startManagerForward(kube, service, logger);
-  return { managerUrl: route.url, token: { value: token }, route };
+  // The forward's local end is on loopback; a manager serving TLS is not reached this way yet (see the README).
+  return { manager: managerEndpoint(route.url), token: { value: token }, route };
 }
 
 /** Runs the daemon in the foreground; `detour connect` starts it this way in the background. */

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { parseAllDocuments, stringify } from 'yaml';
 import { DetourError } from '@detour/core';
+import { managerEndpoint } from '@detour/transport';
 import { injectManifests } from '@detour/kube';
 import type { InjectOptions, Service } from '@detour/kube';
 import type { Io } from '../io.js';
@@ -14,6 +15,9 @@ export interface InjectCommandOptions {
   manager: string;
   tokenSecret: string;
   tokenSecretKey: string;
+  /** The Secret (key `ca.crt`) with the CA that verifies an https:// manager, mounted into the agents. */
+  managerCaSecret?: string;
+  insecure: boolean;
 }
 
 async function readInput(io: Io, file: string): Promise<string> {
@@ -75,11 +79,18 @@ export async function injectCommand(options: InjectCommandOptions, io: Io, versi
     const flat = (objects: unknown[]): unknown[] => objects.flatMap((o) => ((o as { kind?: string }).kind === 'List' ? flat(((o as { items?: unknown[] }).items ?? [])) : [o]));
     services.push(...(flat(parsed.objects).filter((o) => (o as { kind?: string }).kind === 'Service') as Service[]));
   }
+  // The agents would refuse a cleartext token off loopback at start: say so now, with the same words.
+  const manager = managerEndpoint(options.manager, { insecure: options.insecure });
+  if (options.managerCaSecret !== undefined && manager.tls === undefined) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', `--manager-ca-secret verifies an https:// manager, but --manager is ${manager.origin}`);
+  }
   const injectOptions: InjectOptions = {
     agentImage: options.agentImage,
-    managerUrl: options.manager,
+    managerUrl: manager.origin,
     tokenSecret: { name: options.tokenSecret, key: options.tokenSecretKey },
     version,
+    ...(options.managerCaSecret === undefined ? {} : { managerCaSecret: { name: options.managerCaSecret, key: 'ca.crt' } }),
+    ...(manager.cleartextWarning === undefined ? {} : { insecure: true }),
   };
   const result = injectManifests(input.objects, services, injectOptions);
 

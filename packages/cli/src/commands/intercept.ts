@@ -1,6 +1,5 @@
-import { chmod, writeFile } from 'node:fs/promises';
 import { DEFAULT_PREVIEW_TTL_MS } from '@detour/protocol';
-import type { Intercept, Mechanism } from '@detour/protocol';
+import type { Intercept, Mechanism, SignedValue } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome, InterceptAsk } from '@detour/daemon/client';
@@ -11,6 +10,7 @@ import { AUTO_HEADER, autoHeaderMatcher, parseHeaderSpec, parsePathMatchers } fr
 import type { Io, OutputFormat } from '../io.js';
 import { printError, printJson, printLine, printProgress } from '../io.js';
 import { outboundEnvironment } from '../outbound-env.js';
+import { writeServiceEnvironment } from '../intercept-environment.js';
 import { runUserCommand } from '../run-command.js';
 import type { CommandOutcome } from '../run-command.js';
 import type { KubeconfigLocation } from '../kube-access.js';
@@ -31,7 +31,7 @@ export interface InterceptOptions {
   previewUrl: boolean;
   output: OutputFormat;
   command: string[];
-  /** Write the environment of the service's app container here, `.env` format (read through the kubeconfig). */
+  /** Write the service's app environment here, `.env` format (see intercept-environment.ts for where it comes from). */
   envFile?: string;
   /** The same, as one JSON object. */
   envJson?: string;
@@ -54,13 +54,28 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
   // With no matcher at all the intercept is personal: a shared environment must never be taken over by accident.
   const headers = (options.global || hasMatchers ? options.httpHeader : [AUTO_HEADER]).map(parseHeaderSpec);
   const paths = parsePathMatchers(options.httpPathEqual, options.httpPathPrefix, options.httpPathRegex);
-  // Read before the intercept exists: a cluster that cannot answer leaves nothing behind.
-  const podEnv = options.envFile !== undefined || options.envJson !== undefined ? await writePodEnvironment(options, io) : {};
   const client = new DaemonClient(home);
   let intercept: Intercept;
+  let signedValue: SignedValue | undefined;
   let status: DaemonStatus;
+  let appEnv: Record<string, string> = {};
   try {
     status = await client.call<DaemonStatus>('GET', DAEMON_PATHS.status);
+    // Read before the intercept exists: an environment that cannot be found leaves nothing behind.
+    if (options.envFile !== undefined || options.envJson !== undefined) {
+      appEnv = await writeServiceEnvironment(
+        {
+          service: options.service,
+          ...(options.envFile === undefined ? {} : { envFile: options.envFile }),
+          ...(options.envJson === undefined ? {} : { envJson: options.envJson }),
+          kube: { ...(options.context === undefined ? {} : { context: options.context }), ...(options.namespace === undefined ? {} : { namespace: options.namespace }) },
+          kubeconfigLocation: options.kubeconfigLocation,
+        },
+        status,
+        io,
+        home,
+      );
+    }
     const ask: InterceptAsk = {
       name: options.name ?? options.service,
       service: options.service,
@@ -74,10 +89,12 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     };
     if (options.output === 'human') printProgress(io, `Intercepting ${options.service}: waiting for every agent to acknowledge …`);
     intercept = await client.call<Intercept>('POST', DAEMON_PATHS.intercepts, ask);
+    signedValue = status.header.signedValue;
   } finally {
     await client.close();
   }
-  const header = headerToSend(intercept);
+  const header = headerToSend(intercept, signedValue);
+  const signed = intercept.headers.some((h) => h.signed === true) ? signedValue : undefined;
   const preview = options.previewUrl ? await createPreview(home, { intercept: intercept.name, ttlMs: DEFAULT_PREVIEW_TTL_MS }) : undefined;
   if (options.output === 'json') {
     printJson(io, { ...intercept, header: header ?? null, ...(preview === undefined ? {} : { preview }) });
@@ -89,40 +106,11 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     printLine(io, `   Intercepting   : ${describeMatchers(intercept)}`);
     printLine(io, `   On disconnect  : ${describePolicy(intercept)}`);
     if (header !== undefined) printLine(io, `   Send the header: ${header.replace('=', ': ')}`);
+    if (signed !== undefined) printLine(io, `   Signed value   : valid until ${new Date(signed.expiresAt).toISOString()}; send it exactly as shown (the bare name goes to the app)`);
     if (preview !== undefined) for (const line of previewLines(preview, '   ')) printLine(io, line);
   }
   if (options.command.length === 0) return { code: 0 };
-  return runWhileIntercepting(options.command, intercept, { ...outboundEnvironment(status, { ...io.env, ...podEnv }), DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' }, io, home);
-}
-
-/**
- * `--env-file`/`--env-json`: the environment of the service's app container in the
- * cluster, written for the local copy (mode 0600: it holds the Secrets' values),
- * and returned for `-- COMMAND`. What could not be resolved is said on stderr.
- */
-async function writePodEnvironment(options: InterceptOptions, io: Io): Promise<Record<string, string>> {
-  const { openKube } = await import('../kube-access.js');
-  const { serviceEnvironment } = await import('../pod-environment.js');
-  const { formatDotenv } = await import('@detour/kube');
-  const kube = openKube(
-    { ...(options.context === undefined ? {} : { context: options.context }), ...(options.namespace === undefined ? {} : { namespace: options.namespace }) },
-    options.kubeconfigLocation,
-  );
-  const env = await serviceEnvironment(kube, options.service);
-  if (options.envFile !== undefined) await writePrivate(options.envFile, formatDotenv(env.variables));
-  const values = Object.fromEntries(env.variables.map((v) => [v.name, v.value]));
-  if (options.envJson !== undefined) await writePrivate(options.envJson, `${JSON.stringify(values, null, 2)}\n`);
-  const where = [options.envFile, options.envJson].filter((f) => f !== undefined).join(' and ');
-  printError(io, `Wrote ${env.variables.length} variables of ${kube.namespace}/${env.pod} (container ${env.container}) to ${where}`);
-  for (const line of env.unresolved) printError(io, `   not set: ${line}`);
-  return values;
-}
-
-/** Writes a file only its owner can read, an existing one included: emptied and restricted before the secrets go in. */
-async function writePrivate(file: string, text: string): Promise<void> {
-  await writeFile(file, '', { mode: 0o600 });
-  await chmod(file, 0o600);
-  await writeFile(file, text);
+  return runWhileIntercepting(options.command, intercept, { ...outboundEnvironment(status, { ...io.env, ...appEnv }), DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' }, io, home);
 }
 
 /** Runs the user's command; the intercept lives exactly as long as it does. */

@@ -1,19 +1,26 @@
 import { readFile } from 'node:fs/promises';
+import { createSecureContext } from 'node:tls';
 import { DetourError, readOrCreateTokenFile } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { isIP } from 'node:net';
 import type { ManagerCluster } from '@detour/kube/cluster';
 import { startGateway } from '@detour/gateway';
-import { FileInterceptStore, startManager } from '@detour/manager';
+import { AuditLog, AuthSource, FileInterceptStore, startManager } from '@detour/manager';
 import type { EgressOptions, InterceptStore, ManagerOptions } from '@detour/manager';
 import type { Io } from '../io.js';
 import type { ServerLogging } from '../server-logging.js';
 import { printLine } from '../io.js';
+import { parseDuration } from '../duration.js';
+import { readPemFlag } from '../manager-flags.js';
+import { managerEndpoint } from '@detour/transport';
+import type { ManagerEndpoint } from '@detour/transport';
 
 export interface ManagerCommandOptions {
   host: string;
   port: number;
-  tokenFile: string;
+  tokenFile?: string;
+  authFile?: string;
+  auditFile?: string;
   leaseMs: number;
   global: boolean;
   webhookPort?: number;
@@ -33,6 +40,14 @@ export interface ManagerCommandOptions {
   kubeconfig?: string;
   metricsPort?: number;
   metricsHost?: string;
+  agentManagerCaSecret?: string;
+  agentInsecure: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
+  clientCa?: string;
+  signedKeys: boolean;
+  signedKeyTtl?: string;
+  signedKeyRotation?: string;
   /** Serve the preview gateway in this process too, on this port. */
   previewListen?: number;
   previewDomain: string;
@@ -115,13 +130,26 @@ function checkFlags(options: ManagerCommandOptions): void {
   }
   const { webhookPort, webhookCert, webhookKey, agentImage, agentManagerUrl } = options;
   if (webhookPort === undefined) {
-    if ([webhookCert, webhookKey, agentImage, agentManagerUrl, options.agentResources].some((v) => v !== undefined) || options.injectNamespace.length > 0) {
-      throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-cert, --webhook-key, --agent-image, --agent-manager-url, --agent-resources and --inject-namespace configure the injector: give --webhook-port too');
+    if ([webhookCert, webhookKey, agentImage, agentManagerUrl, options.agentResources, options.agentManagerCaSecret].some((v) => v !== undefined) || options.injectNamespace.length > 0 || options.agentInsecure) {
+      throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-cert, --webhook-key, --agent-image, --agent-manager-url, --agent-resources, --agent-manager-ca-secret, --agent-insecure and --inject-namespace configure the injector: give --webhook-port too');
     }
   } else if (webhookCert === undefined || webhookKey === undefined || agentImage === undefined || agentManagerUrl === undefined) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-port needs --webhook-cert, --webhook-key, --agent-image and --agent-manager-url');
   }
   if (options.agentResources !== undefined) parseAgentResources(options.agentResources);
+  if (agentManagerUrl !== undefined) agentManager(options, agentManagerUrl);
+}
+
+/**
+ * The manager as injected agents reach it. They would refuse a cleartext token off loopback at
+ * start, so the injector refuses the same here, in the same words (transport's managerEndpoint).
+ */
+function agentManager(options: ManagerCommandOptions, url: string): ManagerEndpoint {
+  const endpoint = managerEndpoint(url, { insecure: options.agentInsecure }, { manager: '--agent-manager-url', ca: '--agent-manager-ca-secret', insecure: '--agent-insecure' });
+  if (options.agentManagerCaSecret !== undefined && endpoint.tls === undefined) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', `--agent-manager-ca-secret verifies an https:// manager, but --agent-manager-url is ${endpoint.origin}`);
+  }
+  return endpoint;
 }
 
 interface Injector {
@@ -137,6 +165,7 @@ async function openInjector(options: ManagerCommandOptions, access: ClusterAcces
   if (access === undefined || namespaces.length === 0) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--webhook-port needs --inject-namespace NAME (repeatable): the namespaces whose pods get agents');
   }
+  const agentsManager = agentManager(options, agentManagerUrl);
   // Loaded only for a manager that injects: the Kubernetes client stays out of every other command.
   const { startManagerCluster } = await import('@detour/kube/cluster');
   const cluster = await startManagerCluster({ namespaces, ...(access.kubeconfig === undefined ? {} : { kubeconfig: access.kubeconfig }), logger });
@@ -152,14 +181,64 @@ async function openInjector(options: ManagerCommandOptions, access: ClusterAcces
         hooks: cluster.hooks,
         options: {
           agentImage,
-          managerUrl: agentManagerUrl,
+          managerUrl: agentsManager.origin,
           tokenSecret: { name: options.agentTokenSecret, key: 'token' },
           version,
+          ...(options.agentManagerCaSecret === undefined ? {} : { managerCaSecret: { name: options.agentManagerCaSecret, key: 'ca.crt' } }),
+          ...(agentsManager.cleartextWarning === undefined ? {} : { insecure: true }),
           ...(options.agentResources === undefined ? {} : { resources: parseAgentResources(options.agentResources) }),
         },
         logger,
       },
     },
+  };
+}
+
+/** The identities: the auth file's, or single-token mode; `mode` is the start-up line that says which. */
+async function openAuth(options: ManagerCommandOptions, io: Io, logger: Logger): Promise<{ auth: AuthSource; mode: string }> {
+  if (options.tokenFile !== undefined) {
+    const { token, created } = await readOrCreateTokenFile(options.tokenFile);
+    if (created) printLine(io, `wrote a new token to ${options.tokenFile}`);
+    const mode = `single-token mode: everyone with the token in ${options.tokenFile} may do everything, as any name; use --auth-file for per-user tokens (README "Security")`;
+    return { auth: AuthSource.singleToken(token), mode };
+  }
+  const { source, createdAdminTokenFile } = await AuthSource.open({ authFile: options.authFile!, logger });
+  if (createdAdminTokenFile !== undefined) {
+    printLine(io, `wrote a new auth file ${options.authFile!} with one identity, admin; its token is in ${createdAdminTokenFile} (connect with it, then \`detour token create\`)`);
+  }
+  return { auth: source, mode: `identities from ${options.authFile!}: ${source.book.list(Date.now()).length}; reloaded on SIGHUP and when the file changes` };
+}
+
+async function tlsOptions(options: ManagerCommandOptions): Promise<ManagerOptions['tls']> {
+  if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--tls-cert and --tls-key go together: give both (the certificate chain and its key) or neither');
+  }
+  if (options.tlsCert === undefined) {
+    if (options.clientCa !== undefined) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--client-ca needs --tls-cert and --tls-key: client certificates are checked in the TLS handshake');
+    return undefined;
+  }
+  const [cert, key, clientCa] = await Promise.all([readPemFlag('--tls-cert', options.tlsCert), readPemFlag('--tls-key', options.tlsKey), readPemFlag('--client-ca', options.clientCa)]);
+  try {
+    createSecureContext({ cert, key, ...(clientCa === undefined ? {} : { ca: clientCa }) });
+  } catch (err) {
+    throw new DetourError('DETOUR_ERR_CONFIG_INVALID', `--tls-cert/--tls-key${clientCa === undefined ? '' : '/--client-ca'} are not a usable PEM certificate, key and CA: ${(err as Error).message}`, { cause: err });
+  }
+  return { cert: cert!, key: key!, ...(clientCa === undefined ? {} : { clientCa }) };
+}
+
+/** setInterval's longest delay (2^31 - 1 ms) bounds the rotation period. */
+const MAX_ROTATION_MS = 24 * 86_400_000;
+
+function signedKeyOptions(options: ManagerCommandOptions): ManagerOptions['signedKeys'] {
+  if (!options.signedKeys) {
+    if (options.signedKeyTtl !== undefined || options.signedKeyRotation !== undefined) {
+      throw new DetourError('DETOUR_ERR_CLI_USAGE', '--signed-key-ttl and --signed-key-rotation configure signed header values: give --signed-keys too');
+    }
+    return undefined;
+  }
+  return {
+    ...(options.signedKeyTtl === undefined ? {} : { valueTtlMs: parseDuration('--signed-key-ttl', options.signedKeyTtl, { minMs: 10_000, maxMs: 365 * 86_400_000 }) }),
+    ...(options.signedKeyRotation === undefined ? {} : { rotationMs: parseDuration('--signed-key-rotation', options.signedKeyRotation, { minMs: 1_000, maxMs: MAX_ROTATION_MS }) }),
   };
 }
 
@@ -192,6 +271,11 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--metrics-host needs --metrics-port: without a port no token-less metrics listener runs (/metrics on the main port needs the token)');
   }
   checkFlags(options);
+  if ((options.tokenFile === undefined) === (options.authFile === undefined)) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', 'give --auth-file FILE (identities with their own tokens) or --token-file FILE (one shared token, for trying detour out), not both or neither');
+  }
+  const tls = await tlsOptions(options);
+  const signedKeys = signedKeyOptions(options);
   const egress = await egressOptions(options, cluster);
   const kubernetes = options.state === 'kubernetes';
   const injects = options.webhookPort !== undefined;
@@ -200,8 +284,9 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
   }
   const access = kubernetes || injects ? await clusterAccess(options, cluster, kubernetes ? '--state kubernetes' : '--webhook-port') : undefined;
   const store = await openStore(options, access, logger);
-  const { token, created } = await readOrCreateTokenFile(options.tokenFile);
-  if (created) printLine(io, `wrote a new token to ${options.tokenFile}`);
+  const { auth, mode } = await openAuth(options, io, logger);
+  const audit = options.auditFile === undefined ? AuditLog.toStream(io.err) : await AuditLog.toFile(options.auditFile);
+  io.onReload?.(() => void auth.reload());
   if (options.previewUrl !== undefined && !/^https?:\/\/[^/?#]+\/?$/.test(options.previewUrl)) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --preview-url ${JSON.stringify(options.previewUrl)}: give the gateway's public origin, e.g. https://preview.example.test`);
   }
@@ -217,12 +302,22 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
     gateway =
       options.previewListen === undefined
         ? undefined
-        : await startGateway({ host: options.host, port: options.previewListen, domain: options.previewDomain, managerUrl: () => listening.url, token, banner: options.previewBanner, logger });
+        : await startGateway({
+            host: options.host,
+            port: options.previewListen,
+            domain: options.previewDomain,
+            manager: () => (listening.url === undefined ? undefined : managerEndpoint(listening.url, { sameProcess: true })),
+            // The in-process gateway holds its own agent credential (never written anywhere), as an agent would.
+            token: auth.processToken('preview-gateway', 'agent'),
+            banner: options.previewBanner,
+            logger,
+          });
     previewUrl = options.previewUrl ?? (gateway === undefined ? undefined : `http://${options.previewDomain}:${gateway.address.port}`);
     manager = await startManager({
       host: options.host,
       port: options.port,
-      token,
+      auth,
+      audit,
       leaseMs: options.leaseMs,
       globalAllowed: options.global,
       logger,
@@ -234,6 +329,8 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
       ...(injector === undefined ? {} : { interceptObserver: { restored: (list) => injector.cluster.interceptsRestored(list), changed: (list) => injector.cluster.interceptsChanged(list) } }),
       ...(store === undefined ? {} : { store }),
       ...(options.metricsPort === undefined ? {} : { metricsPort: options.metricsPort, metricsHost: options.metricsHost }),
+      ...(tls === undefined ? {} : { tls }),
+      ...(signedKeys === undefined ? {} : { signedKeys }),
       ...(previewUrl === undefined ? {} : { previewUrl }),
     });
   } catch (err) {
@@ -244,6 +341,7 @@ export async function managerCommand(options: ManagerCommandOptions, cluster: Cl
   }
   listening.url = manager.url;
   printLine(io, `manager listening on ${manager.url}`);
+  printLine(io, mode);
   if (gateway !== undefined) printLine(io, `preview gateway listening on ${gateway.url} (previews at ${previewUrl})`);
   if (manager.webhookUrl !== undefined) printLine(io, `agent injector listening on ${manager.webhookUrl}`);
   const metrics = manager.metricsAddress;

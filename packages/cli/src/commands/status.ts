@@ -5,6 +5,7 @@ import { describePolicy } from '../disconnect-policy.js';
 import { describeMatchers, describeState } from '../format.js';
 import type { Io, OutputFormat } from '../io.js';
 import { formatTable, printJson, printLine } from '../io.js';
+import { egressHosts } from '../outbound-env.js';
 
 export async function statusCommand(output: OutputFormat, io: Io, home: DetourHome): Promise<number> {
   const client = new DaemonClient(home);
@@ -34,8 +35,14 @@ export async function statusCommand(output: OutputFormat, io: Io, home: DetourHo
   }
   printLine(io, `Connection  : ${connection.state} since ${new Date(connection.since).toISOString()}${connection.lastError === undefined ? '' : ` (last error: ${connection.lastError})`}`);
   printLine(io, `Outbound    : ${status.outbound.url} (HTTP CONNECT and absolute-form), ${status.outbound.socks}; \`detour run -- COMMAND\` uses it${status.outbound.lastError === undefined ? '' : ` (last error at ${new Date(status.outbound.lastError.at).toISOString()}: ${status.outbound.lastError.message})`}`);
+  const egress = status.manager.egress;
+  if (egress !== undefined) {
+    const extra = egressHosts(egress);
+    printLine(io, `              names sent through it: ${egress.mode === 'agents' ? 'registered services' : 'SERVICE, *.svc'}${extra.length === 0 ? '' : `, ${extra.map((h) => (h.startsWith('.') ? `*${h}` : h)).join(', ')}`} (the manager's --egress ${egress.mode})`);
+  }
   printLine(io, `User        : ${status.name}`);
-  printLine(io, `Header      : ${status.header.name}=${status.header.value}`);
+  const signed = status.header.signedValue;
+  printLine(io, `Header      : ${status.header.name}=${signed?.value ?? status.header.value}${signed === undefined ? '' : ` (signed, valid until ${new Date(signed.expiresAt).toISOString()})`}`);
   if (session !== undefined) {
     printLine(io, `Session     : ${session.id} (tunnel ${session.tunnel})`);
     printLine(io, `Lease       : ${session.leaseMs} ms, renewed; expires at ${new Date(session.expiresAt).toISOString()} unless renewed`);

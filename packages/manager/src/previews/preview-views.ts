@@ -13,12 +13,29 @@ import type { PreviewRecord } from './preview-registry.js';
 /** How long creating a preview waits for its entry to accept a connection. */
 export const ENTRY_CHECK_TIMEOUT_MS = 2_000;
 
-/** The headers a preview adds: the intercept's exact header matchers. One matched by regex has no value to add. */
-export function previewHeaders(intercept: Pick<Intercept, 'headers' | 'name'>): { name: string; value: string }[] {
+/**
+ * The signed value to send for an intercept's signed matcher (`--signed-keys`): its owner's
+ * current one, the same the developer sends; undefined when the owner's session is gone.
+ */
+export type SignedValueOf = (intercept: Pick<Intercept, 'owner'>) => string | undefined;
+
+/**
+ * The headers a preview adds: the intercept's exact header matchers; a signed matcher
+ * gets its owner's signed value (a bare one would go to the app). One matched by regex
+ * has no value to add.
+ */
+export function previewHeaders(intercept: Pick<Intercept, 'headers' | 'name' | 'owner'>, signedValueOf: SignedValueOf): { name: string; value: string }[] {
   if (intercept.headers.some((h) => h.op === 'regex')) {
     throw new DetourError('DETOUR_ERR_PREVIEW_NO_HEADER', `intercept ${intercept.name} matches a header by regex, so a preview has no exact value to send; intercept with --http-header NAME=VALUE (or auto)`);
   }
-  return intercept.headers.map((h) => ({ name: h.name, value: h.value }));
+  return intercept.headers.map((h) => {
+    if (h.signed !== true) return { name: h.name, value: h.value };
+    const value = signedValueOf(intercept);
+    if (value === undefined) {
+      throw new DetourError('DETOUR_ERR_PREVIEW_NO_HEADER', `intercept ${intercept.name} matches a signed value and ${intercept.owner.name}'s session has ended, so there is no valid value to send; it comes back when they reconnect`);
+    }
+    return { name: h.name, value };
+  });
 }
 
 /** The origin a preview forwards to: the service's first agent as it registered its address, or the URL. */
@@ -72,7 +89,7 @@ export function previewView(record: PreviewRecord, intercept: Intercept, base: s
 }
 
 /** What the gateway needs for one preview. */
-export function previewRoute(record: PreviewRecord, intercept: Intercept, state: ManagerState): PreviewRoute {
+export function previewRoute(record: PreviewRecord, intercept: Intercept, state: ManagerState, signedValueOf: SignedValueOf): PreviewRoute {
   const routingHeaders = new Set([DEFAULT_HEADER_NAME]);
   for (const service of state.services()) for (const other of service.intercepts) for (const h of other.headers) routingHeaders.add(h.name);
   return {
@@ -81,7 +98,7 @@ export function previewRoute(record: PreviewRecord, intercept: Intercept, state:
     service: intercept.service,
     interceptName: intercept.name,
     entryUrl: entryUrl(record.entry, state),
-    headers: previewHeaders(intercept),
+    headers: previewHeaders(intercept, signedValueOf),
     routingHeaders: [...routingHeaders].sort(),
     expiresAt: record.expiresAt,
   };

@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { mkdir, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { InterceptSchema, StoredPreviewSchema } from '@detour/protocol';
 import { DetourError } from '@detour/core';
+import { tempPrefixOf, writeFileAtomically } from '../atomic-write.js';
 import type { InterceptStore, StoredIntercept } from './intercept-store.js';
 
 /** Names the layout, so that a later one can be told apart and migrated rather than misread. */
@@ -21,11 +21,8 @@ export interface FileStoreOptions {
 
 /**
  * `detour manager --state-file F`: the intercepts in one JSON file, replaced
- * atomically on every change. The new content goes to a temporary file in the
- * same directory, is fsync'ed, renamed over F (rename(2) replaces a name
- * atomically within a file system), and the directory is fsync'ed so the rename
- * itself survives a power cut. A crash at any point leaves either the old file or
- * the new one, never a mix.
+ * atomically on every change ({@link writeFileAtomically}). A crash at any point
+ * leaves either the old file or the new one, never a mix.
  */
 export class FileInterceptStore implements InterceptStore {
   readonly path: string;
@@ -37,7 +34,7 @@ export class FileInterceptStore implements InterceptStore {
     this.path = path;
     this.description = `state file ${path}`;
     this.#rename = options.rename ?? rename;
-    this.#tempPrefix = `.${basename(path)}.`;
+    this.#tempPrefix = tempPrefixOf(path);
   }
 
   async load(): Promise<StoredIntercept[]> {
@@ -66,26 +63,7 @@ export class FileInterceptStore implements InterceptStore {
 
   async save(intercepts: readonly StoredIntercept[]): Promise<void> {
     const text = `${JSON.stringify({ format: FORMAT, intercepts }, null, 2)}\n`;
-    const temp = join(dirname(this.path), `${this.#tempPrefix}${randomBytes(6).toString('hex')}.tmp`);
-    const file = await open(temp, 'wx', 0o600);
-    try {
-      await file.writeFile(text, 'utf8');
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    try {
-      await this.#rename(temp, this.path);
-    } catch (err) {
-      await unlink(temp).catch(() => undefined);
-      throw err;
-    }
-    const dir = await open(dirname(this.path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await writeFileAtomically(this.path, text, { mode: 0o600, rename: this.#rename });
   }
 
   async close(): Promise<void> {}
