@@ -18,10 +18,19 @@ async function slowH2cApp(t: TestContext, name: string, delayMs: number): Promis
     const timer = setTimeout(() => res.end(JSON.stringify({ app: name })), delayMs);
     res.on('close', () => clearTimeout(timer));
   });
-  server.on('session', (session) => session.on('error', () => undefined));
+  const sessions = new Set<http2.Http2Session>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.on('error', () => undefined);
+    session.once('close', () => sessions.delete(session));
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  // Its sessions are destroyed first: close() alone waits for them, and a session the storm left half-closed may hold no handle that could end the wait.
+  t.after(() => {
+    for (const session of sessions) session.destroy();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
   return (server.address() as AddressInfo).port;
 }
 
