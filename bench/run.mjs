@@ -36,6 +36,8 @@ const DOC_URL = new URL('../docs/performance.md', import.meta.url);
 const DOC_MARKERS = ['<!-- bench:latest:start -->', '<!-- bench:latest:end -->'];
 const PROFILE_DIR = fileURLToPath(new URL('./results/profiles', import.meta.url));
 const SERVICE = 'bench';
+/** The second service of the detour-unmatched-wiretap row. */
+const WIRETAP_SERVICE = 'bench-tapped';
 const FAN_SERVICE = 'bench-fan';
 /** Hard cap on the whole run, so a hung phase cannot hold CI or a terminal forever. */
 const FULL_DEADLINE_MS = 60 * 60_000;
@@ -87,7 +89,7 @@ function gitCommit() {
   }
 }
 
-const DETOUR_IDS = ['detour-unmatched', 'detour-unmatched-metrics', 'detour-matched', 'scaling', 'scaling-signed', 'activation', 'streaming', 'h2c'];
+const DETOUR_IDS = ['detour-unmatched', 'detour-unmatched-metrics', 'detour-unmatched-wiretap', 'detour-matched', 'scaling', 'scaling-signed', 'activation', 'streaming', 'h2c'];
 
 /**
  * Starts the upstream, the routers and the detour stack that the selected paths
@@ -147,6 +149,18 @@ async function startServers({ flags, tools, server, workDir, state, skipped, wan
       targets.push({ id: 'detour-unmatched-metrics', url: metered.url, headers: {}, servedBy: 'app' });
     }
   }
+  if (stack && wants('detour-unmatched-wiretap') && !skipped['detour-unmatched-wiretap']) {
+    // Its own service, so that no other row has the wiretap: the two unmatched rows differ by one wiretap's check per request.
+    const tapped = await phase(state, skipped, 'detour-unmatched-wiretap', async () => {
+      const agent = await startAgent({ service: WIRETAP_SERVICE, appUrl: upstream.appUrl, manager: stack.manager, ...server });
+      await stack.daemon.wiretap(WIRETAP_SERVICE, upstream.laptopPort, 'someone-else');
+      return agent;
+    });
+    if (tapped) {
+      stack.wiretapAgent = tapped;
+      targets.push({ id: 'detour-unmatched-wiretap', url: tapped.url, headers: {}, servedBy: 'app' });
+    }
+  }
   if (stack && wants('detour-matched') && !skipped['detour-matched']) {
     targets.push({ id: 'detour-matched', url: stack.agent.url, headers: { [HEADER_NAME]: DEV_HEADER_VALUE }, servedBy: 'laptop' });
   }
@@ -196,6 +210,10 @@ async function measure(flags, state) {
     const scraped = await request(new URL(stack.meteredAgent.metricsUrl), { timeoutMs: 10_000 }).catch((err) => ({ body: String(err) }));
     log(`detour-unmatched-metrics agent counted ${/^detour_agent_requests_total\{route="app"\} (\S+)$/m.exec(scraped.body)?.[1] ?? `nothing (${scraped.body.slice(0, 200)})`} unmatched requests`);
     await stack.meteredAgent.proc.stop();
+  }
+  if (stack?.wiretapAgent) {
+    await stack.daemon.leave(`${WIRETAP_SERVICE}-wiretap`);
+    await stack.wiretapAgent.proc.stop();
   }
 
   const detourPhase = (id) => stack && wants(id) && !skipped[id];

@@ -7,8 +7,9 @@ import { parseArgs } from 'node:util';
 
 /** Every path and phase `--only` can select. */
 /** `detour-unmatched-metrics`: the unmatched path through a second agent of the same service run with `--metrics-port`. */
+/** `detour-unmatched-wiretap`: the unmatched path through an agent of a second service that has a `--mode wiretap` intercept on another header value (issue 16). */
 /** `detour-preview`: the matched path entered through the preview gateway (issue 12): gateway → agent → manager → daemon → laptop. */
-export const PATHS = ['direct', 'nginx', 'haproxy', 'go-httputil', 'detour-unmatched', 'detour-unmatched-metrics', 'detour-matched', 'detour-preview'];
+export const PATHS = ['direct', 'nginx', 'haproxy', 'go-httputil', 'detour-unmatched', 'detour-unmatched-metrics', 'detour-unmatched-wiretap', 'detour-matched', 'detour-preview'];
 /** `scaling-signed`: the scaling phase again on a manager run with --signed-keys, the requests carrying a valid signed value. */
 export const PHASES = ['scaling', 'scaling-signed', 'activation', 'streaming', 'h2c', 'two-cpus'];
 

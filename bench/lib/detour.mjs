@@ -119,6 +119,10 @@ export async function connectDaemon({ workDir, manager, name, cpus, tasksetPath 
       const json = res.stdout.slice(res.stdout.indexOf('{'));
       return { ms: res.ms, intercept: JSON.parse(json) };
     },
+    /** A `--mode wiretap` intercept on `service` for another developer's header value: it never matches the bench's traffic. */
+    async wiretap(service, localPort, headerValue) {
+      mustSucceed(await cli(['intercept', service, '--port', String(localPort), '--mode', 'wiretap', '--http-header', `${HEADER_NAME}=${headerValue}`, '--name', `${service}-wiretap`], opts), `detour intercept ${service} --mode wiretap`);
+    },
     async leave(name) {
       mustSucceed(await cli(['leave', name], opts), `detour leave ${name}`);
     },

@@ -8,6 +8,7 @@ import type { HeldRequest } from './held-requests.js';
 import { errorResponse, headTooLargeMessage } from './local-response.js';
 import type { PendingSighting } from './probe-reporter.js';
 import type { Route } from './router.js';
+import type { HttpCopy } from './wiretap.js';
 
 const BAD_REQUEST = 'DETOUR_ERR_AGENT_BAD_REQUEST';
 const CR = 0x0d;
@@ -52,6 +53,8 @@ export class ClientConnection implements ExchangeHost {
   #sighting: PendingSighting | undefined;
   /** When the current request's hold ends, once it has waited: a late refusal after its wake waits on to the same deadline. */
   #holdUntilMs: number | undefined;
+  /** The current request's copy for `--mode wiretap` intercepts, if some matched. */
+  #tap: HttpCopy | undefined;
 
   constructor(socket: net.Socket, ctx: AgentContext, onClosed: (conn: ClientConnection) => void) {
     this.socket = socket;
@@ -134,7 +137,7 @@ export class ClientConnection implements ExchangeHost {
     this.socket.destroy();
   }
 
-  follow(route: Route, head: RequestHead, buf: Buffer, start: number): void {
+  follow(route: Route, head: RequestHead, buf: Buffer, start: number, replayBody?: Buffer): void {
     if (route.kind === 'offline') {
       const error = interceptOfflineError(route.intercept!);
       this.fail(error.status, error.code, error.message, error.details);
@@ -145,7 +148,8 @@ export class ClientConnection implements ExchangeHost {
       return;
     }
     const { app, tunnels } = this.ctx;
-    const exchange = new ForwardExchange(this, head, buf, start, route.kind === 'intercept' ? tunnels.destination(route.intercept!) : app);
+    const exchange = new ForwardExchange(this, head, buf, start, route.kind === 'intercept' ? tunnels.destination(route.intercept!) : app, replayBody);
+    exchange.tap = this.#tap;
     this.#state = BUSY;
     this.#exchange = exchange;
     exchange.start();
@@ -297,6 +301,9 @@ export class ClientConnection implements ExchangeHost {
     this.#holdUntilMs = undefined;
     // One field check per request while no trace runs (the hot path).
     if (router.probes !== undefined) this.#sighting = router.probes.observe(head);
+    // One field check per request while no wiretap exists (the hot path), as for probes.
+    const wiretaps = router.wiretaps?.matching(head.target, head.captured);
+    this.#tap = wiretaps === undefined ? undefined : this.ctx.wiretaps.copy(wiretaps, head, buf, start);
     this.requestStartedAt = performance.now();
     this.follow(router.decide(head.method, head.target, head.captured, link.ready), head, buf, start);
   }

@@ -6,6 +6,7 @@ import type { ManagerLink } from './manager-link.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ResolvedAgentOptions } from './options.js';
 import type { Route, Router } from './router.js';
+import type { WiretapSender } from './wiretap.js';
 
 /** What every connection of one agent shares. */
 export interface AgentContext {
@@ -21,6 +22,8 @@ export interface AgentContext {
   readonly clock: { now: number };
   /** Plain counters and latency recorders, read by prom-client only when scraped. */
   readonly metrics: AgentMetrics;
+  /** Sends `--mode wiretap` copies to laptops. */
+  readonly wiretaps: WiretapSender;
 }
 
 /** The client connection, as an exchange sees it. */
@@ -42,8 +45,9 @@ export interface ExchangeHost {
    * Sends the request whose head is `buf[start, head.end)` where `route` says:
    * a fresh exchange to the app or a developer, or the offline answer. Also how
    * a relay refused late hands its request on (its offline policy applied).
+   * `replayBody`: the request's whole body, read already (a fall-through replay).
    */
-  follow(route: Route, head: RequestHead, buf: Buffer, start: number): void;
+  follow(route: Route, head: RequestHead, buf: Buffer, start: number, replayBody?: Buffer): void;
   /** Feeds buffered client bytes to the current exchange again (after a protocol switch). */
   pump(): void;
 }

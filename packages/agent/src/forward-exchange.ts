@@ -3,6 +3,9 @@ import type { RequestHead } from '@detour/core';
 import type { Destination } from './destinations.js';
 import { LINK_DOWN } from './destinations.js';
 import type { Exchange, ExchangeHost } from './exchange.js';
+import { BodyCopy, FALLTHROUGH_HEADER, fallthroughPlan, ineligibleNote } from './fallthrough.js';
+import type { FallthroughPlan } from './fallthrough.js';
+import type { HttpCopy } from './wiretap.js';
 import type { Refusal, UpstreamConnection, UpstreamUser } from './upstream-pool.js';
 
 const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
@@ -33,7 +36,9 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
  * through a tunnel to a developer's local app (the matched path is the same
  * code over a different connection). Heads are parsed, bodies are forwarded
  * as the raw bytes they arrived as (chunked stays chunked), with backpressure
- * both ways; nothing is buffered whole.
+ * both ways; nothing is buffered whole — except for an intercept with
+ * `--fallthrough-status`, whose request (up to its body bound) is kept so that a
+ * listed status from the laptop can send it to the app instead (a replay).
  */
 export class ForwardExchange implements Exchange, UpstreamUser {
   readonly #host: ExchangeHost;
@@ -56,22 +61,45 @@ export class ForwardExchange implements Exchange, UpstreamUser {
   #waitingUpstream = false;
   #waitingClient = false;
   #done = false;
+  /** Set while this request could still fall through to the app: what to replay. */
+  #fallthrough: { plan: FallthroughPlan; head: Buffer; body: BodyCopy } | undefined;
+  /** A body read already, sent after the head: this exchange is a fall-through replay. */
+  readonly #replayBody: Buffer | undefined;
+  /** The request's `--mode wiretap` copy: fed the body as it is consumed and told the answer's status. */
+  tap: HttpCopy | undefined;
 
-  constructor(host: ExchangeHost, head: RequestHead, buf: Buffer, start: number, destination: Destination) {
+  constructor(host: ExchangeHost, head: RequestHead, buf: Buffer, start: number, destination: Destination, replayBody?: Buffer) {
     this.#host = host;
     this.#head = head;
     this.#buf = buf;
     this.#start = start;
     this.#destination = destination;
+    this.#replayBody = replayBody;
+    const note = this.#planFallthrough(head, buf);
     const hop = head.hopByHop;
     // The fast path: a head without hop-by-hop fields goes out as the very bytes that came in.
     this.#headBytes =
-      hop === undefined
+      hop === undefined && note === undefined
         ? buf.subarray(start, head.end)
         : head.upgrade
-          ? omitLines(buf, start, head.end, hop, NOT_FORWARDED_BUT_UPGRADE, 'Connection: upgrade\r\n')
-          : omitLines(buf, start, head.end, hop, NOT_FORWARDED);
+          ? omitLines(buf, start, head.end, hop ?? [], NOT_FORWARDED_BUT_UPGRADE, 'Connection: upgrade\r\n')
+          : omitLines(buf, start, head.end, hop ?? [], NOT_FORWARDED, note === undefined ? '' : `${FALLTHROUGH_HEADER}: ${note}\r\n`);
     this.#request = new BodyFramer(requestBodyKind(head), head.contentLength, { code: 'DETOUR_ERR_AGENT_BAD_REQUEST' });
+  }
+
+  /**
+   * For an intercept with `--fallthrough-status`: keeps a copy of the head (the
+   * connection's buffer moves on) and prepares one of the body, or returns why
+   * this request cannot fall through (an upgrade never does).
+   */
+  #planFallthrough(head: RequestHead, buf: Buffer): string | undefined {
+    const intercept = this.#destination.intercept;
+    const plan = intercept === undefined ? undefined : fallthroughPlan(intercept);
+    if (plan === undefined || head.upgrade) return undefined;
+    if (head.chunked) return ineligibleNote(plan, 'unknown-length');
+    if (head.contentLength > plan.bodyLimitBytes) return ineligibleNote(plan, 'over-limit');
+    this.#fallthrough = { plan, head: Buffer.from(buf.subarray(0, head.end)), body: new BodyCopy(plan.bodyLimitBytes) };
+    return undefined;
   }
 
   start(): void {
@@ -97,7 +125,11 @@ export class ForwardExchange implements Exchange, UpstreamUser {
       else this.#host.abort(err as Error);
       return end;
     }
-    if (stop > start) this.#toUpstream(upstream, buf.subarray(start, stop));
+    if (stop > start) {
+      this.#fallthrough?.body.add(buf.subarray(start, stop));
+      this.tap?.body(buf.subarray(start, stop), this.#request.done);
+      this.#toUpstream(upstream, buf.subarray(start, stop));
+    }
     return stop;
   }
 
@@ -222,6 +254,14 @@ export class ForwardExchange implements Exchange, UpstreamUser {
   }
 
   #sendHead(upstream: UpstreamConnection): void {
+    const replay = this.#replayBody;
+    if (replay !== undefined && !this.#request.done) {
+      // The client sent this body to the laptop already; it is the whole body (within its bound).
+      upstream.socket.write(this.#headBytes);
+      this.#request.consume(replay, 0, replay.length);
+      this.#toUpstream(upstream, replay);
+      return;
+    }
     if (this.#request.done) {
       upstream.socket.write(this.#headBytes);
       return;
@@ -278,6 +318,12 @@ export class ForwardExchange implements Exchange, UpstreamUser {
         if (start === buf.length) return;
         continue;
       }
+      const fallthrough = this.#fallthrough;
+      if (fallthrough !== undefined && fallthrough.plan.statuses.has(head.status) && this.#request.done && !fallthrough.body.overLimit) {
+        this.#fallThrough(fallthrough.head, fallthrough.body.body());
+        return;
+      }
+      this.tap?.answered(head.status);
       const kind = responseBodyKind(head, this.#head.method);
       this.#response = new BodyFramer(kind, head.contentLength, { code: this.#destination.unreachable });
       this.#reusable = head.keepAlive && kind !== BODY_KIND.CLOSE;
@@ -336,6 +382,19 @@ export class ForwardExchange implements Exchange, UpstreamUser {
     }
     if (this.#waitingUpstream) this.#host.resumeReading();
     this.#host.finish(!this.#closeClient && this.#request.done);
+  }
+
+  /**
+   * The laptop answered a `--fallthrough-status`: its answer is dropped with its
+   * connection (unread), and the request, replayed from the copy, goes to the
+   * app, whose answer the caller gets.
+   */
+  #fallThrough(headCopy: Buffer, body: Buffer): void {
+    const intercept = this.#destination.intercept!;
+    this.#abandon();
+    if (this.#waitingUpstream) this.#host.resumeReading();
+    this.#host.ctx.metrics.fellThrough++;
+    this.#host.follow({ kind: 'fallback', intercept }, this.#head, headCopy, this.#start, body);
   }
 
   #upstreamFailed(err: Error): void {

@@ -7,6 +7,7 @@ import { RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE, RELAY_HEADER_UPSTREAM_
 import { forwardableHeaders, forwardToPool, GRPC_STATUS, Http2StreamBridge, RELAY_HTTP2_SETTINGS, respondLocalError, widenSessionWindow } from '@detour/transport';
 import type { Http2SessionPool } from '@detour/transport';
 import type { AgentContext } from './exchange.js';
+import { BodyCopy, FALLTHROUGH_HEADER, fallthroughPlan, h2FallsThrough, ineligibleNote } from './fallthrough.js';
 import { headTooLargeMessage } from './local-response.js';
 import type { LatencyRecorder } from './latency-recorder.js';
 import type { Route } from './router.js';
@@ -106,8 +107,18 @@ export class Http2Gateway {
       });
       return;
     }
+    // While `detour trace` runs, a stream is a hop like an HTTP/1.1 request: reported when it closes (its exchange ended).
+    if (router.probes !== undefined) {
+      const sighting = router.probes.observeStream(String(headers[':path'] ?? ''), rawHeaders);
+      if (sighting !== undefined) stream.once('close', () => sighting.end());
+    }
     const latency: StreamState = { startedAt: performance.now(), to: undefined, holdUntilMs: undefined };
     const route = router.decide(String(headers[':method']), String(headers[':path'] ?? ''), rawHeaders, link.ready);
+    // `--mode wiretap`: a stream the app answers (or a developer, at once) is copied; a held one is never read early.
+    if (router.wiretaps !== undefined && route.kind !== 'hold' && route.kind !== 'offline') {
+      const wiretaps = router.wiretaps.matchingStream(String(headers[':path'] ?? ''), rawHeaders);
+      if (wiretaps !== undefined) this.#ctx.wiretaps.copyStream(wiretaps, stream, headers, ended);
+    }
     // A stream the app or the developer answered and that ended cleanly; resets and local errors are not latencies.
     stream.once('close', () => {
       if (latency.to !== undefined && stream.rstCode === NGHTTP2_NO_ERROR) latency.to.observe((performance.now() - latency.startedAt) / 1e3);
@@ -168,6 +179,12 @@ export class Http2Gateway {
     const out = forwardableHeaders(headers, RELAY_OWNED);
     out[RELAY_HEADER_INTERCEPT_ID] = intercept.id;
     out[RELAY_HEADER_UPSTREAM_PROTOCOL] = 'h2';
+    // `--fallthrough-status`: the body streams to the laptop as always, and a copy within the bound is kept for a replay.
+    const plan = fallthroughPlan(intercept);
+    const declared = Number(headers['content-length'] ?? 0);
+    const copy = plan === undefined ? undefined : declared > plan.bodyLimitBytes ? undefined : new BodyCopy(plan.bodyLimitBytes);
+    if (plan !== undefined && copy === undefined) out[FALLTHROUGH_HEADER] = ineligibleNote(plan, 'over-limit');
+    let fellThrough = false;
     const up = this.#ctx.link.request(out, { endStream: requestEnded, waitForTrailers: !requestEnded });
     if (up === undefined) {
       this.#refused(stream, headers, requestEnded, intercept, latency);
@@ -178,12 +195,21 @@ export class Http2Gateway {
     let sent = 0;
     const count = (chunk: Buffer) => {
       sent += chunk.length;
+      copy?.add(chunk);
     };
     stream.on('data', count);
     new Http2StreamBridge(stream, up, requestEnded, {
       dropResponse: RELAY_OWNED,
-      refused: (response) => response[RELAY_HEADER_OFFLINE] !== undefined,
+      refused: (response, ended) => {
+        if (response[RELAY_HEADER_OFFLINE] !== undefined) return true;
+        fellThrough = plan !== undefined && copy !== undefined && !copy.overLimit && h2FallsThrough(plan, response, ended);
+        return fellThrough;
+      },
       onNoResponse: () => {
+        if (fellThrough) {
+          this.#fallThrough(stream, headers, copy!, count, latency);
+          return;
+        }
         stream.off('data', count);
         if (sent === 0) {
           this.#refused(stream, headers, requestEnded || stream.readableEnded, intercept, latency);
@@ -198,6 +224,47 @@ export class Http2Gateway {
         });
       },
     });
+  }
+
+  /**
+   * The laptop answered a `--fallthrough-status` (its stream is reset, its
+   * answer dropped): once the request has ended, it is replayed from the copy
+   * to the app, whose answer the caller gets. A body that grows over the bound
+   * meanwhile cannot be replayed: the caller gets 502 (said in the message).
+   */
+  #fallThrough(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, copy: BodyCopy, count: (chunk: Buffer) => void, latency: StreamState): void {
+    const replay = () => {
+      stream.off('data', count);
+      if (stream.destroyed || stream.closed) return;
+      if (copy.overLimit) {
+        latency.to = undefined;
+        respondLocalError(stream, headers, {
+          status: 502,
+          code: 'DETOUR_ERR_AGENT_UPSTREAM_UNREACHABLE',
+          grpcStatus: GRPC_STATUS.UNAVAILABLE,
+          message: 'the laptop answered a --fallthrough-status, but the request body grew over --fallthrough-body-limit and cannot be replayed to the app',
+        });
+        return;
+      }
+      this.#ctx.metrics.fellThrough++;
+      latency.to = this.#ctx.metrics.toApp;
+      const unreachable = (reason: string) => {
+        latency.to = undefined;
+        respondLocalError(stream, headers, {
+          status: 502,
+          code: 'DETOUR_ERR_AGENT_UPSTREAM_UNREACHABLE',
+          grpcStatus: GRPC_STATUS.UNAVAILABLE,
+          message: `the app did not answer the fall-through replay over HTTP/2 (${reason})`,
+        });
+      };
+      forwardToPool(stream, headers, true, this.#appPool, this.#appScheme, unreachable, copy.body());
+    };
+    // The copy is complete once the caller ended its request; until then the body still flows into it.
+    if (stream.readableEnded) replay();
+    else {
+      stream.once('end', replay);
+      stream.resume();
+    }
   }
 
   /** The relay is not available for this stream and no request byte left: the intercept's offline policy decides. */

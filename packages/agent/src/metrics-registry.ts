@@ -21,6 +21,8 @@ export interface AgentMetricsView {
   readonly routedCounts: Readonly<Record<RouteKind, number>>;
   readonly refusedCounts: Readonly<Record<RouteKind, number>>;
   readonly rejectedCounts: Readonly<Record<string, number>>;
+  readonly fellThrough: number;
+  readonly wiretapCounts: Readonly<Record<string, number>>;
   readonly toApp: LatencyRecorder;
   readonly toDeveloper: LatencyRecorder;
 }
@@ -64,6 +66,24 @@ export function createAgentRegistry(metrics: AgentMetricsView, processMetrics: b
     registers,
     collect() {
       copyCounts(this, 'reason', sources.routingKeyRejections());
+    },
+  });
+  new Counter({
+    name: 'detour_agent_fallthrough_total',
+    help: 'Matched requests the laptop answered with one of their intercept\'s --fallthrough-status, replayed to the app.',
+    registers,
+    collect() {
+      this.reset();
+      this.inc(metrics.fellThrough);
+    },
+  });
+  new Counter({
+    name: 'detour_agent_wiretap_copies_total',
+    help: 'Copies of requests for --mode wiretap intercepts, by outcome: sent (the laptop answered) or dropped (offline, slow, link down, body over the bound).',
+    labelNames: ['outcome'],
+    registers,
+    collect() {
+      copyCounts(this, 'outcome', metrics.wiretapCounts);
     },
   });
   new Gauge({

@@ -24,6 +24,10 @@ export class AgentMetrics implements RouteObserver, AgentMetricsView {
   readonly toDeveloper = new LatencyRecorder();
   readonly routedCounts: Record<RouteKind, number> = { app: 0, intercept: 0, fallback: 0, offline: 0, hold: 0 };
   readonly refusedCounts: Record<RouteKind, number> = { app: 0, intercept: 0, fallback: 0, offline: 0, hold: 0 };
+  /** Matched requests the laptop answered with a `--fallthrough-status`, replayed to the app. */
+  fellThrough = 0;
+  /** `--mode wiretap` copies sent and dropped (set by the agent to its sender's counts). */
+  wiretapCounts: Readonly<Record<'sent' | 'dropped', number>> = { sent: 0, dropped: 0 };
   readonly rejectedCounts = Object.fromEntries(REJECTION_CODES.map((code) => [code, 0])) as Record<RejectionCode, number>;
   readonly sources: AgentMetricSources;
   #registry: Promise<Registry> | undefined;

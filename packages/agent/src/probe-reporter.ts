@@ -77,20 +77,37 @@ export class ProbeWatch {
     this.headerNames = [...new Set([...probes.map((p) => p.header), TRACEPARENT])];
   }
 
-  /** Called once per request head while probes are active; the result's `end()` sends the reports. */
+  /** Called once per HTTP/1.1 request head while probes are active; the result's `end()` sends the reports. */
   observe(head: RequestHead): PendingSighting | undefined {
-    const now = Date.now();
     const captured = head.captured;
-    const traceId = TRACE_ID.exec(captured?.get(TRACEPARENT)?.[0] ?? '')?.[1];
+    return this.#observe(head.target, (name) => captured?.get(name));
+  }
+
+  /**
+   * The same for an HTTP/2 (gRPC) stream, from node's raw field list
+   * `[name, value, …]` (names lower case, RFC 9113 §8.2.1); the caller ends
+   * the sighting when the stream closes.
+   */
+  observeStream(path: string, rawHeaders: readonly string[]): PendingSighting | undefined {
+    return this.#observe(path, (name) => {
+      let values: string[] | undefined;
+      for (let i = 0; i + 1 < rawHeaders.length; i += 2) if (rawHeaders[i] === name) (values ??= []).push(rawHeaders[i + 1]!);
+      return values;
+    });
+  }
+
+  #observe(target: string, valuesOf: (name: string) => readonly string[] | undefined): PendingSighting | undefined {
+    const now = Date.now();
+    const traceId = TRACE_ID.exec(valuesOf(TRACEPARENT)?.[0] ?? '')?.[1];
     const reports: Array<{ probeId: string; evidence: SightingEvidence }> = [];
     for (const probe of this.#probes) {
       if (now > probe.until) continue;
-      if (captured?.get(probe.header)?.includes(probe.value) === true) reports.push({ probeId: probe.id, evidence: 'header' });
+      if (valuesOf(probe.header)?.includes(probe.value) === true) reports.push({ probeId: probe.id, evidence: 'header' });
       else if (traceId === probe.traceId) reports.push({ probeId: probe.id, evidence: 'traceparent' });
       else if (this.#reporter.allowUntagged(probe.id)) reports.push({ probeId: probe.id, evidence: 'none' });
     }
     if (reports.length === 0) return undefined;
-    const path = targetPath(head.target);
+    const path = targetPath(target);
     let ended = false;
     return {
       end: () => {

@@ -6,6 +6,7 @@ import { routeChannel } from './diagnostics.js';
 import type { HoldOutcome, RouteEvent, RouteKind } from './diagnostics.js';
 import { HeldRequest, HoldQueue, MAX_HELD_BODY_BYTES, MAX_HELD_REQUESTS } from './held-requests.js';
 import type { ProbeWatch } from './probe-reporter.js';
+import { WiretapSet } from './wiretap.js';
 
 /** Where one request (or one raw TCP connection) goes. */
 export interface Route {
@@ -91,6 +92,8 @@ export class Router {
   probes: ProbeWatch | undefined;
   /** Checks signed header values (`--signed-keys`) with the rule set's keys; its `rejected` counts feed the metrics. */
   readonly routingKeys = new RoutingKeyVerifier();
+  /** Set only while some `--mode wiretap` intercept exists: they never route, they get copies. */
+  wiretaps: WiretapSet | undefined;
   readonly #service: string;
   readonly #agentId: string;
   readonly #observer: RouteObserver;
@@ -109,8 +112,11 @@ export class Router {
   /** Compiles and installs a rule set; throws DETOUR_ERR_INTERCEPT_INVALID_MATCHER and keeps the old one. */
   install(ruleSet: RuleSet, probes?: ProbeWatch): void {
     this.routingKeys.setKeys(ruleSet.routingKeys ?? []);
-    const table = new RouteTable(ruleSet.intercepts, this.routingKeys);
-    this.capture = new FieldNameSet(probes === undefined ? table.headerNames : [...table.headerNames, ...probes.headerNames]);
+    const wiretaps = ruleSet.intercepts.filter((i) => i.mode === 'wiretap');
+    const table = new RouteTable(wiretaps.length === 0 ? ruleSet.intercepts : ruleSet.intercepts.filter((i) => i.mode !== 'wiretap'), this.routingKeys);
+    const wiretapSet = wiretaps.length === 0 ? undefined : new WiretapSet(wiretaps, this.routingKeys);
+    this.capture = new FieldNameSet([...table.headerNames, ...(wiretapSet?.headerNames ?? []), ...(probes?.headerNames ?? [])]);
+    this.wiretaps = wiretapSet;
     this.probes = probes;
     this.table = table;
     this.tcpIntercept = ruleSet.intercepts.find((i) => i.global && i.mechanism === 'tcp');

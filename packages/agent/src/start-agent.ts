@@ -9,6 +9,7 @@ import { Http2SessionPool, startMetricsListener } from '@detour/transport';
 import type { MetricsListener } from '@detour/transport';
 import { ManagerLink } from './manager-link.js';
 import { AgentMetrics } from './metrics.js';
+import { WiretapSender } from './wiretap.js';
 import { resolveOptions, validEnvironment } from './options.js';
 import type { AgentOptions } from './options.js';
 import { ProbeReporter } from './probe-reporter.js';
@@ -105,7 +106,9 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
     },
   });
   const tunnels = new TunnelPools(link, options);
-  const ctx: AgentContext = { options, logger, router, app, tunnels, link, clock, metrics };
+  const wiretaps = new WiretapSender(link, options.service, options.app.port);
+  metrics.wiretapCounts = wiretaps.counts;
+  const ctx: AgentContext = { options, logger, router, app, tunnels, link, clock, metrics, wiretaps };
 
   const gateway = new Http2Gateway(ctx, h2Pool);
   const dispatcher = new ConnectionDispatcher({

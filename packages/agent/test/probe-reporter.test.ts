@@ -56,3 +56,19 @@ test('untagged requests are capped per probe, and an expired probe is ignored', 
   const expired = setup([probe({ until: Date.now() - 1 })]);
   assert.equal(expired.router.probes!.observe(head(expired.router, ['x-telepresence-id: detour-probe-1'])), undefined);
 });
+
+test('an HTTP/2 stream is tied to the probe from its raw field list, any repetition of the header counting', () => {
+  const { router, posts } = setup([probe()]);
+  const raw = (fields: string[]) => [':method', 'POST', ':path', '/detour.test.Echo/Unary?x=1', ...fields];
+  router.probes!.observeStream('/detour.test.Echo/Unary?x=1', raw(['x-telepresence-id', 'other', 'x-telepresence-id', 'detour-probe-1']))!.end();
+  router.probes!.observeStream('/detour.test.Echo/Unary', raw(['traceparent', `00-${TRACE_ID}-00f067aa0ba902b7-01`]))!.end();
+  router.probes!.observeStream('/detour.test.Echo/Unary', raw([]))!.end();
+  assert.deepEqual(
+    posts.map((p) => [p.body.evidence, p.body.path]),
+    [
+      ['header', '/detour.test.Echo/Unary'],
+      ['traceparent', '/detour.test.Echo/Unary'],
+      ['none', '/detour.test.Echo/Unary'],
+    ],
+  );
+});

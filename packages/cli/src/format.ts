@@ -11,6 +11,12 @@ export function describeMatchers(intercept: Pick<InterceptRequest, 'headers' | '
   return parts.join(' & ');
 }
 
+/** What `list` and `status` add after the matchers: ` (wiretap)`, ` (falls through on 404,501)`, or nothing. */
+export function describeMode(intercept: Pick<InterceptRequest, 'mode' | 'fallthrough'>): string {
+  if (intercept.mode === 'wiretap') return ' (wiretap)';
+  return intercept.fallthrough === undefined ? '' : ` (falls through on ${intercept.fallthrough.statuses.join(',')})`;
+}
+
 export function describeState(intercept: Intercept | undefined, error: string | undefined): string {
   if (error !== undefined) return `failed: ${error}`;
   if (intercept === undefined) return 'pending';

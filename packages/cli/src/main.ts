@@ -19,6 +19,8 @@ import type { ManagerCommandOptions } from './commands/manager.js';
 import type { GatewayCommandOptions } from './commands/gateway.js';
 import type { InterceptOptions } from './commands/intercept.js';
 import type { CommandOutcome } from './run-command.js';
+import { parseBodyLimit, parseFallthroughStatuses } from './fallthrough-flags.js';
+import { EXIT_CODES } from './exit-codes.js';
 import type { TraceCommandOptions } from './commands/trace.js';
 import type { DashboardCommandOptions } from './commands/dashboard.js';
 import type { UninstallCommandOptions } from './commands/uninstall.js';
@@ -92,8 +94,6 @@ function defaultName(): string {
   }
 }
 
-/** Exit codes main returns; a command run by `intercept -- CMD` passes its own through instead. */
-export const EXIT_CODES = { ok: 0, bug: 1, userError: 2 } as const;
 
 /**
  * Ends a failed command the way wrangler's `handle-errors.ts` does: a code the user can fix
@@ -320,6 +320,9 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
         .default(parseDisconnectPolicy(CLI_DEFAULTS.onDisconnect), CLI_DEFAULTS.onDisconnect),
     )
     .addOption(new Option('--mechanism <kind>', 'http: per request; tcp: whole connections of a raw TCP port (with --global)').choices(['http', 'tcp']).default('http'))
+    .addOption(new Option('--mode <mode>', 'intercept: your laptop answers; wiretap: the app answers, your laptop gets a copy (its answer is discarded)').choices(['intercept', 'wiretap']).default('intercept'))
+    .option('--fallthrough-status <list>', 'statuses of your answer that send the request to the app instead, e.g. 404,501 (gRPC UNIMPLEMENTED counts as 501)', parseFallthroughStatuses)
+    .option('--fallthrough-body-limit <size>', 'with --fallthrough-status: request bodies up to this are kept for the replay (default 1MiB); larger ones never fall through', parseBodyLimit)
     .option('--env-file <file>', "write the service's app environment here (.env, mode 0600): the pod's through the kubeconfig, or what its agents published (detour agent --env-file); -- COMMAND gets it too")
     .option('--env-json <file>', 'the same, as one JSON object')
     .option('--context <name>', 'with --env-file/--env-json: the kubeconfig context (default: the current one)')

@@ -70,6 +70,12 @@ export function ExchangeDetail({ exchange, localOrigin }: { exchange: CapturedEx
         <${StatusBadge} status=${exchange.status} state=${exchange.state} error=${exchange.error} />
         <span>${formatDuration(exchange.durationMs)}</span>
         <span class="tag">${exchange.protocol}</span>
+        ${exchange.wiretap === undefined ? '' : html`<span class="tag">wiretap copy: the caller got ${exchange.wiretap.appStatus} from the app; this answer was discarded</span>`}
+        ${exchange.fallthrough === 'to-app'
+          ? html`<span class="tag fell-through">fell through: the app answered the caller</span>`
+          : exchange.fallthrough === 'ineligible'
+            ? html`<span class="tag">body too large to fall through</span>`
+            : ''}
         <span title="The intercept that routed it here">${interceptLabel(exchange)}</span>
         <span class="muted">${formatTime(exchange.startedAt)}</span>
       </div>

@@ -43,7 +43,7 @@ export function Inspector({ exchanges, environment }: { exchanges: CapturedExcha
               (e) => html`<button type="button" role="listitem" class=${`row ${current?.id === e.id ? 'selected' : ''}`} data-id=${e.id} onClick=${() => setSelected(e.id)}>
                 <span class="c-time muted" title=${formatTime(e.startedAt)}>${formatTime(e.startedAt, false)}</span>
                 <span class="c-method"><${Method} method=${e.method} /></span>
-                <span class="c-path" title=${e.path}>${e.path}</span>
+                <span class="c-path" title=${e.path}>${e.path}${e.wiretap === undefined ? '' : html` <span class="tag" title="a wiretap copy: your answer was discarded">wiretap · app ${e.wiretap.appStatus}</span>`}${e.fallthrough === 'to-app' ? html` <span class="tag fell-through" title="your answer had a --fallthrough-status: the app answered the caller">fell through → app</span>` : ''}</span>
                 <span class="c-status">${e.protocol === 'grpc' && e.state === 'complete' ? html`<${GrpcBadge} exchange=${e} />` : html`<${StatusBadge} status=${e.status} state=${e.state} error=${e.error} />`}</span>
                 <span class="c-dur muted">${formatDuration(e.durationMs)}</span>
                 <span class="c-size muted">${e.responseBody === undefined ? '' : formatBytes(e.responseBody.bytes)}</span>

@@ -48,6 +48,15 @@ export interface CapturedExchange {
   responseTrailers?: Fields;
   /** Why the exchange did not complete (reset, unreachable app, unparseable bytes). */
   error?: string;
+  /**
+   * For an intercept with `--fallthrough-status`: `to-app` when this answer had a
+   * listed status, so the agent dropped it and the app answered the caller;
+   * `ineligible` when the request's body was too large to replay (the agent said
+   * so in `detour-fallthrough`), so this answer was the caller's whatever it was.
+   */
+  fallthrough?: 'to-app' | 'ineligible';
+  /** A `--mode wiretap` copy: the status the caller really got (from the app), beside this laptop's discarded answer. */
+  wiretap?: { appStatus: number };
 }
 
 /** Where a replay goes: the local app, or the environment through one agent of the service without the routing header. */

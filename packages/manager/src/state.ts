@@ -259,7 +259,13 @@ export class ManagerState {
     }
     validateMatchers(request);
     this.#checkMechanism(request);
-    const onService = [...this.#intercepts.values()].filter((i) => i.service === request.service && i.id !== request.id);
+    if (request.mode === 'wiretap' && (request.global || request.onDisconnect === 'fail' || request.fallthrough !== undefined)) {
+      // The CLI refuses these first; this keeps other API clients from creating a wiretap that would take or fail traffic.
+      throw new DetourError('DETOUR_ERR_API_BAD_REQUEST', 'a wiretap only copies requests: it cannot be global, use --on-disconnect fail, or fall through');
+    }
+    // A wiretap takes no request from anyone: it conflicts with nothing, and nothing with it.
+    const onService =
+      request.mode === 'wiretap' ? [] : [...this.#intercepts.values()].filter((i) => i.service === request.service && i.id !== request.id && i.mode !== 'wiretap');
     if (request.global) {
       if (!this.globalAllowed) {
         throw new DetourError('DETOUR_ERR_INTERCEPT_GLOBAL_DISABLED', 'this manager refuses global intercepts (--no-global); use a header or path matcher');

@@ -197,3 +197,17 @@ test('published environments: kept per agent, the newest publishing agent of a s
   state.removeAgent('api-1');
   assert.equal(state.serviceEnvironment('api'), undefined);
 });
+
+test('wiretaps conflict with nothing, and cannot be global, fail or fall through', () => {
+  const { state, alice, bob } = setup();
+  const same = { headers: [{ name: 'x-dev', op: 'equals' as const, value: 'v' }] };
+  state.addIntercept(alice, ask('a1', same));
+  state.addIntercept(bob, ask('b1', { ...same, mode: 'wiretap' }));
+  state.addIntercept(alice, ask('a2', { ...same, mode: 'wiretap' }));
+  // A global intercept beside a wiretap, on another service: neither refuses the other.
+  state.addIntercept(bob, ask('b2', { service: 'web', headers: [], global: true }));
+  state.addIntercept(alice, ask('a3', { ...same, service: 'web', mode: 'wiretap' }));
+  for (const partial of [{ global: true, headers: [] }, { onDisconnect: 'fail' as const }, { fallthrough: { statuses: [404], bodyLimitBytes: 0 } }]) {
+    assert.throws(() => state.addIntercept(bob, ask('bad', { ...partial, mode: 'wiretap' })), (err: Error & { code: string }) => err.code === 'DETOUR_ERR_API_BAD_REQUEST');
+  }
+});

@@ -54,6 +54,32 @@ export const MAX_HOLD_MS = 10 * 60_000;
 /** The shortest hold accepted: less is no wait at all. */
 export const MIN_HOLD_MS = 100;
 
+/** `--fallthrough-body-limit` when none is given: request bodies up to this are buffered for replay. */
+export const DEFAULT_FALLTHROUGH_BODY_LIMIT_BYTES = 1024 * 1024;
+/** The largest buffer one request may take at the agent for a replay. */
+export const MAX_FALLTHROUGH_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Partial local service (`--fallthrough-status`): a matched request whose local
+ * answer has one of `statuses` (for gRPC, a trailers-only `grpc-status` 12,
+ * UNIMPLEMENTED, counts as 501) is replayed to the app, whose answer the caller
+ * gets. Only requests whose body is at most `bodyLimitBytes` can be replayed.
+ */
+export const FallthroughSchema = z.strictObject({
+  statuses: z.array(z.number().int().min(200).max(599)).min(1).max(16),
+  bodyLimitBytes: z.number().int().min(0).max(MAX_FALLTHROUGH_BODY_LIMIT_BYTES),
+});
+export type Fallthrough = z.infer<typeof FallthroughSchema>;
+
+/**
+ * `intercept` (absent means it too): matched requests go to the laptop.
+ * `wiretap`: they are answered by the app as if unmatched, and a bounded copy
+ * goes to the laptop, whose answer is discarded. Wiretaps never conflict with
+ * other intercepts or wiretaps, and are never global.
+ */
+export const InterceptModeSchema = z.enum(['intercept', 'wiretap']);
+export type InterceptMode = z.infer<typeof InterceptModeSchema>;
+
 const ID = z.string().min(1).max(128).regex(/^[A-Za-z0-9._-]+$/, 'ids are letters, digits, ".", "_" and "-"');
 const NAME_PATTERN = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/;
 const NAME = z.string().min(1).max(63).regex(NAME_PATTERN, 'names are lower-case letters, digits, ".", "_" and "-"');
@@ -69,6 +95,9 @@ export const InterceptRequestSchema = z.strictObject({
   onDisconnect: OnDisconnectSchema,
   /** How long a request waits under `hold` (read only then); absent: DEFAULT_HOLD_MS. */
   holdMs: z.number().int().min(MIN_HOLD_MS).max(MAX_HOLD_MS).optional(),
+  mode: InterceptModeSchema.optional(),
+  /** Absent: the laptop's answer is always the caller's. */
+  fallthrough: FallthroughSchema.optional(),
   /** Daemons from before raw TCP support send none: they mean `http`. */
   mechanism: MechanismSchema.default('http'),
   /** The developer's local port; informational for `list`. */

@@ -41,8 +41,8 @@ export function resetStream(stream: ServerHttp2Stream | ClientHttp2Stream, code:
 export interface Http2BridgeOptions {
   /** Fields of responses and trailers not to pass back. */
   dropResponse?: ReadonlySet<string>;
-  /** Whether a response head is a refusal by the next hop, to be handled like no response at all. */
-  refused?(headers: IncomingHttpHeaders): boolean;
+  /** Whether a response head is a refusal by the next hop, to be handled like no response at all; `ended`: it is trailers-only. */
+  refused?(headers: IncomingHttpHeaders, ended: boolean): boolean;
   /**
    * The upstream stream closed (or refused) before any response head. The bridge
    * is detached by then; the caller answers the still-open downstream stream.
@@ -133,7 +133,7 @@ export class Http2StreamBridge {
 
   #response(headers: IncomingHttpHeaders, ended: boolean): void {
     if (this.#detached || this.#down.destroyed) return;
-    if (this.#options.refused?.(headers) === true) {
+    if (this.#options.refused?.(headers, ended) === true) {
       this.detach();
       this.#options.onNoResponse(undefined);
       return;
@@ -178,19 +178,31 @@ const RELAY_OWNED: ReadonlySet<string> = new Set(RELAY_OWNED_HEADERS);
  * cannot read as a relay's refusal. `unreachable(reason)` answers the stream
  * when the pool cannot take it or the upstream never answers. Returns the
  * upstream stream, already bridged (for an observer: the daemon's inspector),
- * or undefined when the pool could not open one.
+ * or undefined when the pool could not open one. `replayBody`: the request
+ * was read already (its body kept for a replay); it is sent instead of `stream`'s.
  */
-export function forwardToPool(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, requestEnded: boolean, pool: Http2SessionPool, scheme: string, unreachable: (reason: string) => void): ClientHttp2Stream | undefined {
+export function forwardToPool(
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  requestEnded: boolean,
+  pool: Http2SessionPool,
+  scheme: string,
+  unreachable: (reason: string) => void,
+  replayBody?: Buffer,
+): ClientHttp2Stream | undefined {
   const out = forwardableHeaders(headers, RELAY_OWNED);
   out[':scheme'] = scheme;
+  const ended = requestEnded || replayBody !== undefined;
+  const endStream = replayBody === undefined ? requestEnded : replayBody.length === 0;
   let up: ClientHttp2Stream;
   try {
-    up = pool.request(out, { endStream: requestEnded, waitForTrailers: !requestEnded });
+    up = pool.request(out, { endStream, waitForTrailers: !ended });
   } catch (err) {
     unreachable((err as Error).message);
     return undefined;
   }
-  new Http2StreamBridge(stream, up, requestEnded, {
+  if (replayBody !== undefined && replayBody.length > 0) up.end(replayBody);
+  new Http2StreamBridge(stream, up, ended, {
     dropResponse: RELAY_OWNED,
     onNoResponse: (code) => unreachable(code === undefined ? 'stream closed' : `HTTP/2 code ${code}`),
   });

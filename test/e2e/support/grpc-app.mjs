@@ -1,12 +1,13 @@
 // A gRPC app for the end-to-end tests, run as its own process (see echo.proto).
 // --tls-cert/--tls-key make it serve TLS (for `detour agent --app https://…`).
+// --methods Chat,Hold implements only those methods: the others answer UNIMPLEMENTED.
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
 const { values } = parseArgs({
-  options: { name: { type: 'string' }, port: { type: 'string', default: '0' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' } },
+  options: { name: { type: 'string' }, port: { type: 'string', default: '0' }, 'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, methods: { type: 'string' } },
 });
 const definition = protoLoader.loadSync(new URL('./echo.proto', import.meta.url).pathname, { longs: Number, defaults: true });
 const { Echo } = grpc.loadPackageDefinition(definition).detour.test;
@@ -15,7 +16,7 @@ const idOf = (call) => String(call.metadata.get('x-telepresence-id')[0] ?? '');
 let cancelled = 0;
 
 const server = new grpc.Server();
-server.addService(Echo.service, {
+const implementation = {
   Unary(call, callback) {
     if (call.request.text === 'fail') {
       const metadata = new grpc.Metadata();
@@ -55,7 +56,9 @@ server.addService(Echo.service, {
     call.on('data', (c) => (bytes += c.data.length));
     call.on('end', () => callback(null, { bytes, chunkBytes: 0 }));
   },
-});
+};
+const only = values.methods?.split(',');
+server.addService(Echo.service, only === undefined ? implementation : Object.fromEntries(Object.entries(implementation).filter(([method]) => only.includes(method))));
 const credentials = values['tls-cert']
   ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: readFileSync(values['tls-cert']), private_key: readFileSync(values['tls-key']) }])
   : grpc.ServerCredentials.createInsecure();

@@ -1,10 +1,11 @@
 import { DEFAULT_PREVIEW_TTL_MS } from '@detour/protocol';
-import type { Intercept, Mechanism, SignedValue } from '@detour/protocol';
+import type { Intercept, InterceptMode, Mechanism, SignedValue } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome, InterceptAsk } from '@detour/daemon/client';
 import type { DisconnectPolicy } from '../disconnect-policy.js';
 import { describePolicy } from '../disconnect-policy.js';
+import { fallthroughOf } from '../fallthrough-flags.js';
 import { describeMatchers, headerToSend } from '../format.js';
 import { AUTO_HEADER, autoHeaderMatcher, parseHeaderSpec, parsePathMatchers } from '../header-spec.js';
 import type { Io, OutputFormat } from '../io.js';
@@ -27,6 +28,11 @@ export interface InterceptOptions {
   name?: string;
   onDisconnect: DisconnectPolicy;
   mechanism: Mechanism;
+  mode: InterceptMode;
+  /** `--fallthrough-status`, parsed. */
+  fallthroughStatus?: number[];
+  /** `--fallthrough-body-limit`, in bytes. */
+  fallthroughBodyLimit?: number;
   /** Also create a preview (default entry and expiry). */
   previewUrl: boolean;
   output: OutputFormat;
@@ -50,6 +56,11 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
   }
   if (options.mechanism === 'tcp' && !options.global) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', '--mechanism tcp tunnels whole connections of a raw TCP port, so it needs --global (and no --http-header or path flags)');
+  }
+  const fallthrough = fallthroughOf(options.fallthroughStatus, options.fallthroughBodyLimit);
+  if (options.mode === 'wiretap') refuseForWiretap(options, fallthrough !== undefined);
+  if (fallthrough !== undefined && options.mechanism === 'tcp') {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--fallthrough-status needs HTTP answers to read; --mechanism tcp tunnels raw connections, so drop one of them');
   }
   // With no matcher at all the intercept is personal: a shared environment must never be taken over by accident.
   const headers = (options.global || hasMatchers ? options.httpHeader : [AUTO_HEADER]).map(parseHeaderSpec);
@@ -85,6 +96,8 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
       onDisconnect: options.onDisconnect.onDisconnect,
       holdMs: options.onDisconnect.holdMs,
       mechanism: options.mechanism,
+      ...(fallthrough === undefined ? {} : { fallthrough }),
+      ...(options.mode === 'wiretap' ? { mode: options.mode } : {}),
       localPort: options.port,
     };
     if (options.output === 'human') printProgress(io, `Intercepting ${options.service}: waiting for every agent to acknowledge …`);
@@ -104,13 +117,28 @@ export async function interceptCommand(options: InterceptOptions, io: Io, home: 
     printLine(io, `   State          : ${intercept.online ? 'ACTIVE' : 'OFFLINE'}`);
     printLine(io, `   Destination    : 127.0.0.1:${intercept.localPort}`);
     printLine(io, `   Intercepting   : ${describeMatchers(intercept)}`);
-    printLine(io, `   On disconnect  : ${describePolicy(intercept)}`);
+    if (intercept.mode === 'wiretap') printLine(io, '   Mode           : wiretap (the app answers callers; you get a copy, your answer is discarded)');
+    else printLine(io, `   On disconnect  : ${describePolicy(intercept)}`);
+    if (intercept.fallthrough !== undefined) {
+      printLine(io, `   Falls through  : ${intercept.fallthrough.statuses.join(', ')} → the app (request bodies up to ${intercept.fallthrough.bodyLimitBytes} bytes)`);
+    }
     if (header !== undefined) printLine(io, `   Send the header: ${header.replace('=', ': ')}`);
     if (signed !== undefined) printLine(io, `   Signed value   : valid until ${new Date(signed.expiresAt).toISOString()}; send it exactly as shown (the bare name goes to the app)`);
     if (preview !== undefined) for (const line of previewLines(preview, '   ')) printLine(io, line);
   }
   if (options.command.length === 0) return { code: 0 };
   return runWhileIntercepting(options.command, intercept, { ...outboundEnvironment(status, { ...io.env, ...appEnv }), DETOUR_INTERCEPT_ID: intercept.id, DETOUR_HEADER: header ?? '' }, io, home);
+}
+
+/** `--mode wiretap` only ever copies: flags that take or answer traffic make no sense with it. */
+function refuseForWiretap(options: InterceptOptions, fallthrough: boolean): void {
+  if (options.global) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--mode wiretap copies matched requests and never takes a service, so it cannot be --global; use --http-header or a path flag');
+  }
+  if (options.onDisconnect.onDisconnect === 'fail') {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', '--mode wiretap never changes what callers get, so --on-disconnect fail cannot apply; drop --on-disconnect');
+  }
+  if (fallthrough) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--mode wiretap discards your answers, so --fallthrough-status cannot apply; drop it');
 }
 
 /** Runs the user's command; the intercept lives exactly as long as it does. */

@@ -1,7 +1,7 @@
 import type { ServiceList } from '@detour/protocol';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DetourHome } from '@detour/daemon/client';
-import { describeMatchers, describeState } from '../format.js';
+import { describeMatchers, describeMode, describeState } from '../format.js';
 import type { Io, OutputFormat } from '../io.js';
 import { formatTable, printJson, printLine } from '../io.js';
 
@@ -29,7 +29,7 @@ export async function listCommand(output: OutputFormat, io: Io, home: DetourHome
       continue;
     }
     for (const intercept of service.intercepts) {
-      rows.push([service.name, agents, intercept.name, intercept.owner.name, describeMatchers(intercept), describeState(intercept, undefined)]);
+      rows.push([service.name, agents, intercept.name, intercept.owner.name, `${describeMatchers(intercept)}${describeMode(intercept)}`, describeState(intercept, undefined)]);
     }
   }
   printLine(io, formatTable(['SERVICE', 'AGENTS', 'INTERCEPT', 'OWNER', 'MATCHING', 'STATE'], rows));

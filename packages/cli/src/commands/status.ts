@@ -2,7 +2,7 @@ import { isDetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DaemonStatus, DetourHome } from '@detour/daemon/client';
 import { describePolicy } from '../disconnect-policy.js';
-import { describeMatchers, describeState } from '../format.js';
+import { describeMatchers, describeMode, describeState } from '../format.js';
 import type { Io, OutputFormat } from '../io.js';
 import { formatTable, printJson, printLine } from '../io.js';
 import { egressHosts } from '../outbound-env.js';
@@ -61,7 +61,7 @@ export async function statusCommand(output: OutputFormat, io: Io, home: DetourHo
       status.intercepts.map(({ spec, intercept, error }) => [
         spec.name,
         spec.service,
-        describeMatchers(spec),
+        `${describeMatchers(spec)}${describeMode(spec)}`,
         `127.0.0.1:${spec.localPort}`,
         describePolicy(spec),
         describeState(intercept, error),

@@ -3,6 +3,7 @@ import { DEFAULT_HEADER_NAME, HTTP_TOKEN } from '@detour/protocol';
 import { DetourError } from '@detour/core';
 import { DAEMON_PATHS, DaemonClient } from '@detour/daemon/client';
 import type { DetourHome } from '@detour/daemon/client';
+import { EXIT_CODES } from '../exit-codes.js';
 import type { Io, OutputFormat } from '../io.js';
 import { printJson, printLine, printProgress } from '../io.js';
 
@@ -42,7 +43,10 @@ export function describeTrace(result: TraceResult): string {
   }
 }
 
-/** `detour trace SERVICE`: asks the manager (through the daemon) to run a probe and prints where the header went. */
+/**
+ * `detour trace SERVICE`: asks the manager (through the daemon) to run a probe and prints where the header went.
+ * Exits EXIT_CODES.headerDropped (3) when a hop did not get the header, in either output format, so CI can gate on it.
+ */
 export async function traceCommand(options: TraceCommandOptions, io: Io, home: DetourHome): Promise<number> {
   if (!options.path.startsWith('/')) throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --path ${JSON.stringify(options.path)}: a path starts with "/"`);
   const request: TraceRequest = { service: options.service, path: options.path, ...parseTraceHeader(options.header) };
@@ -54,11 +58,12 @@ export async function traceCommand(options: TraceCommandOptions, io: Io, home: D
   } finally {
     await client.close();
   }
+  const code = result.outcome === 'dropped' ? EXIT_CODES.headerDropped : EXIT_CODES.ok;
   if (options.output === 'json') {
     printJson(io, result);
-    return 0;
+    return code;
   }
   printLine(io, describeTrace(result));
   printLine(io, `probe: GET ${result.path} with ${result.header}: ${result.value}, answered ${result.probeStatus}`);
-  return 0;
+  return code;
 }

@@ -6,7 +6,7 @@ import type { ExchangeContext } from './http1-observer.js';
 import { H2Observer } from './h2-observer.js';
 
 /** The intercept a relayed stream belongs to, as the daemon knows it. */
-export type InterceptLookup = (interceptId: string) => { name: string; service: string; mechanism: 'http' | 'tcp' } | undefined;
+export type InterceptLookup = (interceptId: string) => { name: string; service: string; mechanism: 'http' | 'tcp'; fallthroughStatuses?: readonly number[] } | undefined;
 
 /**
  * Capture of what the tunnel brings to this laptop, switched on while the
@@ -34,7 +34,10 @@ export class Capture {
 
   #context(interceptId: string): ExchangeContext {
     const known = this.#lookup(interceptId);
-    return known === undefined ? { interceptId } : { interceptId, interceptName: known.name, service: known.service };
+    if (known === undefined) return { interceptId };
+    const context: ExchangeContext = { interceptId, interceptName: known.name, service: known.service };
+    if (known.fallthroughStatuses !== undefined) context.fallthroughStatuses = known.fallthroughStatuses;
+    return context;
   }
 }
 

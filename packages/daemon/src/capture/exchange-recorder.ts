@@ -11,7 +11,26 @@ export interface ExchangeStart {
   path: string;
   authority?: string;
   requestHeaders: Fields;
+  /** The intercept's `--fallthrough-status` list: answers with one of these were replaced by the app's. */
+  fallthroughStatuses?: readonly number[];
 }
+
+/** What the agent sets on a `--mode wiretap` copy: `app-status=N` (packages/agent/src/wiretap.ts). */
+const WIRETAP_APP_STATUS = /^app-status=(\d{3})$/;
+
+function wiretapAppStatus(headers: Fields): number | undefined {
+  for (const [name, value] of headers) {
+    if (name.toLowerCase() !== 'detour-wiretap') continue;
+    const match = WIRETAP_APP_STATUS.exec(value);
+    if (match !== null) return Number(match[1]);
+  }
+  return undefined;
+}
+
+/** What the agent sets on a request it will not let fall through (packages/agent/src/fallthrough.ts). */
+const FALLTHROUGH_HEADER = 'detour-fallthrough';
+/** gRPC UNIMPLEMENTED: a trailers-only answer with it counts as 501 for `--fallthrough-status`. */
+const GRPC_UNIMPLEMENTED = '12';
 
 /**
  * Builds one captured exchange as its parts pass by and puts it in the ring
@@ -21,6 +40,7 @@ export interface ExchangeStart {
 export class ExchangeRecorder {
   readonly #ring: ExchangeRing;
   readonly #exchange: CapturedExchange;
+  readonly #fallthroughStatuses: readonly number[] | undefined;
   readonly #started = performance.now();
   readonly #requestBody = new BodyPrefix();
   #responseBody: BodyPrefix | undefined;
@@ -28,7 +48,11 @@ export class ExchangeRecorder {
 
   constructor(ring: ExchangeRing, start: ExchangeStart) {
     this.#ring = ring;
-    this.#exchange = { id: ring.nextId(), startedAt: Date.now(), ...start, requestBody: this.#requestBody.toCaptured(), state: 'pending' };
+    const { fallthroughStatuses, ...shown } = start;
+    this.#fallthroughStatuses = fallthroughStatuses;
+    this.#exchange = { id: ring.nextId(), startedAt: Date.now(), ...shown, requestBody: this.#requestBody.toCaptured(), state: 'pending' };
+    const appStatus = wiretapAppStatus(start.requestHeaders);
+    if (appStatus !== undefined) this.#exchange.wiretap = { appStatus };
     ring.put(this.#exchange);
   }
 
@@ -53,6 +77,8 @@ export class ExchangeRecorder {
     this.#responseBody = new BodyPrefix();
     this.#exchange.status = status;
     this.#exchange.responseHeaders = headers;
+    const fallthrough = this.#fallthroughOf(status, headers);
+    if (fallthrough !== undefined) this.#exchange.fallthrough = fallthrough;
     this.#put();
   }
 
@@ -70,6 +96,15 @@ export class ExchangeRecorder {
     if (this.#finished) return;
     this.#exchange.error = reason;
     this.#finish('error');
+  }
+
+  /** The agent's decision for this answer, made by the same rule from what the laptop saw (see CapturedExchange.fallthrough). */
+  #fallthroughOf(status: number, headers: Fields): CapturedExchange['fallthrough'] {
+    const statuses = this.#fallthroughStatuses;
+    if (statuses === undefined) return undefined;
+    if (this.#exchange.requestHeaders.some(([name, value]) => name.toLowerCase() === FALLTHROUGH_HEADER && value.startsWith('off'))) return 'ineligible';
+    const grpcUnimplemented = statuses.includes(501) && headers.some(([name, value]) => name === 'grpc-status' && value === GRPC_UNIMPLEMENTED);
+    return statuses.includes(status) || grpcUnimplemented ? 'to-app' : undefined;
   }
 
   #finish(state: 'complete' | 'error'): void {

@@ -83,7 +83,8 @@ export async function startDashboard(options: DashboardOptions, sources: Dashboa
   ].join('; ');
   const lookup = (id: string) => {
     const spec = sources.intercepts().find((i) => i.spec.id === id)?.spec;
-    return spec === undefined ? undefined : { name: spec.name, service: spec.service, mechanism: spec.mechanism };
+    if (spec === undefined) return undefined;
+    return { name: spec.name, service: spec.service, mechanism: spec.mechanism, ...(spec.fallthrough === undefined ? {} : { fallthroughStatuses: spec.fallthrough.statuses }) };
   };
   const capture = new Capture({ maxExchanges: options.maxExchanges, maxBytes: options.maxBytes }, lookup);
   let lastServices: ServiceList = { services: [] };
