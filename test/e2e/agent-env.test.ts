@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { API_PATHS } from '@detour/protocol';
 import { Environment } from './support/environment.js';
 import { eventually, runCli } from './support/processes.js';
+import { freePort } from './support/free-port.js';
 
 // Plain-process mode (issue 11): an agent started with --env-file publishes the
 // environment its app runs with, and `detour intercept --env-file` gives it to the
@@ -21,14 +21,6 @@ DB_PASSWORD="${SECRET.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\$/g,
 
 // The laptop command: prints what it was given, as JSON, and exits.
 const PRINT_ENV = `console.log(JSON.stringify({ greeting: process.env.GREETING, password: process.env.DB_PASSWORD, intercept: process.env.DETOUR_INTERCEPT_ID }));`;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 test('agent --env-file: intercept --env-file OUT -- node app.mjs gets the app environment without a cluster; OUT is 0600; values never appear in logs or lists', async (t) => {
   const env = await Environment.create({ managerEnv: { DETOUR_LOG_LEVEL: 'debug' } });

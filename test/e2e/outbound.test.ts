@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import net from 'node:net';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { makeCertificates } from './support/certificates.js';
 import { Environment } from './support/environment.js';
 import { DETOUR_BIN, eventually, runCli, startProcess, stopProcess } from './support/processes.js';
+import { freePort } from './support/free-port.js';
 
 // The laptop app of `detour intercept api … -- node app.mjs`: for each request it calls
 // the environment's `quote` by name with fetch and with http.get, and an outside host
@@ -27,14 +27,6 @@ const server = http.createServer(async (req, res) => {
 });
 server.listen(Number(process.env.PORT), '127.0.0.1', () => console.log('listening on http://127.0.0.1:' + server.address().port));
 `;
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface EchoAnswer {
   app: string;
