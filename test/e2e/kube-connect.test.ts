@@ -93,6 +93,11 @@ test('connect through the kubeconfig: no kubeconfig, an unknown context, no mana
   assert.equal(noManager.code, 2);
   assert.match(noManager.stderr, /^detour: connect failed: no detour manager Service in namespace shop \(context fake\); pass --namespace where the chart is installed, or install it \(`helm install detour charts\/detour -n shop`\)\n$/);
 
+  // A CA for a manager that serves plain HTTP (tls.enabled off) is a mistake, not ignored.
+  const needlessCa = await connect(['--manager-ca', join(env.dir, 'kubeconfig')]);
+  assert.equal(needlessCa.code, 2);
+  assert.equal(needlessCa.stderr, 'detour: connect failed: --manager-ca verifies a manager that serves TLS, but the manager Service detour in namespace detour serves plain HTTP (chart tls.enabled is off); drop --manager-ca\n');
+
   kube.forbid(/\/secrets\/detour-token$/);
   const forbidden = await connect([]);
   assert.equal(forbidden.code, 2);
@@ -161,4 +166,15 @@ test('connect through the kubeconfig to a manager serving TLS (chart tls.enabled
   const forbidden = await cli('home-carol', ['connect', '--context', 'fake', '--name', 'carol'], wrongCluster);
   assert.equal(forbidden.code, 2, forbidden.stderr);
   assert.equal(forbidden.stderr, "detour: connect failed: you may not get secrets/detour-manager-ca in namespace detour; ask for that permission (check with `kubectl auth can-i get secrets/detour-manager-ca -n detour`), or pass --manager-ca FILE with the CA that signed the manager's certificate\n");
+
+  // A manager whose certificate names 127.0.0.1 but not the Service: the name checked is the Service's, not the forward's address.
+  const unnamedDir = await mkdtemp(join(tmpdir(), 'detour-e2e-kube-tls-unnamed-'));
+  await mkdir(join(unnamedDir, 'manager-tls'), { recursive: true });
+  const unnamedCerts = await makeCertificates(join(unnamedDir, 'manager-tls'));
+  const unnamed = await Environment.create({ dir: unnamedDir, managerCa: unnamedCerts.caFile, managerArgs: ['--tls-cert', unnamedCerts.certFile, '--tls-key', unnamedCerts.keyFile] });
+  t.after(() => unnamed.close());
+  const unnamedCluster = await chartCluster(t, unnamed, {}, unnamedCerts.ca);
+  const wrongName = await cli('home-dave', ['connect', '--context', 'fake', '--name', 'dave'], unnamedCluster);
+  assert.equal(wrongName.code, 2, wrongName.stderr);
+  assert.match(wrongName.stderr, /^detour: connect failed: the manager at https:\/\/127\.0\.0\.1:\d+ \(detour\.detour\.svc\) presented a TLS certificate that does not name this host \(ERR_TLS_CERT_ALTNAME_INVALID\); pass the CA that signed it with --manager-ca FILE, or issue the manager's certificate for detour\.detour\.svc\n$/);
 });
