@@ -35,6 +35,8 @@ const PARTIAL_RESULTS_DIR = new URL('./results/partial/', import.meta.url);
 const DOC_URL = new URL('../docs/performance.md', import.meta.url);
 const DOC_MARKERS = ['<!-- bench:latest:start -->', '<!-- bench:latest:end -->'];
 const PROFILE_DIR = fileURLToPath(new URL('./results/profiles', import.meta.url));
+/** The preview gateway's profile, apart from the agent's, which summariseProfile reads. */
+const GATEWAY_PROFILE_DIR = fileURLToPath(new URL('./results/profiles/gateway', import.meta.url));
 const SERVICE = 'bench';
 /** The second service of the detour-unmatched-wiretap row. */
 const WIRETAP_SERVICE = 'bench-tapped';
@@ -166,8 +168,9 @@ async function startServers({ flags, tools, server, workDir, state, skipped, wan
   }
   if (stack && wants('detour-preview') && !skipped['detour-preview']) {
     // The same route as detour-matched, entered through the gateway instead of with the header: the two rows differ by the gateway only.
-    const gateway = await phase(state, skipped, 'detour-preview', () => startPreviewGateway({ manager: stack.manager, daemon: stack.daemon, interceptName: stack.interceptName, ...server }));
-    if (gateway) targets.push({ id: 'detour-preview', url: gateway.url, headers: { host: gateway.host }, servedBy: 'laptop' });
+    const gateway = await phase(state, skipped, 'detour-preview', () => startPreviewGateway({ manager: stack.manager, daemon: stack.daemon, interceptName: stack.interceptName, profileDir: flags.cpuProf ? GATEWAY_PROFILE_DIR : undefined, ...server }));
+    // `Host`, capitalised: wrk adds its own Host line unless the given header is spelt so, and which of two comes first varies from run to run.
+    if (gateway) targets.push({ id: 'detour-preview', url: gateway.url, headers: { Host: gateway.host }, servedBy: 'laptop' });
   }
   return { upstream, targets, stack };
 }

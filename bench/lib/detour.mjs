@@ -61,10 +61,12 @@ export const PREVIEW_DOMAIN = 'preview.localhost';
 
 /**
  * `detour gateway` in front of the agent, and a preview of the stack's intercept; resolves
- * { proc, url, host }: requests to `url` with `Host: host` take the preview's route.
+ * { proc, url, host }: requests to `url` with `Host: host` take the preview's route. With
+ * `profileDir`, the gateway writes a CPU profile there when it exits.
  */
-export async function startPreviewGateway({ manager, daemon, interceptName, cpus, tasksetPath }) {
-  const proc = node('detour-gateway', ['gateway', '--host', '127.0.0.1', '--listen', '0', '--domain', PREVIEW_DOMAIN, '--manager', manager.url, '--token-file', manager.tokenFile], { cpus, tasksetPath });
+export async function startPreviewGateway({ manager, daemon, interceptName, cpus, tasksetPath, profileDir }) {
+  const nodeArgs = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const proc = node('detour-gateway', ['gateway', '--host', '127.0.0.1', '--listen', '0', '--domain', PREVIEW_DOMAIN, '--manager', manager.url, '--token-file', manager.tokenFile], { cpus, tasksetPath, nodeArgs });
   const [, url] = await proc.waitFor(/preview gateway listening on (http:\/\/\S+)/, START_TIMEOUT_MS);
   const created = mustSucceed(await daemon.cli(['preview', 'create', interceptName, '--output', 'json']), 'detour preview create');
   const preview = JSON.parse(created.output.slice(created.output.indexOf('{')));

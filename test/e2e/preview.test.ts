@@ -168,6 +168,10 @@ test('preview URLs (issue 12)', async (t) => {
     const smuggle = await rawExchange(gatewayPort, `POST / HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`);
     assert.match(smuggle, /^HTTP\/1\.1 400 /);
     assert.match(smuggle, /DETOUR_ERR_AGENT_BAD_REQUEST/);
+    // Two Host lines (RFC 9112 §3.2): node:http would keep the first; the gateway answers 400 as the agent does.
+    const twoHosts = await rawExchange(gatewayPort, `GET / HTTP/1.1\r\nHost: 127.0.0.1:${gatewayPort}\r\nHost: ${host}\r\n\r\n`);
+    assert.match(twoHosts, /^HTTP\/1\.1 400 /);
+    assert.match(twoHosts, /repeated Host/);
     const big = await rawExchange(gatewayPort, `GET / HTTP/1.1\r\nHost: ${host}\r\nx-big: ${'a'.repeat(40 * 1024)}\r\n\r\n`);
     assert.match(big, /^HTTP\/1\.1 431 /);
     assert.match(big, /DETOUR_ERR_AGENT_HEAD_TOO_LARGE/);

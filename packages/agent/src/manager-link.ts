@@ -3,10 +3,11 @@ import type { ClientHttp2Session, ClientHttp2Stream, ClientSessionRequestOptions
 import diagnostics from 'node:diagnostics_channel';
 import { Backoff } from '@detour/core';
 import type { Logger } from '@detour/core';
-import { API_PATHS, ErrorBodySchema, LogsRequestLineSchema, RuleSetSchema } from '@detour/protocol';
+import { API_PATHS, ErrorBodySchema, LogsRequestLineSchema, RELAY_HEADER_INTERCEPT_ID, RuleSetSchema } from '@detour/protocol';
 import type { AgentEnvironment, AgentProtocol, RuleSet } from '@detour/protocol';
 import { MAX_HEADER_LIST_PAIRS, connectToManager, managerTlsFailure, startKeepalive, widenSessionWindow } from '@detour/transport';
 import type { ManagerEndpoint } from '@detour/transport';
+import { DataSessions } from './data-sessions.js';
 
 /** Connectivity states (grpc-js `connectivity-state.ts`). `ready`: the watch stream delivered its first rule set. */
 export type LinkState = 'idle' | 'connecting' | 'ready' | 'transient-failure' | 'shutdown';
@@ -52,10 +53,12 @@ const MAX_LINE_BYTES = 16 * 1024 * 1024;
 const LINK_SETTINGS: http2.Settings = { initialWindowSize: 256 * 1024 };
 
 /**
- * The agent's one HTTP/2 session to the manager: the watch stream of rule sets,
- * acks, and relay streams for matched requests. The agent always dials; on any
- * failure it keeps its last rules (unmatched traffic never depends on the
- * manager) and reconnects with jittered backoff.
+ * The agent's link to the manager: a control session (the watch stream of rule
+ * sets, acks, reports) and a data session per online intercept for the relay
+ * streams of matched requests ({@link DataSessions}), so that what callers do to
+ * relay streams cannot cost the agent its registration. The agent always dials;
+ * on any failure of the control session it keeps its last rules (unmatched
+ * traffic never depends on the manager) and reconnects with jittered backoff.
  */
 export class ManagerLink {
   readonly #options: ManagerLinkOptions;
@@ -71,12 +74,22 @@ export class ManagerLink {
   readonly #published = new WeakMap<ClientHttp2Session, Promise<void>>();
   /** What is published; replaced by {@link publish} (`SIGHUP` re-reads `--env-file`). */
   #environment: AgentEnvironment | undefined;
+  readonly #data: DataSessions;
 
   constructor(options: ManagerLinkOptions) {
     this.#options = options;
     this.#log = options.logger.child({ link: 'manager' });
     this.#backoff = new Backoff({ initialMs: options.reconnectInitialMs, maxMs: options.reconnectMaxMs, multiplier: 2 });
     this.#environment = options.environment;
+    this.#data = new DataSessions({
+      token: options.token,
+      agentId: options.agentId,
+      logger: options.logger,
+      pingIntervalMs: options.pingIntervalMs,
+      pingTimeoutMs: options.pingTimeoutMs,
+      dial: () => this.#dial(),
+      controlReady: () => this.ready,
+    });
   }
 
   /**
@@ -104,9 +117,13 @@ export class ManagerLink {
     this.#connect();
   }
 
-  /** Opens a relay stream, or returns undefined while the link is not ready. */
+  /**
+   * Opens a relay stream (its headers name the intercept) on that intercept's
+   * data session, or on the control session while the data session is not
+   * ready; undefined while the link is not ready.
+   */
   request(headers: OutgoingHttpHeaders, options: ClientSessionRequestOptions): ClientHttp2Stream | undefined {
-    const session = this.#session;
+    const session = this.#data.session(String(headers[RELAY_HEADER_INTERCEPT_ID])) ?? this.#session;
     if (this.#state !== 'ready' || session === undefined || session.destroyed || session.closed) return undefined;
     try {
       return session.request(headers, options);
@@ -141,11 +158,12 @@ export class ManagerLink {
       clearTimeout(this.#reconnectTimer);
       const session = this.#session;
       this.#session = undefined;
+      const dataClosed = this.#data.close();
       if (session === undefined || session.destroyed) {
-        resolve();
+        resolve(dataClosed);
         return;
       }
-      session.once('close', () => resolve());
+      session.once('close', () => resolve(dataClosed));
       session.destroy();
     });
     return this.#closed;
@@ -164,14 +182,8 @@ export class ManagerLink {
   #connect(): void {
     if (this.#state === 'shutdown') return;
     this.#setState('connecting');
-    // Nagle off: relayed requests are many small frames, and Nagle plus delayed
-    // ACKs would add ~40 ms to each round trip.
     const { manager } = this.#options;
-    const session = http2.connect(manager.origin, {
-      settings: LINK_SETTINGS,
-      maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
-      createConnection: () => connectToManager(manager, ['h2']),
-    });
+    const session = this.#dial();
     this.#session = session;
     session.on('error', (err) => {
       const untrusted = managerTlsFailure(err, manager);
@@ -184,7 +196,6 @@ export class ManagerLink {
     session.on('goaway', (code) => this.#down(session, { goaway: code }));
     session.on('close', () => this.#down(session, {}));
     session.once('connect', () => {
-      widenSessionWindow(session);
       startKeepalive(session, {
         intervalMs: this.#options.pingIntervalMs,
         timeoutMs: this.#options.pingTimeoutMs,
@@ -192,6 +203,20 @@ export class ManagerLink {
       });
       this.#watch(session);
     });
+  }
+
+  /** A new session to the manager, control or data. */
+  #dial(): ClientHttp2Session {
+    // Nagle off: relayed requests are many small frames, and Nagle plus delayed
+    // ACKs would add ~40 ms to each round trip.
+    const { manager } = this.#options;
+    const session = http2.connect(manager.origin, {
+      settings: LINK_SETTINGS,
+      maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
+      createConnection: () => connectToManager(manager, ['h2']),
+    });
+    session.once('connect', () => widenSessionWindow(session));
+    return session;
   }
 
   #watch(session: ClientHttp2Session): void {
@@ -270,6 +295,7 @@ export class ManagerLink {
         this.#backoff.reset();
         this.#setState('ready');
       }
+      this.#data.retain(ruleSet.intercepts.filter((intercept) => intercept.online).map((intercept) => intercept.id));
     });
   }
 

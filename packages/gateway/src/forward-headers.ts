@@ -12,18 +12,23 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te'
 
 export type HeaderList = [string, string][];
 
-/** Pairs of a node `rawHeaders` array, minus hop-by-hop fields and those the `Connection` field names. */
-export function endToEnd(rawHeaders: readonly string[]): HeaderList {
-  const named = new Set<string>();
+const RELAY_OWNED = new Set(RELAY_OWNED_HEADERS);
+
+/** The field names a `Connection` field lists (RFC 9110 §7.6.1), or undefined when there is none, the usual case. */
+function connectionNamed(rawHeaders: readonly string[]): Set<string> | undefined {
+  let named: Set<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() === 'connection') for (const token of rawHeaders[i + 1]!.split(',')) named.add(token.trim().toLowerCase());
+    if (rawHeaders[i]!.length === 10 && rawHeaders[i]!.toLowerCase() === 'connection') {
+      named ??= new Set();
+      for (const token of rawHeaders[i + 1]!.split(',')) named.add(token.trim().toLowerCase());
+    }
   }
-  const pairs: HeaderList = [];
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toLowerCase();
-    if (!HOP_BY_HOP.has(name) && !named.has(name)) pairs.push([rawHeaders[i]!, rawHeaders[i + 1]!]);
-  }
-  return pairs;
+  return named;
+}
+
+/** Whether a field (its lower-case name) is end-to-end: not hop-by-hop and not named by `Connection`. */
+function isEndToEnd(lower: string, named: Set<string> | undefined): boolean {
+  return !HOP_BY_HOP.has(lower) && (named === undefined || !named.has(lower));
 }
 
 export interface RequestHeaderContext {
@@ -43,27 +48,45 @@ export interface RequestHeaderContext {
  * entry's (an ingress routes by it), and the intercept's headers are added.
  */
 export function requestHeaders(rawHeaders: readonly string[], entryHost: string, context: RequestHeaderContext): HeaderList {
-  const strip = new Set([...context.route.routingHeaders, ...context.route.headers.map((h) => h.name), ...RELAY_OWNED_HEADERS, 'host', 'x-forwarded-host', 'x-forwarded-proto']);
-  if (context.identityEncoding) strip.add('accept-encoding');
+  const strip = stripped(context.route, context.identityEncoding);
+  const named = connectionNamed(rawHeaders);
   const out: HeaderList = [['host', entryHost]];
-  for (const [name, value] of endToEnd(rawHeaders)) {
+  let forwardedFor = '';
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
     const lower = name.toLowerCase();
-    if (strip.has(lower)) continue;
+    if (lower === 'x-forwarded-for') {
+      forwardedFor = forwardedFor === '' ? value : `${forwardedFor}, ${value}`;
+      continue;
+    }
+    if (strip.has(lower) || !isEndToEnd(lower, named)) continue;
     if (lower === 'cookie') {
       const rest = cookieWithoutPreview(value);
       if (rest !== undefined) out.push([name, rest]);
       continue;
     }
-    if (lower === 'x-forwarded-for') continue;
     out.push([name, value]);
   }
   for (const header of context.route.headers) out.push([header.name, header.value]);
-  const forwardedFor = rawHeaders.flatMap((v, i) => (i % 2 === 0 && v.toLowerCase() === 'x-forwarded-for' ? [rawHeaders[i + 1]!] : []));
-  if (context.clientAddress !== undefined) forwardedFor.push(context.clientAddress);
-  if (forwardedFor.length > 0) out.push(['x-forwarded-for', forwardedFor.join(', ')]);
+  if (context.clientAddress !== undefined) forwardedFor = forwardedFor === '' ? context.clientAddress : `${forwardedFor}, ${context.clientAddress}`;
+  if (forwardedFor !== '') out.push(['x-forwarded-for', forwardedFor]);
   out.push(['x-forwarded-host', context.visitorHost], ['x-forwarded-proto', context.visitorProto]);
   if (context.identityEncoding) out.push(['accept-encoding', 'identity']);
   return out;
+}
+
+/** The fields a visitor's request loses, per route (the lookup cache hands out one route object for many requests). */
+const strips = new WeakMap<PreviewRoute, { plain: Set<string>; identity: Set<string> }>();
+
+function stripped(route: PreviewRoute, identityEncoding: boolean): Set<string> {
+  let sets = strips.get(route);
+  if (sets === undefined) {
+    const plain = new Set([...route.routingHeaders, ...route.headers.map((h) => h.name), ...RELAY_OWNED_HEADERS, 'host', 'x-forwarded-host', 'x-forwarded-proto'].map((n) => n.toLowerCase()));
+    sets = { plain, identity: new Set([...plain, 'accept-encoding']) };
+    strips.set(route, sets);
+  }
+  return identityEncoding ? sets.identity : sets.plain;
 }
 
 /**
@@ -96,10 +119,13 @@ export function rewriteSetCookie(value: string): string {
 
 /** The entry's answer head for the visitor: hop-by-hop fields dropped, Location and Set-Cookie adjusted. */
 export function responseHeaders(rawHeaders: readonly string[], entryOrigin: string, visitorOrigin: string, dropLength: boolean): HeaderList {
+  const named = connectionNamed(rawHeaders);
   const out: HeaderList = [];
-  for (const [name, value] of endToEnd(rawHeaders)) {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
     const lower = name.toLowerCase();
-    if (RELAY_OWNED_HEADERS.includes(lower) || (dropLength && lower === 'content-length')) continue;
+    if (!isEndToEnd(lower, named) || RELAY_OWNED.has(lower) || (dropLength && lower === 'content-length')) continue;
     if (lower === 'location') out.push([name, rewriteLocation(value, entryOrigin, visitorOrigin)]);
     else if (lower === 'set-cookie') out.push([name, rewriteSetCookie(value)]);
     else out.push([name, value]);

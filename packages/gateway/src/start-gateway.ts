@@ -92,6 +92,10 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       noDelay: true,
     },
     (req, res) => {
+      if (repeatedHost(req.rawHeaders)) {
+        res.socket?.end(malformedAnswer(400, 'DETOUR_ERR_AGENT_BAD_REQUEST', REPEATED_HOST));
+        return;
+      }
       void resolve(req).then((resolution) => {
         if (resolution.kind === 'answer') return answer(res, resolution);
         forward(req, res, resolution.route, { banner: options.banner === true, agents: { http: upstreamAgent, https: upstreamTlsAgent }, logger });
@@ -100,6 +104,10 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
   );
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    if (repeatedHost(req.rawHeaders)) {
+      socket.end(malformedAnswer(400, 'DETOUR_ERR_AGENT_BAD_REQUEST', REPEATED_HOST));
+      return;
+    }
     void resolve(req).then((resolution) => {
       if (resolution.kind === 'answer') return answerOnSocket(socket, resolution);
       const spliced = upgrade(req, socket, head, resolution.route, logger);
@@ -118,8 +126,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? ([408, 'DETOUR_ERR_AGENT_HEAD_TIMEOUT', `request head not received within ${GATEWAY_DEFAULTS.headerTimeoutMs} ms`] as const)
           : ([400, 'DETOUR_ERR_AGENT_BAD_REQUEST', `malformed request: ${err.reason ?? err.message}`] as const);
-    const body = JSON.stringify(errorBody(code, message));
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    socket.end(malformedAnswer(status, code, message));
   });
 
   await new Promise<void>((ok, fail) => {
@@ -143,6 +150,30 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         await closeLookup();
       })()),
   };
+}
+
+const REPEATED_HOST = 'malformed request: repeated Host';
+
+/**
+ * RFC 9112 §3.2: more than one Host line is a 400, as the agent answers it. node:http
+ * keeps the first and drops the rest, so the gateway and whatever reads the
+ * request after it could disagree about which preview it is for.
+ */
+function repeatedHost(rawHeaders: readonly string[]): boolean {
+  let seen = false;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toLowerCase() === 'host') {
+      if (seen) return true;
+      seen = true;
+    }
+  }
+  return false;
+}
+
+/** What the agent answers to malformed input (docs/architecture.md, "Malformed and hostile input"): JSON, then close. */
+function malformedAnswer(status: number, code: Parameters<typeof errorBody>[0], message: string): string {
+  const body = JSON.stringify(errorBody(code, message));
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
 }
 
 async function resolveRequest(req: http.IncomingMessage, domain: string, lookup: PreviewLookup, logger: Logger): Promise<Resolution> {
@@ -192,17 +223,36 @@ function visitor(req: http.IncomingMessage): { host: string; proto: 'http' | 'ht
   return { host, proto, origin: `${proto}://${host}` };
 }
 
-function upstreamRequest(req: http.IncomingMessage, route: PreviewRoute, headers: HeaderList, agent: http.Agent | false, agents: ForwardOptions['agents']): http.ClientRequest {
-  const entry = new URL(route.entryUrl);
-  const client = entry.protocol === 'https:' ? https : http;
-  const request = client.request({
-    host: entry.hostname.replace(/^\[|\]$/g, ''),
-    port: entry.port === '' ? undefined : Number(entry.port),
+/** A route's entry URL, parsed once per route answer (the lookup cache hands out the same object) rather than once a request. */
+interface Entry {
+  url: URL;
+  host: string;
+  origin: string;
+  client: typeof http | typeof https;
+  hostname: string;
+  port: number | undefined;
+}
+const entries = new WeakMap<PreviewRoute, Entry>();
+
+function entryOf(route: PreviewRoute): Entry {
+  let entry = entries.get(route);
+  if (entry === undefined) {
+    const url = new URL(route.entryUrl);
+    entry = { url, host: url.host, origin: url.origin, client: url.protocol === 'https:' ? https : http, hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port === '' ? undefined : Number(url.port) };
+    entries.set(route, entry);
+  }
+  return entry;
+}
+
+function upstreamRequest(req: http.IncomingMessage, entry: Entry, headers: HeaderList, agent: http.Agent | false, agents: ForwardOptions['agents']): http.ClientRequest {
+  const request = entry.client.request({
+    host: entry.hostname,
+    port: entry.port,
     method: req.method,
     path: req.url,
     // An array of pairs keeps each field as the visitor sent it (order, repeats, case).
     headers: headers.flat(),
-    agent: agent === false ? false : entry.protocol === 'https:' ? agents.https : agents.http,
+    agent: agent === false ? false : entry.client === https ? agents.https : agents.http,
     setHost: false,
   });
   // As on the visitor's side: no Nagle delay on the connection to the entry.
@@ -210,25 +260,42 @@ function upstreamRequest(req: http.IncomingMessage, route: PreviewRoute, headers
   return request;
 }
 
-/** One request to the entry and its answer back, both bodies streamed. */
+/** Whether a request head announces a body (RFC 9112 §6.3): without one the request to the entry is ended at once, no stream joined. */
+function hasBody(req: http.IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+}
+
+/**
+ * One request to the entry and its answer back, both bodies streamed. Bodies are
+ * joined with `pipe` and explicit error handling rather than `stream.pipeline`,
+ * which costs an AbortController and several listeners a request (see
+ * docs/performance.md, "Preview gateway").
+ */
 function forward(req: http.IncomingMessage, res: http.ServerResponse, route: PreviewRoute, options: ForwardOptions): void {
   const seen = visitor(req);
-  const entry = new URL(route.entryUrl);
+  const entry = entryOf(route);
   const wantsHtml = options.banner && /text\/html/i.test(req.headers.accept ?? '');
   const headers = requestHeaders(req.rawHeaders, entry.host, { route, visitorHost: seen.host, visitorProto: seen.proto, clientAddress: req.socket.remoteAddress, identityEncoding: wantsHtml });
-  const upstream = upstreamRequest(req, route, headers, options.agents.http, options.agents);
+  const upstream = upstreamRequest(req, entry, headers, options.agents.http, options.agents);
   upstream.on('response', (answerIn) => {
-    const type = String(answerIn.headers['content-type'] ?? '');
+    const type = options.banner ? String(answerIn.headers['content-type'] ?? '') : '';
     const encoded = answerIn.headers['content-encoding'] !== undefined && answerIn.headers['content-encoding'] !== 'identity';
     const inject = options.banner && /^text\/html/i.test(type) && !encoded && req.method !== 'HEAD' && answerIn.statusCode !== 204 && answerIn.statusCode !== 304;
     res.writeHead(answerIn.statusCode ?? 502, answerIn.statusMessage, responseHeaders(answerIn.rawHeaders, entry.origin, seen.origin, inject).flat());
     // An answer of unknown length (SSE, long polls) may wait for its first chunk: its head goes out now. Chunks go out as they come.
     if (answerIn.headers['content-length'] === undefined || inject) res.flushHeaders();
-    const done = (err: Error | null | undefined) => {
-      if (err !== null && err !== undefined) options.logger.debug({ err: err.message }, 'preview answer stream ended early');
-    };
-    if (inject) pipeline(answerIn, new BannerInjector(bannerHtml(route.owner, route.service)), res, done);
-    else pipeline(answerIn, res, done);
+    if (inject) {
+      pipeline(answerIn, new BannerInjector(bannerHtml(route.owner, route.service)), res, (err) => {
+        if (err !== null && err !== undefined) options.logger.debug({ err: err.message }, 'preview answer stream ended early');
+      });
+      return;
+    }
+    // The entry's connection failing mid-answer must not look like a complete answer: the visitor's is cut too.
+    answerIn.on('error', (err) => {
+      options.logger.debug({ err: err.message }, 'preview answer stream ended early');
+      res.destroy();
+    });
+    answerIn.pipe(res);
   });
   upstream.on('error', (err) => {
     options.logger.debug({ err: err.message, entry: route.entryUrl }, 'entry request failed');
@@ -241,9 +308,12 @@ function forward(req: http.IncomingMessage, res: http.ServerResponse, route: Pre
   res.on('close', () => {
     if (!res.writableFinished) upstream.destroy();
   });
-  pipeline(req, upstream, (err) => {
-    if (err !== null && err !== undefined) upstream.destroy();
-  });
+  if (!hasBody(req)) {
+    upstream.end();
+    return;
+  }
+  req.on('error', () => upstream.destroy());
+  req.pipe(upstream);
 }
 
 /**
@@ -270,10 +340,10 @@ function watchRevocation(id: string, socket: Duplex, lookup: PreviewLookup, logg
 /** A WebSocket (or any Upgrade) handshake to the entry; after `101`, bytes are spliced both ways. Returns the visitor's socket. */
 function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, route: PreviewRoute, logger: Logger): Duplex {
   const seen = visitor(req);
-  const entry = new URL(route.entryUrl);
+  const entry = entryOf(route);
   const headers = requestHeaders(req.rawHeaders, entry.host, { route, visitorHost: seen.host, visitorProto: seen.proto, clientAddress: req.socket.remoteAddress, identityEncoding: false });
   headers.push(['connection', 'Upgrade'], ['upgrade', req.headers.upgrade ?? 'websocket']);
-  const upstream = upstreamRequest(req, route, headers, false, { http: http.globalAgent, https: https.globalAgent });
+  const upstream = upstreamRequest(req, entry, headers, false, { http: http.globalAgent, https: https.globalAgent });
   upstream.on('upgrade', (answerIn, upstreamSocket, upstreamHead) => {
     const lines = [`HTTP/1.1 ${answerIn.statusCode ?? 101} ${answerIn.statusMessage ?? 'Switching Protocols'}`];
     for (let i = 0; i < answerIn.rawHeaders.length; i += 2) lines.push(`${answerIn.rawHeaders[i]}: ${answerIn.rawHeaders[i + 1]}`);

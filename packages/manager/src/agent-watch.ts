@@ -7,7 +7,11 @@ import type { ManagerState } from './state.js';
 
 /** What the manager knows about one agent's HTTP/2 session. */
 interface AgentSession {
-  /** Set once a watch stream with the right token was accepted on the session; relay streams on it need no token of their own. */
+  /**
+   * Set once a watch stream, or a data-session stream of a watching agent, with
+   * the right token was accepted on the session; relay streams on it need no
+   * token of their own.
+   */
   watched: boolean;
   /** The identity whose token opened the watch: when it is revoked, the session is closed. */
   identity?: string;
@@ -78,6 +82,28 @@ export class AgentWatch {
       this.#hub.detach(agentId, sink);
       this.#logger.info({ agentId, service }, 'agent disconnected');
     });
+  }
+
+  /**
+   * Accepts the first stream of an agent's data session (token checked by the
+   * gate): the session then carries that agent's relay streams, apart from its
+   * watch, so that a GOAWAY on it (a caller cancelling streams faster than the
+   * server's rapid-reset limit) costs the streams on it and not the agent's
+   * registration. Synchronous from HEADERS, like {@link open}.
+   */
+  openData(stream: ServerHttp2Stream, agentId: string, identity: string): void {
+    const watching = [...this.#sessions.values()].some((s) => s.identity === identity && s.agents.has(agentId));
+    if (!watching) {
+      throw new DetourError('DETOUR_ERR_API_NOT_FOUND', `no agent ${agentId} is watching with this credential; open the watch stream first`);
+    }
+    const session = stream.session === undefined ? undefined : this.#sessions.get(stream.session);
+    if (session !== undefined) {
+      // The identity too, so that revoking it drops the data sessions with the watch.
+      session.watched = true;
+      session.identity = identity;
+    }
+    stream.respond({ ':status': 204 }, { endStream: true });
+    this.#logger.debug({ agentId }, 'agent data session opened');
   }
 
   /** Closes the HTTP/2 sessions of agents whose identity fails `keep` (revoked or expired): their watch and relay streams end with them. */

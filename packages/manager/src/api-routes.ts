@@ -413,6 +413,17 @@ export const API_ROUTES: readonly ApiRoute[] = [
     },
   }),
   route({
+    method: 'GET',
+    pattern: /^\/agents\/(?<agentId>[^/]+)\/data-session$/,
+    auth: 'token',
+    permission: 'serve',
+    handler: async (context, exchange, request) => {
+      // HTTP/2 only: authenticates the session it arrives on for the relay streams of an agent watching under the same identity.
+      if (exchange.h2Stream === undefined) throw notFound(exchange);
+      context.watches.openData(exchange.h2Stream, request.param('agentId'), request.identity.name);
+    },
+  }),
+  route({
     method: 'POST',
     pattern: /^\/agents\/(?<agentId>[^/]+)\/ack$/,
     auth: 'token',

@@ -21,8 +21,9 @@ import type { ManagerState } from './state.js';
  *
  * Relay streams are the one exception to "every level includes the token": they
  * carry the caller's own headers, `authorization` included, which must reach the
- * developer untouched. Their HTTP/2 session is vouched for by the agent's watch
- * stream instead ({@link AuthGate.authorizeRelay}).
+ * developer untouched. Their HTTP/2 session is vouched for instead by the agent's
+ * watch stream, or by the first stream of one of its data sessions, both
+ * checked at `token` level ({@link AuthGate.authorizeRelay}).
  */
 export type RouteAuth = 'token' | 'session' | 'caller-session' | 'intercept-owner';
 
@@ -43,7 +44,7 @@ export interface AuthRequest {
 export interface AuthGate {
   /** Throws the `DETOUR_ERR_AUTH_*`, `_SESSION_*` or `_INTERCEPT_*` error the call earns, or returns what it proved. */
   authorize<A extends RouteAuth>(auth: A, permission: Permission, request: AuthRequest): Grants[A];
-  /** Refuses a relay stream on an HTTP/2 session that no accepted agent watch stream authenticated. */
+  /** Refuses a relay stream on an HTTP/2 session that no accepted agent watch or data-session stream authenticated. */
   authorizeRelay(sessionWatched: boolean): void;
 }
 

@@ -4,10 +4,15 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import http2 from 'node:http2';
 import { once } from 'node:events';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { API_PATHS, RELAY_HEADER_INTERCEPT_ID, RELAY_HEADER_OFFLINE, SESSION_KEY_HEADER, TUNNEL_UPGRADE_TOKEN } from '@detour/protocol';
 import type { ErrorBody } from '@detour/protocol';
 import { createLogger } from '@detour/core';
 import { startManager } from '../src/index.js';
+import { AuthSource } from '../src/auth/auth-source.js';
+import { tokenHash } from '../src/auth/identities.js';
 import { AGENTS_EGRESS, AUTH, TOKEN } from './inject.js';
 
 async function start(t: TestContext): Promise<string> {
@@ -106,6 +111,54 @@ test('issue 9: a relay stream is refused on a session that never had an accepted
 
   // The authentication belongs to that session, not to the agent or the manager.
   assert.equal((await h2Request(connect(t, url), relayHeaders)).status, 401);
+});
+
+test('issue 14: a data session carries relay streams once its first stream names a watching agent, with the token', async (t) => {
+  const url = await start(t);
+  const control = connect(t, url);
+  const data = connect(t, url);
+  const path = API_PATHS.agentDataSession('api-1');
+
+  // The token first, as everywhere; then the agent must be watching now.
+  assert.equal((await h2Request(data, { ':method': 'GET', ':path': path })).status, 401);
+  const unknown = await h2Request(data, { ':method': 'GET', ':path': path, ...AUTH });
+  assert.equal(unknown.status, 404);
+  assert.equal(errorCode(unknown.body), 'DETOUR_ERR_API_NOT_FOUND');
+  assert.equal((await h2Request(data, relayHeaders)).status, 401);
+
+  assert.equal((await watch(control, 'service=api&agentId=api-1&listen=127.0.0.1:1&protocol=auto')).status, 200);
+  assert.equal((await h2Request(data, { ':method': 'GET', ':path': path, ...AUTH })).status, 204);
+  const relayed = await h2Request(data, relayHeaders);
+  assert.equal(relayed.status, 503);
+  assert.equal(relayed.headers[RELAY_HEADER_OFFLINE], 'some-intercept');
+
+  // Over HTTP/1.1 there is no session to authenticate.
+  assert.equal((await fetch(`${url}${path}`, { headers: AUTH })).status, 404);
+});
+
+test('issue 14: a data session belongs to the identity of the agent\'s watch: another agent\'s token cannot open one for it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'detour-data-session-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const authFile = join(dir, 'auth.json');
+  const identities = ['agent-a', 'agent-b'].map((name) => ({ name, role: 'agent', tokenSha256: tokenHash(`dtr_${name}`) }));
+  await writeFile(authFile, JSON.stringify({ roles: {}, identities }));
+  const { source } = await AuthSource.open({ authFile, logger: createLogger('manager', { level: 'silent' }) });
+  const manager = await startManager({ host: '127.0.0.1', port: 0, token: TOKEN, auth: source, leaseMs: 15_000, globalAllowed: true, logger: createLogger('manager', { level: 'silent' }), version: 'test' });
+  t.after(() => manager.close());
+  const bearer = (name: string) => ({ authorization: `Bearer dtr_${name}` });
+
+  const control = connect(t, manager.url);
+  const stream = control.request({ ':method': 'GET', ':path': `${API_PATHS.agentWatch}?service=api&agentId=api-1&listen=127.0.0.1:1&protocol=auto`, ...bearer('agent-a') }, { endStream: true });
+  const [watchHeaders] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+  assert.equal(Number(watchHeaders[':status']), 200);
+
+  const path = API_PATHS.agentDataSession('api-1');
+  const other = connect(t, manager.url);
+  assert.equal((await h2Request(other, { ':method': 'GET', ':path': path, ...bearer('agent-b') })).status, 404);
+  assert.equal((await h2Request(other, relayHeaders)).status, 401);
+  const own = connect(t, manager.url);
+  assert.equal((await h2Request(own, { ':method': 'GET', ':path': path, ...bearer('agent-a') })).status, 204);
+  assert.equal((await h2Request(own, relayHeaders)).status, 503);
 });
 
 test('the watch wants the token (401 JSON) and a valid query (400 JSON)', async (t) => {

@@ -40,6 +40,8 @@ export const API_PATHS = {
   /** Long-lived HTTP/2 stream of NDJSON {@link RuleSet} snapshots; query: `AgentWatchQuerySchema` (service, agentId, listen, protocol). */
   agentWatch: `${API_PREFIX}/agents/watch`,
   agentAck: (agentId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/ack`,
+  /** Opens an agent's data session (HTTP/2, the session's first stream): answered 204 once the session may carry that agent's relay streams. */
+  agentDataSession: (agentId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/data-session`,
   /** Where an agent started with `--env-file` posts its app's environment ({@link AgentEnvironment}), on its session, before its first ack. */
   agentEnvironment: (agentId: string) => `${API_PREFIX}/agents/${encodeURIComponent(agentId)}/environment`,
   /** The environment an agent of the service published ({@link ServiceEnvironment}); a developer's session key. */

@@ -101,7 +101,7 @@ test('fault: the laptop network is cut for 5 s, then comes back', { timeout: 180
   t.after(() => stopProcess(local.child));
   const cli = (args: string[]) => runCli(args, aliceEnv, 30_000, laptop.launcher);
   t.after(() => cli(['quit']));
-  const connected = await cli(['connect', '--manager', env.managerUrl, '--token-file', env.tokenFile, '--name', 'alice']);
+  const connected = await cli(['connect', '--manager', env.managerUrl, '--token-file', env.tokenFile, '--name', 'alice', ...env.caArgs()]);
   assert.equal(connected.code, 0, connected.stderr);
   const intercepted = await cli(['intercept', 'api', '--port', new URL(local.value).port, '--output', 'json']);
   assert.equal(intercepted.code, 0, intercepted.stderr);

@@ -203,8 +203,15 @@ export class Environment {
   }
 
   /** `--manager-ca FILE` when the environment has one. */
+  /**
+   * How a client of this manager trusts it: `--manager-ca` for an https:// manager; `--insecure` for a
+   * cleartext one off loopback, which in these tests is only the link of a network namespace the test
+   * made itself (the fault suite's network cut), so nothing else can read the token on it.
+   */
   caArgs(): string[] {
-    return this.managerCa === undefined ? [] : ['--manager-ca', this.managerCa];
+    if (this.managerCa !== undefined) return ['--manager-ca', this.managerCa];
+    const host = new URL(this.managerUrl).hostname;
+    return host === 'localhost' || host.startsWith('127.') || host === '[::1]' ? [] : ['--insecure'];
   }
 
   /**
