@@ -205,8 +205,11 @@ function checkInvariants(objects: K8sObject[], managedNamespaces: string[]): voi
   assert.deepEqual(container.volumeMounts.filter((m) => m.readOnly !== true).map((m) => m.mountPath), ['/tmp']);
 
   // The Service and the budget select the manager's pod; the webhook reaches its webhook port.
-  const service = find(objects, 'Service', FULLNAME, NAMESPACE) as unknown as { spec: { selector: Record<string, string>; ports: { name: string; port: number; targetPort: string }[] } };
+  const service = find(objects, 'Service', FULLNAME, NAMESPACE) as unknown as { spec: { selector: Record<string, string>; ports: { name: string; port: number; targetPort: string; appProtocol: string }[] } };
   for (const [key, value] of Object.entries(service.spec.selector)) assert.equal(labels[key], value);
+  // `detour connect` through the kubeconfig speaks TLS to the api port exactly when the manager serves it.
+  const serving = container.args.some((a) => a.startsWith('--tls-cert='));
+  assert.equal(service.spec.ports.find((p) => p.name === 'api')?.appProtocol, serving ? 'https' : 'http');
   const pdb = find(objects, 'PodDisruptionBudget', FULLNAME, NAMESPACE) as unknown as { spec: { selector: { matchLabels: Record<string, string> }; maxUnavailable: number } };
   assert.deepEqual(pdb.spec.selector.matchLabels, service.spec.selector);
   assert.equal(pdb.spec.maxUnavailable, 1, 'one manager: minAvailable 1 would block every node drain');

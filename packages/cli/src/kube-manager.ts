@@ -13,12 +13,19 @@ const MANAGER_LABELS = { 'app.kubernetes.io/part-of': 'detour', 'app.kubernetes.
 /** The chart's Service port of the API (`api`), and its token Secrets' key: `<service>-token` (shared), `<service>-token-<name>` (per user). */
 const API_PORT_NAME = 'api';
 const TOKEN_KEY = 'token';
+/** With `tls.enabled` the chart marks the `api` port `appProtocol: https`, and copies `tls.caBundle` into `<service>-manager-ca` (key ca.crt). */
+const TLS_APP_PROTOCOL = 'https';
+const CA_KEY = 'ca.crt';
 
 export interface ManagerService {
   name: string;
   selector: Record<string, string>;
   /** The pod port behind the Service's `api` port: a name or a number. */
   targetPort: string | number;
+  /** The manager serves TLS on that port (chart `tls.enabled`): reached with https, verified as {@link ManagerService.serverName}. */
+  tls: boolean;
+  /** The name the manager's certificate is issued for: the Service's in-cluster DNS name, `RELEASE-detour.NAMESPACE.svc`. */
+  serverName: string;
 }
 
 const labelled = (labels: Record<string, string> | undefined, wanted: Record<string, string>) => Object.entries(wanted).every(([k, v]) => labels?.[k] === v);
@@ -40,7 +47,34 @@ export async function findManagerService(kube: KubeAccess): Promise<ManagerServi
       `no detour manager Service in namespace ${kube.namespace} (context ${kube.context}); pass --namespace where the chart is installed, or install it (\`helm install detour charts/detour -n ${kube.namespace}\`)`,
     );
   }
-  return { name: service.metadata.name, selector: service.spec.selector, targetPort: port.targetPort ?? port.port };
+  return {
+    name: service.metadata.name,
+    selector: service.spec.selector,
+    targetPort: port.targetPort ?? port.port,
+    tls: port.appProtocol === TLS_APP_PROTOCOL,
+    serverName: `${service.metadata.name}.${kube.namespace}.svc`,
+  };
+}
+
+/**
+ * The CA that verifies a TLS manager: the chart's `<service>-manager-ca` Secret (its
+ * `tls.caBundle`), read with the developer's credentials as the token is. None (undefined):
+ * the chart was given no caBundle, so the certificate is from a CA the system trusts.
+ */
+export async function readManagerCa(kube: KubeAccess, service: ManagerService): Promise<Buffer | undefined> {
+  const name = `${service.name}-manager-ca`;
+  let data: Record<string, string> | undefined;
+  try {
+    data = (await kube.core.readNamespacedSecret({ name, namespace: kube.namespace })).data;
+  } catch (err) {
+    const failure = kubeCallError(err, kube, 'get', 'secrets', name);
+    if (failure.code === 'DETOUR_ERR_KUBE_NO_WORKLOAD') return undefined;
+    if (failure.code === 'DETOUR_ERR_KUBE_FORBIDDEN') throw new DetourError(failure.code, `${failure.message}, or pass --manager-ca FILE with the CA that signed the manager's certificate`, { cause: err });
+    throw failure;
+  }
+  const encoded = data?.[CA_KEY];
+  if (encoded === undefined) throw new DetourError('DETOUR_ERR_KUBE_NO_MANAGER', `the Secret ${name} in namespace ${kube.namespace} has no key ${CA_KEY}; reinstall the chart with tls.caBundle, or pass --manager-ca FILE`);
+  return Buffer.from(encoded, 'base64');
 }
 
 /**
@@ -140,7 +174,8 @@ export async function startManagerForward(kube: KubeAccess, service: ManagerServ
   await new Promise((resolve) => server.once('listening', resolve));
   const { port } = server.address() as net.AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    // The forward carries bytes: TLS, when the manager serves it, runs end to end through it.
+    url: `${service.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     describe: () => ({ kind: 'port-forward', context: kube.context, namespace: kube.namespace, service: service.name, ...(target === undefined ? {} : { pod: target.pod }), ...(lastError === undefined ? {} : { lastError }) }),
     close: async () => {
       for (const socket of sockets) socket.destroy();

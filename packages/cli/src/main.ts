@@ -261,7 +261,7 @@ export async function main(argv: string[], io: Io, signal: AbortSignal): Promise
     .option('--namespace <name>', "without --manager: the detour chart's namespace (default: the context's)")
     .option('--name <name>', 'your name, shown to others and part of your header value', defaultName())
     .option('--timeout-ms <ms>', 'how long to wait for the connection', integer(100, 600_000), CLI_DEFAULTS.connectTimeoutMs)
-    .option('--manager-ca <file>', 'CA bundle (PEM) that verifies an https:// --manager (default: the system CAs)')
+    .option('--manager-ca <file>', "CA bundle (PEM) that verifies an https:// --manager, or the chart's TLS manager through the kubeconfig (default: the chart's RELEASE-detour-manager-ca Secret, else the system CAs)")
     .option('--insecure', 'allow sending the token over cleartext http:// to a manager that is not on this machine (dangerous)', false)
     .action(async (o: Omit<ConnectOptions, 'name'> & { name: string }) => {
       const { connectCommand } = await import('./commands/connect.js');

@@ -26,6 +26,12 @@ export interface ManagerEndpointOptions {
    * name the address dialled; it is not checked.
    */
   sameProcess?: boolean;
+  /**
+   * The host name the manager's certificate is issued for, when the URL's host is not it:
+   * a port-forward's local end (127.0.0.1) in front of the manager's Service
+   * (`RELEASE-detour.NAMESPACE.svc`). Sent as SNI and checked against the certificate.
+   */
+  servername?: string;
 }
 
 /** A validated manager address. */
@@ -109,7 +115,7 @@ export function managerEndpoint(urlText: string, options: ManagerEndpointOptions
   const tlsOptions: tls.ConnectionOptions | undefined = https
     ? Object.freeze({
         // SNI carries host names only (RFC 6066 §3); an IP is checked against the certificate's IP SANs.
-        ...(net.isIP(host) === 0 ? { servername: host } : {}),
+        ...(options.servername !== undefined ? { servername: options.servername } : net.isIP(host) === 0 ? { servername: host } : {}),
         ...(options.ca === undefined ? {} : { ca: options.ca }),
         ...(options.cert === undefined ? {} : { cert: options.cert, key: options.key }),
         ...(options.sameProcess === true ? { rejectUnauthorized: false } : {}),
@@ -150,9 +156,13 @@ export function managerTlsFailure(err: unknown, endpoint: ManagerEndpoint, flags
     const code = (e as NodeJS.ErrnoException).code;
     const what = code === undefined ? undefined : CERTIFICATE_CODES[code];
     if (what === undefined) continue;
+    // Through a port-forward the name checked is not the URL's host: say which it was.
+    const servername = endpoint.tls?.servername;
+    const forwarded = servername !== undefined && servername !== endpoint.url.hostname ? servername : undefined;
+    const wrongName = forwarded === undefined ? `, or use the host name the certificate was issued for in ${flags.manager}` : `, or issue the manager's certificate for ${forwarded}`;
     return new DetourError(
       'DETOUR_ERR_TLS_MANAGER_UNTRUSTED',
-      `the manager at ${endpoint.origin} presented a TLS certificate that ${what} (${code}); pass the CA that signed it with ${flags.ca} FILE${code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? `, or use the host name the certificate was issued for in ${flags.manager}` : ''}`,
+      `the manager at ${endpoint.origin}${forwarded === undefined ? '' : ` (${forwarded})`} presented a TLS certificate that ${what} (${code}); pass the CA that signed it with ${flags.ca} FILE${code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? wrongName : ''}`,
       { cause: e },
     );
   }

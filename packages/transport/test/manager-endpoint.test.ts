@@ -48,3 +48,13 @@ test('issue 13: a certificate that does not verify is one line naming --manager-
   assert.match(altname?.message ?? '', /does not name this host .*--manager-ca FILE, or use the host name the certificate was issued for in --manager$/);
   assert.equal(managerTlsFailure(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }), endpoint), undefined);
 });
+
+test('a port-forward\'s local end is verified as the name the certificate is issued for (servername), which the errors quote', () => {
+  const ca = Buffer.from('ca');
+  const forwarded = managerEndpoint('https://127.0.0.1:41234', { ca, servername: 'detour.detour.svc' });
+  assert.deepEqual({ ...forwarded.tls }, { servername: 'detour.detour.svc', ca });
+  const untrusted = managerTlsFailure(Object.assign(new Error('x'), { code: 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' }), forwarded);
+  assert.equal(untrusted?.message, 'the manager at https://127.0.0.1:41234 (detour.detour.svc) presented a TLS certificate that is signed by a CA this client does not trust (UNABLE_TO_VERIFY_LEAF_SIGNATURE); pass the CA that signed it with --manager-ca FILE');
+  const altname = managerTlsFailure(Object.assign(new Error('x'), { code: 'ERR_TLS_CERT_ALTNAME_INVALID' }), forwarded);
+  assert.match(altname?.message ?? '', /\(detour\.detour\.svc\) presented a TLS certificate that does not name this host .*--manager-ca FILE, or issue the manager's certificate for detour\.detour\.svc$/);
+});

@@ -27,7 +27,12 @@ export interface ConnectOptions {
 async function managerArguments(options: ConnectOptions, io: Io): Promise<{ args: string[]; where: string; sameAs: (status: DaemonStatus) => boolean }> {
   if (options.manager === undefined) {
     if (options.tokenFile !== undefined) throw new DetourError('DETOUR_ERR_CLI_USAGE', '--token-file goes with --manager URL; through the kubeconfig the token is read from the chart\'s Secret');
-    const args = [...(options.context === undefined ? [] : ['--kube-context', options.context]), ...(options.namespace === undefined ? [] : ['--kube-namespace', options.namespace])];
+    const args = [
+      ...(options.context === undefined ? [] : ['--kube-context', options.context]),
+      ...(options.namespace === undefined ? [] : ['--kube-namespace', options.namespace]),
+      // Overrides the CA the daemon would read from the chart's Secret.
+      ...(options.managerCa === undefined ? [] : ['--manager-ca', resolve(options.managerCa)]),
+    ];
     const where = `the detour manager through the kubeconfig${options.context === undefined ? '' : ` (context ${options.context})`}${options.namespace === undefined ? '' : ` in namespace ${options.namespace}`}`;
     const sameAs = (status: DaemonStatus) => {
       const route = status.manager.route;

@@ -1,11 +1,11 @@
-import { isDetourError, isUserError } from '@detour/core';
+import { DetourError, isDetourError, isUserError } from '@detour/core';
 import type { Logger } from '@detour/core';
 import { runDaemon } from '@detour/daemon';
 import type { DaemonOptions } from '@detour/daemon';
 import type { DetourHome } from '@detour/daemon/client';
 import type { KubeconfigLocation } from '../kube-access.js';
 import type { DaemonStartMessage } from './connect.js';
-import { managerFromFlags } from '../manager-flags.js';
+import { managerFromFlags, readPemFlag } from '../manager-flags.js';
 import { managerEndpoint } from '@detour/transport';
 
 export interface DaemonCommandOptions {
@@ -28,13 +28,19 @@ async function managerAccess(options: DaemonCommandOptions, kubeEnv: KubeconfigL
     return { manager: endpoint, token: { file: options.tokenFile } };
   }
   const { openKube } = await import('../kube-access.js');
-  const { findManagerService, readManagerToken, startManagerForward } = await import('../kube-manager.js');
+  const { findManagerService, readManagerCa, readManagerToken, startManagerForward } = await import('../kube-manager.js');
   const kube = openKube({ ...(options.kubeContext === undefined ? {} : { context: options.kubeContext }), ...(options.kubeNamespace === undefined ? {} : { namespace: options.kubeNamespace }) }, kubeEnv);
   const service = await findManagerService(kube);
+  if (!service.tls && options.managerCa !== undefined) {
+    throw new DetourError('DETOUR_ERR_CLI_USAGE', `--manager-ca verifies a manager that serves TLS, but the manager Service ${service.name} in namespace ${kube.namespace} serves plain HTTP (chart tls.enabled is off); drop --manager-ca`);
+  }
   const token = await readManagerToken(kube, service, options.name);
+  // --manager-ca overrides the chart's CA Secret (which may then stay unreadable).
+  const ca = service.tls ? ((await readPemFlag('--manager-ca', options.managerCa)) ?? (await readManagerCa(kube, service))) : undefined;
   const route = await startManagerForward(kube, service, logger);
-  // The forward's local end is on loopback; a manager serving TLS is not reached this way yet (see the README).
-  return { manager: managerEndpoint(route.url), token: { value: token }, route };
+  // The forward's local end is on loopback; the certificate is checked against the Service's name.
+  const manager = managerEndpoint(route.url, service.tls ? { ...(ca === undefined ? {} : { ca }), servername: service.serverName } : {});
+  return { manager, token: { value: token }, route };
 }
 
 /** Runs the daemon in the foreground; `detour connect` starts it this way in the background. */
