@@ -280,6 +280,14 @@ export class ManagerLink {
     const ruleSet = parsed.data;
     if (!this.#options.install(ruleSet)) return;
     this.#log.info({ version: ruleSet.version, intercepts: ruleSet.intercepts.length }, 'rule set installed');
+    // Ready at once, in the same turn as install(): install() releases the connections held until the
+    // first rule set, and a request decided while the link is not ready takes its intercept's offline
+    // policy (a restarted replica sent each held connection's first matched request to the app).
+    if (this.#state === 'connecting') {
+      this.#lastTlsFailure = undefined;
+      this.#backoff.reset();
+      this.#setState('ready');
+    }
     // The manager forgets an agent's environment when its watch ends, so it is sent again on each
     // session; acks wait for it (in order), so once `detour intercept` returns, the environment is there.
     let published = this.#published.get(session);
@@ -290,11 +298,6 @@ export class ManagerLink {
     void published.then(() => {
       if (this.#session !== session) return;
       this.#ack(session, ruleSet.version);
-      if (this.#state === 'connecting') {
-        this.#lastTlsFailure = undefined;
-        this.#backoff.reset();
-        this.#setState('ready');
-      }
       this.#data.retain(ruleSet.intercepts.filter((intercept) => intercept.online).map((intercept) => intercept.id));
     });
   }
