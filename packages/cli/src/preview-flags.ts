@@ -1,15 +1,12 @@
 import { MAX_PREVIEW_TTL_MS, MIN_PREVIEW_TTL_MS } from '@detour/protocol';
 import type { PreviewEntry } from '@detour/protocol';
 import { DetourError } from '@detour/core';
-
-const DURATION = /^([0-9]{1,6})(s|m|h|d)$/;
-const UNIT_MS: Readonly<Record<string, number>> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+import { durationMs } from './duration.js';
 
 /** `--expires`: `90s`, `30m`, `24h`, `7d`; from 10s to 30d, so a link handed out always stops working. */
 export function parseExpires(value: string): number {
-  const match = DURATION.exec(value.trim());
-  if (match === null) throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --expires ${JSON.stringify(value)}: use a duration such as 30m, 24h or 7d`);
-  const ms = Number(match[1]) * UNIT_MS[match[2]!]!;
+  const ms = durationMs(value.trim());
+  if (ms === undefined) throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --expires ${JSON.stringify(value)}: use a duration such as 30m, 24h or 7d`);
   if (ms < MIN_PREVIEW_TTL_MS || ms > MAX_PREVIEW_TTL_MS) {
     throw new DetourError('DETOUR_ERR_CLI_USAGE', `bad --expires ${JSON.stringify(value)}: a preview lasts from 10s to 30d`);
   }
