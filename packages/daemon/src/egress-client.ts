@@ -52,6 +52,9 @@ export class EgressClient {
       stream.once('close', () => reject(offline('the manager closed the stream before answering')));
       stream.once('response', (responseHeaders) => {
         stream.off('error', early);
+        // From here a failure (the destination reset, a CONNECT_ERROR) ends the caller's splice through
+        // 'close'; without a listener the 'error' node emits with it would crash the daemon.
+        stream.on('error', () => undefined);
         const status = Number(responseHeaders[':status']);
         if (status === 200) {
           resolve(stream);

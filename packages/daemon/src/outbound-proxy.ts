@@ -147,11 +147,18 @@ export class OutboundProxy {
       sendJson(res, this.#failed(err, `${req.method} ${url.origin}`));
       return;
     }
+    // The client may have gone during the dial; its 'close' has fired already, so nothing below would end the stream.
+    if (req.socket.destroyed) {
+      stream.close();
+      return;
+    }
     const headers = forwardable(req.rawHeaders);
     headers.push('connection', 'close');
     const upstream = http.request({ method: req.method, path: `${url.pathname}${url.search}`, headers, createConnection: () => stream as unknown as net.Socket, setHost: false });
     upstream.once('response', (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.statusMessage, forwardable(answer.rawHeaders));
+      // A stream reset mid-answer must end the client's response too, not leave it waiting for the rest.
+      answer.once('error', () => res.destroy());
       answer.pipe(res);
     });
     upstream.once('error', (err) => {
