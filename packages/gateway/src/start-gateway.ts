@@ -97,6 +97,8 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
         return;
       }
       void resolve(req).then((resolution) => {
+        // A visitor gone during the lookup: its 'close' has fired, so nothing would end a request to the entry.
+        if (req.socket.destroyed) return;
         if (resolution.kind === 'answer') return answer(res, resolution);
         forward(req, res, resolution.route, { banner: options.banner === true, agents: { http: upstreamAgent, https: upstreamTlsAgent }, logger });
       });
@@ -109,6 +111,7 @@ export async function startGateway(options: GatewayOptions): Promise<GatewayHand
       return;
     }
     void resolve(req).then((resolution) => {
+      if (socket.destroyed) return;
       if (resolution.kind === 'answer') return answerOnSocket(socket, resolution);
       const spliced = upgrade(req, socket, head, resolution.route, logger);
       watchRevocation(resolution.id, spliced, lookup, logger);
@@ -323,6 +326,7 @@ function forward(req: http.IncomingMessage, res: http.ServerResponse, route: Pre
  * that is down does not close it: the preview may well still exist.
  */
 function watchRevocation(id: string, socket: Duplex, lookup: PreviewLookup, logger: Logger): void {
+  if (socket.destroyed) return;
   const timer = setInterval(() => {
     lookup(id).then(
       (route) => {
@@ -344,6 +348,8 @@ function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, route:
   const headers = requestHeaders(req.rawHeaders, entry.host, { route, visitorHost: seen.host, visitorProto: seen.proto, clientAddress: req.socket.remoteAddress, identityEncoding: false });
   headers.push(['connection', 'Upgrade'], ['upgrade', req.headers.upgrade ?? 'websocket']);
   const upstream = upstreamRequest(req, entry, headers, false, { http: http.globalAgent, https: https.globalAgent });
+  // A visitor that leaves before the entry answered (or an entry that never does) ends the handshake.
+  socket.once('close', () => upstream.destroy());
   upstream.on('upgrade', (answerIn, upstreamSocket, upstreamHead) => {
     const lines = [`HTTP/1.1 ${answerIn.statusCode ?? 101} ${answerIn.statusMessage ?? 'Switching Protocols'}`];
     for (let i = 0; i < answerIn.rawHeaders.length; i += 2) lines.push(`${answerIn.rawHeaders[i]}: ${answerIn.rawHeaders[i + 1]}`);
@@ -364,6 +370,9 @@ function upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, route:
     socket.write(`${lines.join('\r\n')}\r\nconnection: close\r\ntransfer-encoding: chunked\r\n\r\n`);
     answerIn.on('data', (chunk: Buffer) => socket.write(`${chunk.length.toString(16)}\r\n${chunk.toString('latin1')}\r\n`, 'latin1'));
     answerIn.on('end', () => socket.end('0\r\n\r\n'));
+    // An entry that drops mid-answer must not leave the visitor waiting for the last chunk.
+    answerIn.on('error', () => socket.destroy());
+    socket.once('close', () => answerIn.destroy());
   });
   upstream.on('error', (err) => {
     logger.debug({ err: err.message, entry: route.entryUrl }, 'entry upgrade failed');
