@@ -472,8 +472,11 @@ export const API_ROUTES: readonly ApiRoute[] = [
     pattern: /^\/traces$/,
     auth: 'token',
     permission: 'develop',
-    handler: async (context, exchange) => {
-      exchange.send(200, await runTrace(context, await readJson(exchange, TraceRequestSchema)));
+    handler: async (context, exchange, { identity }) => {
+      const trace = await readJson(exchange, TraceRequestSchema);
+      // A trace pushes a probe rule to the service's agents and sends it a request: the same services rule as intercepting it.
+      checkServicePolicy(identity, trace.service, 'trace');
+      exchange.send(200, await runTrace(context, trace));
     },
   }),
   route({
