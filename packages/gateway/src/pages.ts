@@ -23,7 +23,7 @@ export const PAGES = {
   unknown: page('This preview is not available', `<p>The preview link is unknown, was revoked when its intercept ended, or has expired.</p><p>Ask its owner for a new one (<code>detour preview create</code>).</p><p><a href="${PREVIEW_EXIT_PATH}">Leave preview mode</a></p>`),
   none: page('No preview selected', '<p>This is a detour preview gateway. Open a preview link (<code>https://&lt;id&gt;.preview.…/</code> or <code>…/_detour/preview/&lt;id&gt;</code>) to see a developer\'s version of the environment.</p>'),
   managerDown: page('Previews are unavailable right now', '<p>The preview gateway cannot reach the detour manager to check this link. Try again in a moment.</p>'),
-  entryDown: page('The environment did not answer', "<p>The preview's entry point (a service's agent, an ingress or a URL) refused or dropped the connection.</p>"),
+  entryDown: page('The environment did not answer', "<p>The preview's entry point (a service's agent, an ingress or a URL) refused or dropped the connection.</p><p>Try again in a moment. If it keeps failing, ask the preview's owner to check that the entry is running (<code>detour list</code> shows its agents) and that their intercept is (<code>detour status</code>).</p>"),
   exited: page('You left preview mode', '<p>This browser no longer sends its requests to a developer\'s preview.</p><p><a href="/">Continue</a></p>'),
 } as const;
 
