@@ -13,3 +13,5 @@ export { startMetricsListener } from './metrics-listener.js';
 export type { MetricsListener, MetricsListenerOptions, MetricsSource } from './metrics-listener.js';
 export { connectToManager, isLoopbackHost, managerEndpoint, managerTlsFailure } from './manager-endpoint.js';
 export type { EndpointFlagNames, ManagerEndpoint, ManagerEndpointOptions } from './manager-endpoint.js';
+export { DEFAULT_HEADER_TABLE_BYTES, encodeHeaderBlock, encodeHeaderRecord, HpackDecoder, HpackError } from './hpack/index.js';
+export type { DecodedBlock } from './hpack/index.js';
