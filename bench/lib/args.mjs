@@ -9,7 +9,12 @@ import { parseArgs } from 'node:util';
 /** `detour-unmatched-metrics`: the unmatched path through a second agent of the same service run with `--metrics-port`. */
 /** `detour-unmatched-wiretap`: the unmatched path through an agent of a second service that has a `--mode wiretap` intercept on another header value (issue 16). */
 /** `detour-preview`: the matched path entered through the preview gateway (issue 12): gateway → agent → manager → daemon → laptop. */
-export const PATHS = ['direct', 'nginx', 'haproxy', 'go-httputil', 'detour-unmatched', 'detour-unmatched-metrics', 'detour-unmatched-wiretap', 'detour-matched', 'detour-preview'];
+/**
+ * `haproxy-front`, `haproxy-front-hdr`: a design measured, not shipped (issue 15, "C proxy in front"): HAProxy sends
+ * requests without `x-telepresence-id` to the app and the others to the agent; `-hdr` sends every request with a value
+ * nobody intercepts, so each crosses both.
+ */
+export const PATHS = ['direct', 'nginx', 'haproxy', 'go-httputil', 'detour-unmatched', 'detour-unmatched-metrics', 'detour-unmatched-wiretap', 'detour-matched', 'detour-preview', 'haproxy-front', 'haproxy-front-hdr'];
 /** `scaling-signed`: the scaling phase again on a manager run with --signed-keys, the requests carrying a valid signed value. */
 export const PHASES = ['scaling', 'scaling-signed', 'activation', 'streaming', 'h2c', 'two-cpus'];
 

@@ -192,3 +192,24 @@ export function h2cHaproxy({ port, appPort, laptopPort, headerValue }) {
   return haproxyMain(1) + haproxyRouting({ port, appPort, laptopPort, headerValue, proto: 'h2' });
 }
 
+/**
+ * The "C proxy in front" design of issue 15, measured and not shipped:
+ * HTTP/1.1 HAProxy in front of the agent that sends every request without
+ * `x-telepresence-id` (the majority) straight to the app and every request
+ * with it to the detour agent, which routes it as usual.
+ */
+export function frontHaproxy({ port, appPort, agentPort }) {
+  return `${haproxyMain(1)}
+frontend bench
+  bind 127.0.0.1:${port}
+  acl has_id req.hdr(x-telepresence-id) -m found
+  use_backend agent if has_id
+  default_backend app
+
+backend app
+  server app 127.0.0.1:${appPort}
+
+backend agent
+  server agent 127.0.0.1:${agentPort}
+`;
+}

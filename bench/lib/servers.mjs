@@ -3,7 +3,7 @@ import { start, run, freePort, lastLines } from './procs.mjs';
 import { waitForHttp } from './http.mjs';
 import { waitForH2 } from './h2.mjs';
 import { fileURLToPath } from 'node:url';
-import { upstreamNginx, routerNginx, routerHaproxy, h2cNginx, h2cHaproxy, h2cUpstreamNginx } from './configs.mjs';
+import { upstreamNginx, routerNginx, routerHaproxy, h2cNginx, h2cHaproxy, h2cUpstreamNginx, frontHaproxy } from './configs.mjs';
 import { versionOf } from './setup.mjs';
 
 /**
@@ -107,6 +107,15 @@ export function startNginxRouter({ workDir, tools, cpus, upstream, headerValue, 
 export function startHaproxy({ workDir, tools, cpus, upstream, headerValue, name = 'haproxy', threads = 1 }) {
   const configFor = (port) => routerHaproxy({ threads, port, appPort: upstream.appPort, laptopPort: upstream.laptopPort, headerValue });
   return startHaproxyWith({ name, workDir, tools, cpus, configFor, probeFor: http1Probe });
+}
+
+/**
+ * HAProxy in front of the agent (the "C proxy in front" design, measured, not shipped): requests without
+ * `x-telepresence-id` go to the app, the others to the agent at `agentUrl`.
+ */
+export function startHaproxyFront({ workDir, tools, cpus, upstream, agentUrl }) {
+  const configFor = (port) => frontHaproxy({ port, appPort: upstream.appPort, agentPort: Number(new URL(agentUrl).port) });
+  return startHaproxyWith({ name: 'haproxy-front', workDir, tools, cpus, configFor, probeFor: http1Probe });
 }
 
 /** nginx 1.25.1 replaced `listen … http2` with `http2 on;`. */
