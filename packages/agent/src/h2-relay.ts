@@ -774,8 +774,9 @@ class RelayedConnection {
     }
     const window = Math.min(to === 'client' ? stream.toClientWindow : stream.toUpstreamWindow, side.sendWindow);
     const data = frame.data;
-    const n = Math.min(window, data.length);
-    if (n < data.length || (n === 0 && data.length > 0)) {
+    // A stream window is negative after SETTINGS_INITIAL_WINDOW_SIZE shrank it (RFC 9113 §6.9.2): nothing leaves until it is positive.
+    const n = Math.max(0, Math.min(window, data.length));
+    if (n < data.length) {
       if (n > 0) this.#writeData(stream, to, side, data.subarray(0, n), false);
       frame.data = data.subarray(n);
       if (side.sendWindow <= 0) side.blocked.add(stream);
