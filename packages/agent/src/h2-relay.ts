@@ -865,10 +865,11 @@ class RelayedConnection {
     if (this.#streams.get(stream.id) !== stream) return;
     this.#streams.delete(stream.id);
     this.#decisions.delete(stream.id);
+    // Frames still waiting (a client reset a response it had not let in) hold connection window of the side they came from.
+    this.#dropPending(stream, 'client');
+    this.#dropPending(stream, 'upstream');
     const { upstream } = stream;
     upstream.streams.delete(stream);
-    upstream.blocked.delete(stream);
-    this.#client.blocked.delete(stream);
     // The gateway measures the streams it handles; the app's are measured here, from decision to a clean end.
     if (clean && upstream.kind === 'app' && !stream.answeredLocally) this.#ctx.metrics.toApp.observe((performance.now() - stream.startedAt) / 1e3);
     if (upstream.draining) this.#endUpstreamIfIdle(upstream);
