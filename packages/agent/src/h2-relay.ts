@@ -286,7 +286,15 @@ class RelayedConnection {
         this.#clientReader.push(chunk);
       } catch (err) {
         this.#connectionError('client', err);
+        return;
       }
+      // What the client's frames make us write must not pile up: not the ACKs and answers of a
+      // client that does not read (PING, SETTINGS floods), not the request bodies for an app that
+      // does not read (the client's window is given back as bytes are written). node:http2 stops
+      // reading its socket while its output backs up in the same way.
+      readAfterDrain(socket, socket);
+      if (this.#app !== undefined) readAfterDrain(socket, this.#app.socket);
+      if (this.#gatewayUpstream !== undefined) readAfterDrain(socket, this.#gatewayUpstream.socket);
     });
     socket.on('end', () => this.#clientEnded());
     socket.on('error', (err) => ctx.logger.debug({ err: err.message }, 'client HTTP/2 connection error'));
@@ -977,10 +985,7 @@ class RelayedConnection {
         return;
       }
       // The client's windows bound what we send it, but a client may grant 2^31-1 and not read: its socket's buffer bounds it too.
-      if (this.#client.socket.writableNeedDrain) {
-        upstream.socket.pause();
-        this.#client.socket.once('drain', () => upstream.socket.resume());
-      }
+      readAfterDrain(upstream.socket, this.#client.socket);
     });
     upstream.socket.on('error', (err: Error) => {
       failure ??= err.message;
@@ -1056,6 +1061,23 @@ class RelayedConnection {
       this.#maybeFinish();
     }, this.#ctx.options.idleTimeoutMs).unref();
   }
+}
+
+/**
+ * Stops reading `source` until `sink` drains, once `sink` holds more than its
+ * high-water mark. Checked after each read, so at most one read's output
+ * (frames are flushed at the end of a turn) overshoots the mark.
+ */
+function readAfterDrain(source: Duplex, sink: Duplex): void {
+  if (!sink.writableNeedDrain || source.isPaused()) return;
+  source.pause();
+  const resume = () => {
+    sink.off('drain', resume);
+    sink.off('close', resume);
+    source.resume();
+  };
+  sink.on('drain', resume);
+  sink.on('close', resume);
 }
 
 /** A DATA or HEADERS payload without its padding (RFC 9113 §6.1). */

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeHeaderBlock, FLAG_END_HEADERS, FLAG_END_STREAM, FRAME_DATA, FRAME_HEADERS, FRAME_RST_STREAM, FRAME_SETTINGS, FRAME_WINDOW_UPDATE, H2_CANCEL, SETTINGS_INITIAL_WINDOW_SIZE, settingsPayload, uint32Payload } from '@detour/transport';
-import { agentOnApp, h2App, rawClient } from './h2-peers.js';
+import net from 'node:net';
+import { once } from 'node:events';
+import { encodeHeaderBlock, FLAG_END_HEADERS, FLAG_END_STREAM, FRAME_DATA, FRAME_HEADERS, FRAME_PING, FRAME_RST_STREAM, FRAME_SETTINGS, FRAME_WINDOW_UPDATE, H2_CANCEL, SETTINGS_INITIAL_WINDOW_SIZE, settingsPayload, uint32Payload } from '@detour/transport';
+import { agentOnApp, connect, h2App, rawClient } from './h2-peers.js';
 import { until } from './helpers.js';
 
 // The frame relay's flow control and its limits against a hostile or stalled peer (RFC 9113 §5.2, §6.9, §10.5).
@@ -10,6 +12,19 @@ const GET = (path: string, extra: string[] = []) => encodeHeaderBlock([':method'
 
 function dataBytes(frames: { type: number; streamId: number; payload: Buffer }[], streamId: number): number {
   return frames.reduce((sum, f) => (f.type === FRAME_DATA && f.streamId === streamId ? sum + f.payload.length : sum), 0);
+}
+
+/** Waits until `read()` stops changing (a stalled transfer), bounded in polls; answers the last value. */
+async function settled(read: () => number, quietPolls = 20, maxPolls = 400): Promise<number> {
+  let last = read();
+  let quiet = 0;
+  for (let i = 0; i < maxPolls && quiet < quietPolls; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    const now = read();
+    quiet = now === last ? quiet + 1 : 0;
+    last = now;
+  }
+  return last;
 }
 
 test('relay: a client window made negative by SETTINGS_INITIAL_WINDOW_SIZE holds the body back whole (RFC 9113 §6.9.2)', async (t) => {
@@ -42,4 +57,55 @@ test('relay: a client reset of a stream whose response waits for its window give
     await until(() => app.seen.length === i + 1, `the app to send stream ${id} whole`);
     client.frame(FRAME_RST_STREAM, 0, id, uint32Payload(H2_CANCEL));
   }
+});
+
+test('relay: an app that stops reading stops the client (bounded buffering towards the app)', async (t) => {
+  // An h2c app that grants every window and then never reads its socket.
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    const settings = settingsPayload([[SETTINGS_INITIAL_WINDOW_SIZE, 2 ** 31 - 1]]);
+    const head = (length: number, type: number, flags: number, id: number) => {
+      const h = Buffer.alloc(9);
+      h.writeUIntBE(length, 0, 3);
+      h[3] = type;
+      h[4] = flags;
+      h.writeUInt32BE(id, 5);
+      return h;
+    };
+    socket.write(Buffer.concat([head(settings.length, FRAME_SETTINGS, 0, 0), settings, head(4, FRAME_WINDOW_UPDATE, 0, 0), uint32Payload(2 ** 31 - 1 - 65_535)]));
+    socket.pause();
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    server.close();
+  });
+  const agent = await agentOnApp(t, `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+  const session = connect(t, agent.address.port);
+  const offered = 100 * 1024 * 1024;
+  const upload = session.request({ ':method': 'POST', ':path': '/up' });
+  upload.on('error', () => undefined);
+  upload.end(Buffer.alloc(offered, 1));
+  const sent = await settled(() => session.socket.bytesWritten);
+  // The windows (16 MiB) and the kernel's socket buffers, not the 100 MB offered.
+  assert.ok(sent < offered / 2, `the client could send ${sent} bytes to an app that reads nothing`);
+});
+
+test('relay: a client that floods PINGs and reads nothing is no longer read (bounded ACKs, as nghttp2)', async (t) => {
+  const app = await h2App(t);
+  const agent = await agentOnApp(t, app.url);
+  const client = await rawClient(t, agent.address.port);
+  client.socket.pause();
+  const pings = 1_000_000;
+  const frame = Buffer.alloc(17);
+  frame.writeUIntBE(8, 0, 3);
+  frame[3] = FRAME_PING;
+  const batch = Buffer.concat(Array.from({ length: 1000 }, () => frame));
+  for (let i = 0; i < pings / 1000; i++) client.socket.write(batch);
+  const left = await settled(() => client.socket.writableLength);
+  // The relay stopped reading once its ACKs were not read: the PINGs wait on the client's side.
+  assert.ok(left > 0, 'the relay read every PING and queued an ACK for each');
 });
