@@ -119,6 +119,7 @@ const CLIENT_MAX_CONCURRENT_STREAMS = 1000;
 const STREAM_CREDIT_THRESHOLD = STREAM_WINDOW_BYTES / 2;
 const SESSION_CREDIT_THRESHOLD = SESSION_WINDOW_BYTES / 2;
 const EMPTY = Buffer.alloc(0);
+const FRAME_HEAD_BYTES = 9;
 
 /** A frame waiting for flow-control window, in order with the others of its stream and direction. */
 interface Pending {
@@ -681,7 +682,8 @@ class RelayedConnection {
     if (block === undefined || block.streamId !== streamId) throw new H2ConnectionError(H2_PROTOCOL_ERROR, 'CONTINUATION without its HEADERS');
     block.parts.push(payload);
     block.bytes += payload.length;
-    if (block.bytes > this.#maxBlockBytes) throw new H2ConnectionError(H2_ENHANCE_YOUR_CALM, `a header block over ${this.#maxBlockBytes} bytes`);
+    // Each frame counts with its 9-byte head: empty CONTINUATION frames would grow the list for ever (the 2024 CONTINUATION flood, VU#421644).
+    if (block.bytes + FRAME_HEAD_BYTES * block.parts.length > this.#maxBlockBytes) throw new H2ConnectionError(H2_ENHANCE_YOUR_CALM, `a header block over ${this.#maxBlockBytes} bytes`);
   }
 
   #settings(side: Side, flags: number, streamId: number, payload: Buffer): void {

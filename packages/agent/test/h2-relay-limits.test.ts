@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
-import { encodeHeaderBlock, FLAG_END_HEADERS, FLAG_END_STREAM, FRAME_DATA, FRAME_HEADERS, FRAME_PING, FRAME_RST_STREAM, FRAME_SETTINGS, FRAME_WINDOW_UPDATE, H2_CANCEL, SETTINGS_INITIAL_WINDOW_SIZE, settingsPayload, uint32Payload } from '@detour/transport';
+import { encodeHeaderBlock, FLAG_END_HEADERS, FLAG_END_STREAM, FRAME_CONTINUATION, FRAME_DATA, FRAME_GOAWAY, FRAME_HEADERS, FRAME_PING, FRAME_RST_STREAM, FRAME_SETTINGS, FRAME_WINDOW_UPDATE, H2_CANCEL, H2_ENHANCE_YOUR_CALM, SETTINGS_INITIAL_WINDOW_SIZE, settingsPayload, uint32Payload } from '@detour/transport';
 import { agentOnApp, connect, h2App, rawClient } from './h2-peers.js';
 import { until } from './helpers.js';
 
@@ -108,4 +108,18 @@ test('relay: a client that floods PINGs and reads nothing is no longer read (bou
   const left = await settled(() => client.socket.writableLength);
   // The relay stopped reading once its ACKs were not read: the PINGs wait on the client's side.
   assert.ok(left > 0, 'the relay read every PING and queued an ACK for each');
+});
+
+test('relay: a header block of endless empty CONTINUATION frames ends the connection (ENHANCE_YOUR_CALM)', async (t) => {
+  const app = await h2App(t);
+  const agent = await agentOnApp(t, app.url);
+  const client = await rawClient(t, agent.address.port);
+  client.frame(FRAME_HEADERS, 0, 1, GET('/'));
+  const empty = Buffer.alloc(9);
+  empty[3] = FRAME_CONTINUATION;
+  empty.writeUInt32BE(1, 5);
+  client.socket.write(Buffer.concat(Array.from({ length: 100_000 }, () => empty)));
+  await until(() => client.frames.some((f) => f.type === FRAME_GOAWAY), 'GOAWAY');
+  const goaway = client.frames.find((f) => f.type === FRAME_GOAWAY)!;
+  assert.equal(goaway.payload.readUInt32BE(4), H2_ENHANCE_YOUR_CALM);
 });
