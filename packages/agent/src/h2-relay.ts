@@ -432,6 +432,8 @@ class RelayedConnection {
       this.#streamError(stream, H2_PROTOCOL_ERROR);
       return;
     }
+    // An empty DATA frame that does not end the stream carries nothing; node:http2 peers count them as a flood (CVE-2019-9518).
+    if (data.length === 0 && !end) return;
     if (end) stream.clientDone = true;
     if (stream.endSentToUpstream) {
       // The upstream reset its side (NO_ERROR after a complete response): the rest of the request has nowhere to go.
@@ -602,6 +604,7 @@ class RelayedConnection {
     const data = unpadded(flags, payload);
     if (data.length !== length) this.#creditUpstream(stream, length - data.length);
     const end = (flags & FLAG_END_STREAM) !== 0;
+    if (data.length === 0 && !end) return;
     if (end) stream.upstreamDone = true;
     this.#send(stream, 'client', { type: FRAME_DATA, data, end });
   }

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { once } from 'node:events';
 import { encodeHeaderBlock, FLAG_END_HEADERS, FLAG_END_STREAM, FRAME_CONTINUATION, FRAME_DATA, FRAME_GOAWAY, FRAME_HEADERS, FRAME_PING, FRAME_RST_STREAM, FRAME_SETTINGS, FRAME_WINDOW_UPDATE, H2_CANCEL, H2_ENHANCE_YOUR_CALM, SETTINGS_INITIAL_WINDOW_SIZE, settingsPayload, uint32Payload } from '@detour/transport';
@@ -122,4 +123,21 @@ test('relay: a header block of endless empty CONTINUATION frames ends the connec
   await until(() => client.frames.some((f) => f.type === FRAME_GOAWAY), 'GOAWAY');
   const goaway = client.frames.find((f) => f.type === FRAME_GOAWAY)!;
   assert.equal(goaway.payload.readUInt32BE(4), H2_ENHANCE_YOUR_CALM);
+});
+
+test('relay: empty DATA frames are not passed on (the app would count them as a flood, CVE-2019-9518)', async (t) => {
+  const app = await h2App(t);
+  const agent = await agentOnApp(t, app.url);
+  const client = await rawClient(t, agent.address.port);
+  client.frame(FRAME_HEADERS, FLAG_END_HEADERS, 1, encodeHeaderBlock([':method', 'POST', ':scheme', 'http', ':path', '/post', ':authority', 'x']));
+  const empty = Buffer.alloc(9);
+  empty[3] = FRAME_DATA;
+  empty.writeUInt32BE(1, 5);
+  // node:http2 apps end a session after 1000 of them (maxSessionInvalidFrames).
+  client.socket.write(Buffer.concat(Array.from({ length: 2000 }, () => empty)));
+  client.frame(FRAME_DATA, FLAG_END_STREAM, 1, Buffer.from('body'));
+  await until(() => client.frames.some((f) => f.streamId === 1 && (f.flags & FLAG_END_STREAM) !== 0) || client.frames.some((f) => f.streamId === 1 && f.type === FRAME_RST_STREAM), 'the answer');
+  assert.equal(app.seen.length, 1);
+  assert.equal(app.seen[0]!.body.toString(), 'body');
+  assert.equal(app.seen[0]!.rstCode, http2.constants.NGHTTP2_NO_ERROR);
 });
