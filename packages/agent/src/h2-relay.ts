@@ -115,6 +115,14 @@ const UPSTREAM_SETTINGS = settingsPayload([
   [SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW_BYTES],
 ]);
 const CLIENT_MAX_CONCURRENT_STREAMS = 1000;
+/**
+ * A client that opens streams and resets them at once (rapid reset,
+ * CVE-2023-44487) makes the app start work its concurrency limit never sees.
+ * As nghttp2 since 1.57 (node:http2's front before): a burst of 1000 resets
+ * of open streams, then 33 a second; beyond, GOAWAY ENHANCE_YOUR_CALM.
+ */
+const RESET_BURST = 1000;
+const RESETS_PER_S = 33;
 /** Consumed bytes are given back once half a window is used, as nghttp2 does: few WINDOW_UPDATEs, never a stall. */
 const STREAM_CREDIT_THRESHOLD = STREAM_WINDOW_BYTES / 2;
 const SESSION_CREDIT_THRESHOLD = SESSION_WINDOW_BYTES / 2;
@@ -257,6 +265,8 @@ class RelayedConnection {
   /** Set once we sent GOAWAY: streams above this id are refused. */
   #goawayLastId: number | undefined;
   #closed = false;
+  #resetBudget = RESET_BURST;
+  #resetBudgetAt = performance.now();
   #idleTimer: NodeJS.Timeout | undefined;
   readonly #onClosed: () => void;
   readonly #drained: (() => void)[] = [];
@@ -538,10 +548,19 @@ class RelayedConnection {
     if (streamId > this.#lastClientStreamId) throw new H2ConnectionError(H2_PROTOCOL_ERROR, 'RST_STREAM on an idle stream');
     const stream = this.#streams.get(streamId);
     if (stream === undefined) return;
+    this.#spendReset();
     stream.clientDone = true;
     stream.endSentToClient = true;
     this.#resetUpstream(stream, payload.readUInt32BE(0));
     this.#retire(stream, false);
+  }
+
+  #spendReset(): void {
+    const now = performance.now();
+    this.#resetBudget = Math.min(RESET_BURST, this.#resetBudget + ((now - this.#resetBudgetAt) / 1e3) * RESETS_PER_S);
+    this.#resetBudgetAt = now;
+    this.#resetBudget -= 1;
+    if (this.#resetBudget < 0) throw new H2ConnectionError(H2_ENHANCE_YOUR_CALM, 'streams reset faster than the budget allows (rapid reset)');
   }
 
   // ---- frames from an upstream (the app, or the gateway) ----

@@ -141,3 +141,29 @@ test('relay: empty DATA frames are not passed on (the app would count them as a 
   assert.equal(app.seen[0]!.body.toString(), 'body');
   assert.equal(app.seen[0]!.rstCode, http2.constants.NGHTTP2_NO_ERROR);
 });
+
+test('relay: a client that resets stream after stream (rapid reset, CVE-2023-44487) gets GOAWAY ENHANCE_YOUR_CALM', async (t) => {
+  const app = await h2App(t, (stream) => stream.resume());
+  const agent = await agentOnApp(t, app.url);
+  const client = await rawClient(t, agent.address.port);
+  const block = GET('/');
+  const frames: Buffer[] = [];
+  const push = (type: number, flags: number, id: number, payload: Buffer) => {
+    const head = Buffer.alloc(9);
+    head.writeUIntBE(payload.length, 0, 3);
+    head[3] = type;
+    head[4] = flags;
+    head.writeUInt32BE(id, 5);
+    frames.push(head, payload);
+  };
+  const attempts = 5000;
+  for (let i = 0; i < attempts; i++) {
+    push(FRAME_HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, 2 * i + 1, block);
+    push(FRAME_RST_STREAM, 0, 2 * i + 1, uint32Payload(H2_CANCEL));
+  }
+  client.socket.write(Buffer.concat(frames));
+  await until(() => client.frames.some((f) => f.type === FRAME_GOAWAY), 'GOAWAY');
+  assert.equal(client.frames.find((f) => f.type === FRAME_GOAWAY)!.payload.readUInt32BE(4), H2_ENHANCE_YOUR_CALM);
+  await until(() => app.sessions.size === 0, 'the app connection to close');
+  assert.ok(app.seen.length < attempts, `the app saw ${app.seen.length} of ${attempts} streams`);
+});
