@@ -195,6 +195,18 @@ class Upstream extends Side {
   draining = false;
   /** Set once its preface and SETTINGS arrived (the first frame must be SETTINGS, RFC 9113 §3.4). */
   settled = false;
+  /**
+   * Its SETTINGS_MAX_CONCURRENT_STREAMS, and the streams it counts against it
+   * (RFC 9113 §5.1.2): past it a stream waits for a slot, as node:http2's
+   * client (nghttp2) held them, rather than being refused by the app. None
+   * open before its SETTINGS arrive (with its preface, at once): a stream
+   * refused over a limit we did not know yet could not be retried on the
+   * connection, whose stream ids are not reused.
+   */
+  peerMaxStreams = 0;
+  opened = 0;
+  /** Streams waiting for a slot, in stream id order (a connection's streams must open in that order, §5.1.1). */
+  readonly waiting: RelayStream[] = [];
 
   constructor(
     socket: Duplex,
@@ -227,6 +239,8 @@ class RelayStream {
   endSentToClient = false;
   /** The upstream's response HEADERS arrived: a failure now is a reset, no longer an answer of our own. */
   responseStarted = false;
+  /** Where the stream is in its upstream's concurrency limit: its HEADERS not yet sent, counted, or no longer counted. */
+  slot: 'waiting' | 'open' | 'closed' = 'open';
   /** The relay answered the client itself (the app could not): what the client still sends is dropped. */
   answeredLocally = false;
   receivedBodyBytes = 0;
@@ -518,7 +532,16 @@ class RelayedConnection {
     this.#idleTimer = undefined;
     if (!toApp && route !== undefined) this.#decisions.set(streamId, route);
     const outgoing = toApp ? appRequestFields(fields, this.#appScheme) : fields;
-    this.#send(stream, 'upstream', { type: FRAME_HEADERS, data: encodeHeaderBlock(outgoing), end });
+    const headers: Pending = { type: FRAME_HEADERS, data: encodeHeaderBlock(outgoing), end };
+    if (upstream.waiting.length > 0 || upstream.opened >= upstream.peerMaxStreams) {
+      // What the client sends meanwhile queues behind the HEADERS.
+      stream.slot = 'waiting';
+      stream.toUpstream = [headers];
+      upstream.waiting.push(stream);
+      return;
+    }
+    upstream.opened++;
+    this.#send(stream, 'upstream', headers);
   }
 
   #clientTrailers(stream: RelayStream, fields: string[], end: boolean): void {
@@ -570,6 +593,8 @@ class RelayedConnection {
     if (!upstream.settled) {
       if (type !== FRAME_SETTINGS || (flags & FLAG_ACK) !== 0) throw new H2ConnectionError(H2_PROTOCOL_ERROR, 'the server preface must be SETTINGS');
       upstream.settled = true;
+      // No SETTINGS_MAX_CONCURRENT_STREAMS in them means no limit (RFC 9113 §6.5.2).
+      upstream.peerMaxStreams = Number.POSITIVE_INFINITY;
     }
     switch (type) {
       case FRAME_DATA:
@@ -588,6 +613,7 @@ class RelayedConnection {
         return;
       case FRAME_SETTINGS:
         this.#settings(upstream, flags, streamId, payload);
+        this.#openWaiting(upstream);
         return;
       case FRAME_WINDOW_UPDATE:
         this.#windowUpdate(upstream, streamId, payload);
@@ -624,7 +650,10 @@ class RelayedConnection {
     if (data.length !== length) this.#creditUpstream(stream, length - data.length);
     const end = (flags & FLAG_END_STREAM) !== 0;
     if (data.length === 0 && !end) return;
-    if (end) stream.upstreamDone = true;
+    if (end) {
+      stream.upstreamDone = true;
+      this.#maybeFreeSlot(stream);
+    }
     this.#send(stream, 'client', { type: FRAME_DATA, data, end });
   }
 
@@ -642,7 +671,10 @@ class RelayedConnection {
     const stream = this.#streams.get(streamId);
     if (stream === undefined || stream.upstream !== upstream || stream.upstreamDone) return;
     const end = (flags & FLAG_END_STREAM) !== 0;
-    if (end) stream.upstreamDone = true;
+    if (end) {
+      stream.upstreamDone = true;
+      this.#maybeFreeSlot(stream);
+    }
     stream.responseStarted = true;
     // The app may not speak for the relay; a block that changed the app's table is re-encoded for the client's.
     const filtered = upstream.kind === 'app' ? withoutRelayOwned(decoded.fields) : undefined;
@@ -658,6 +690,7 @@ class RelayedConnection {
     const code = payload.readUInt32BE(0);
     stream.upstreamDone = true;
     stream.endSentToUpstream = true;
+    this.#maybeFreeSlot(stream);
     this.#dropPending(stream, 'upstream');
     // NO_ERROR after a complete response (RFC 9113 §8.1) must not overtake that response.
     if (code === H2_NO_ERROR && stream.toClient !== undefined) {
@@ -726,6 +759,7 @@ class RelayedConnection {
         if (value < DEFAULT_MAX_FRAME_BYTES || value > 0xffffff) throw new H2ConnectionError(H2_PROTOCOL_ERROR, 'SETTINGS_MAX_FRAME_SIZE out of range');
         side.peerMaxFrame = value;
       } else if (id === SETTINGS_ENABLE_PUSH && value > 1) throw new H2ConnectionError(H2_PROTOCOL_ERROR, 'SETTINGS_ENABLE_PUSH must be 0 or 1');
+      else if (id === SETTINGS_MAX_CONCURRENT_STREAMS && side instanceof Upstream) side.peerMaxStreams = value;
       // HEADER_TABLE_SIZE: every block we encode is stateless, so any table size is honoured.
     }
     side.writer.frame(FRAME_SETTINGS, FLAG_ACK, 0);
@@ -834,13 +868,16 @@ class RelayedConnection {
   #sent(stream: RelayStream, to: 'client' | 'upstream', end: boolean): void {
     if (!end) return;
     if (to === 'client') stream.endSentToClient = true;
-    else stream.endSentToUpstream = true;
+    else {
+      stream.endSentToUpstream = true;
+      this.#maybeFreeSlot(stream);
+    }
     this.#maybeRetire(stream);
   }
 
   #flushPending(stream: RelayStream, to: 'client' | 'upstream'): void {
     const queue = to === 'client' ? stream.toClient : stream.toUpstream;
-    if (queue === undefined) return;
+    if (queue === undefined || (to === 'upstream' && stream.slot === 'waiting')) return;
     while (queue.length > 0) {
       if (!this.#write(stream, to, queue[0]!)) return;
       queue.shift();
@@ -901,6 +938,7 @@ class RelayedConnection {
     this.#dropPending(stream, 'client');
     this.#dropPending(stream, 'upstream');
     const { upstream } = stream;
+    this.#freeSlot(stream);
     upstream.streams.delete(stream);
     // The gateway measures the streams it handles; the app's are measured here, from decision to a clean end.
     if (clean && upstream.kind === 'app' && !stream.answeredLocally) this.#ctx.metrics.toApp.observe((performance.now() - stream.startedAt) / 1e3);
@@ -934,9 +972,34 @@ class RelayedConnection {
   #resetUpstream(stream: RelayStream, code: number): void {
     if (!stream.upstreamDone || !stream.endSentToUpstream) {
       this.#dropPending(stream, 'upstream');
-      if (!stream.upstream.socket.destroyed) stream.upstream.writer.frame(FRAME_RST_STREAM, 0, stream.id, uint32Payload(code));
+      // A stream still waiting for a slot never reached the upstream: a reset there would be of an idle stream.
+      if (!stream.upstream.socket.destroyed && stream.slot !== 'waiting') stream.upstream.writer.frame(FRAME_RST_STREAM, 0, stream.id, uint32Payload(code));
     }
     stream.upstreamDone = stream.endSentToUpstream = true;
+    this.#freeSlot(stream);
+  }
+
+  /** A stream both of whose ends passed the upstream no longer counts against its limit (RFC 9113 §5.1.2). */
+  #maybeFreeSlot(stream: RelayStream): void {
+    if (stream.upstreamDone && stream.endSentToUpstream) this.#freeSlot(stream);
+  }
+
+  #freeSlot(stream: RelayStream): void {
+    const { upstream } = stream;
+    if (stream.slot === 'waiting') upstream.waiting.splice(upstream.waiting.indexOf(stream), 1);
+    else if (stream.slot === 'open') upstream.opened--;
+    stream.slot = 'closed';
+    this.#openWaiting(upstream);
+  }
+
+  /** Sends the HEADERS (and what queued behind them) of streams that waited, as slots allow. */
+  #openWaiting(upstream: Upstream): void {
+    while (upstream.waiting.length > 0 && upstream.opened < upstream.peerMaxStreams && !upstream.draining && !this.#closed) {
+      const stream = upstream.waiting.shift()!;
+      stream.slot = 'open';
+      upstream.opened++;
+      this.#flushPending(stream, 'upstream');
+    }
   }
 
   /**
@@ -948,8 +1011,7 @@ class RelayedConnection {
     const { app } = this.#ctx.options;
     const message = `the app at ${app.host}:${app.port} did not answer over HTTP/2 (${reason})`;
     stream.answeredLocally = true;
-    stream.upstreamDone = stream.endSentToUpstream = true;
-    this.#dropPending(stream, 'upstream');
+    this.#resetUpstream(stream, H2_CANCEL);
     this.#dropPending(stream, 'client');
     this.#answerLocally(stream, { status: 502, code: 'DETOUR_ERR_AGENT_UPSTREAM_UNREACHABLE', grpcStatus: GRPC_STATUS.UNAVAILABLE, message });
     if (!stream.clientDone) {

@@ -3,8 +3,25 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { once } from 'node:events';
-import { encodeHeaderBlock, FLAG_END_HEADERS, FLAG_END_STREAM, FRAME_CONTINUATION, FRAME_DATA, FRAME_GOAWAY, FRAME_HEADERS, FRAME_PING, FRAME_RST_STREAM, FRAME_SETTINGS, FRAME_WINDOW_UPDATE, H2_CANCEL, H2_ENHANCE_YOUR_CALM, SETTINGS_INITIAL_WINDOW_SIZE, settingsPayload, uint32Payload } from '@detour/transport';
-import { agentOnApp, connect, h2App, rawClient } from './h2-peers.js';
+import {
+  encodeHeaderBlock,
+  FLAG_END_HEADERS,
+  FLAG_END_STREAM,
+  FRAME_CONTINUATION,
+  FRAME_DATA,
+  FRAME_GOAWAY,
+  FRAME_HEADERS,
+  FRAME_PING,
+  FRAME_RST_STREAM,
+  FRAME_SETTINGS,
+  FRAME_WINDOW_UPDATE,
+  H2_CANCEL,
+  H2_ENHANCE_YOUR_CALM,
+  SETTINGS_INITIAL_WINDOW_SIZE,
+  settingsPayload,
+  uint32Payload,
+} from '@detour/transport';
+import { agentOnApp, connect, h2App, rawClient, request } from './h2-peers.js';
 import { until } from './helpers.js';
 
 // The frame relay's flow control and its limits against a hostile or stalled peer (RFC 9113 §5.2, §6.9, §10.5).
@@ -166,4 +183,27 @@ test('relay: a client that resets stream after stream (rapid reset, CVE-2023-444
   assert.equal(client.frames.find((f) => f.type === FRAME_GOAWAY)!.payload.readUInt32BE(4), H2_ENHANCE_YOUR_CALM);
   await until(() => app.sessions.size === 0, 'the app connection to close');
   assert.ok(app.seen.length < attempts, `the app saw ${app.seen.length} of ${attempts} streams`);
+});
+
+test("relay: streams beyond the app's SETTINGS_MAX_CONCURRENT_STREAMS wait for a slot instead of being refused", async (t) => {
+  const server = http2.createServer({ settings: { maxConcurrentStreams: 2 } });
+  let open = 0;
+  let most = 0;
+  server.on('stream', (stream) => {
+    open++;
+    most = Math.max(most, open);
+    stream.once('close', () => open--);
+    setTimeout(() => stream.respond({ ':status': 200 }, { endStream: true }), 20);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const agent = await agentOnApp(t, `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+  const session = connect(t, agent.address.port);
+  const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => request(session, { ':path': `/s/${i}` })));
+  assert.deepEqual(
+    answers.map((a) => a.headers[':status']),
+    answers.map(() => 200),
+  );
+  assert.ok(most <= 2, `the app had ${most} streams open at once`);
 });
