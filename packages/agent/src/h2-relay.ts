@@ -42,7 +42,6 @@ import {
   MAX_WINDOW_BYTES,
   memoryDuplexPair,
   percentEncodeGrpcMessage,
-  SESSION_WINDOW_BYTES,
   SETTINGS_ENABLE_PUSH,
   SETTINGS_HEADER_TABLE_SIZE,
   SETTINGS_INITIAL_WINDOW_SIZE,
@@ -125,7 +124,17 @@ const RESET_BURST = 1000;
 const RESETS_PER_S = 33;
 /** Consumed bytes are given back once half a window is used, as nghttp2 does: few WINDOW_UPDATEs, never a stall. */
 const STREAM_CREDIT_THRESHOLD = STREAM_WINDOW_BYTES / 2;
-const SESSION_CREDIT_THRESHOLD = SESSION_WINDOW_BYTES / 2;
+/**
+ * The connection window the relay grants its client and its upstreams. A
+ * stream whose receiver does not read (an app that pauses it, a held stream,
+ * a slow gRPC consumer) keeps up to a stream window queued here, and as much
+ * of its connection's window; node:http2 gave connection window back on
+ * receipt, so one stuck stream never held up the others. Here 64 may be stuck
+ * before the others of the connection wait, and what the relay queues stays
+ * within 64 MiB per connection and direction.
+ */
+const CONNECTION_WINDOW_BYTES = 64 * STREAM_WINDOW_BYTES;
+const CONNECTION_CREDIT_THRESHOLD = CONNECTION_WINDOW_BYTES / 2;
 const EMPTY = Buffer.alloc(0);
 const FRAME_HEAD_BYTES = 9;
 
@@ -167,7 +176,7 @@ class Side {
   /** Gives the peer back `bytes` of connection window once enough has accumulated. */
   credit(bytes: number): void {
     this.recvCredit += bytes;
-    if (this.recvCredit < SESSION_CREDIT_THRESHOLD) return;
+    if (this.recvCredit < CONNECTION_CREDIT_THRESHOLD) return;
     this.writer.frame(FRAME_WINDOW_UPDATE, 0, 0, uint32Payload(this.recvCredit));
     this.recvWindow += this.recvCredit;
     this.recvCredit = 0;
@@ -213,10 +222,10 @@ class Upstream extends Side {
     readonly kind: 'app' | 'gateway',
   ) {
     // A peer that ignores our HEADER_TABLE_SIZE of 0 is still decoded (its blocks are then re-encoded).
-    super(socket, new HpackDecoder(4096), SESSION_WINDOW_BYTES);
+    super(socket, new HpackDecoder(4096), CONNECTION_WINDOW_BYTES);
     this.writer.raw(CLIENT_PREFACE);
     this.writer.frame(FRAME_SETTINGS, 0, 0, UPSTREAM_SETTINGS);
-    this.writer.frame(FRAME_WINDOW_UPDATE, 0, 0, uint32Payload(SESSION_WINDOW_BYTES - DEFAULT_WINDOW_BYTES));
+    this.writer.frame(FRAME_WINDOW_UPDATE, 0, 0, uint32Payload(CONNECTION_WINDOW_BYTES - DEFAULT_WINDOW_BYTES));
   }
 }
 
@@ -292,10 +301,10 @@ class RelayedConnection {
     this.#appScheme = ctx.options.app.tls === undefined ? 'http' : 'https';
     // A head the gateway answers with 431 must still be decoded (HPACK state); far past the limit it is an attack.
     this.#maxBlockBytes = Math.max(4 * ctx.options.maxHeaderBytes, 64 * 1024);
-    this.#client = new Side(socket, new HpackDecoder(4096), SESSION_WINDOW_BYTES);
+    this.#client = new Side(socket, new HpackDecoder(4096), CONNECTION_WINDOW_BYTES);
     this.#clientReader = new FrameReader(this.#sink('client'));
     this.#client.writer.frame(FRAME_SETTINGS, 0, 0, CLIENT_SETTINGS);
-    this.#client.writer.frame(FRAME_WINDOW_UPDATE, 0, 0, uint32Payload(SESSION_WINDOW_BYTES - DEFAULT_WINDOW_BYTES));
+    this.#client.writer.frame(FRAME_WINDOW_UPDATE, 0, 0, uint32Payload(CONNECTION_WINDOW_BYTES - DEFAULT_WINDOW_BYTES));
     let preface: Buffer | undefined;
     socket.on('data', (chunk: Buffer) => {
       if (this.#closed) return;

@@ -207,3 +207,32 @@ test("relay: streams beyond the app's SETTINGS_MAX_CONCURRENT_STREAMS wait for a
   );
   assert.ok(most <= 2, `the app had ${most} streams open at once`);
 });
+
+test('relay: responses the client does not read yet do not stall the other streams of the connection (connection window)', async (t) => {
+  // An app that sends each response whole into its 1 MiB stream window (and may keep 20 MB of them in flight: maxSessionMemory).
+  const server = http2.createServer({ maxSessionMemory: 100, settings: { initialWindowSize: 1 << 20 } });
+  server.on('stream', (stream, headers) => {
+    stream.respond({ ':status': 200 });
+    stream.end(Buffer.alloc(Number(headers['x-size']), 7));
+  });
+  let appSession: http2.ServerHttp2Session | undefined;
+  server.on('session', (session) => (appSession = session));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const agent = await agentOnApp(t, `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`);
+  // No stream window: each response waits whole in the relay, holding as much of the app connection's window.
+  const client = await rawClient(t, agent.address.port, settingsPayload([[SETTINGS_INITIAL_WINDOW_SIZE, 0]]));
+  client.frame(FRAME_WINDOW_UPDATE, 0, 0, uint32Payload(1 << 30));
+  // Just under the app's stream window each (nghttp2 ends a stream only with window left): 20 MB, more than node's 16 MiB connection window.
+  const waiting = 20;
+  for (let i = 0; i < waiting; i++) client.frame(FRAME_HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, 2 * i + 1, GET('/big', ['x-size', String((1 << 20) - 1024)]));
+  // Until the app has sent what the relay's windows let it.
+  await until(() => appSession !== undefined, 'the app connection');
+  await settled(() => appSession!.socket.bytesWritten);
+  const other = 2 * waiting + 1;
+  client.frame(FRAME_HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, other, GET('/big', ['x-size', '1000']));
+  client.frame(FRAME_WINDOW_UPDATE, 0, other, uint32Payload(1 << 20));
+  await until(() => client.frames.some((f) => f.streamId === other && (f.flags & FLAG_END_STREAM) !== 0 && f.type !== FRAME_RST_STREAM), 'the other stream answered', 10_000);
+  assert.equal(dataBytes(client.frames, other), 1000);
+});
