@@ -778,8 +778,8 @@ class RelayedConnection {
   #initialWindowChanged(side: Side, delta: number): void {
     if (delta === 0) return;
     for (const stream of side === this.#client ? this.#streams.values() : (side as Upstream).streams) {
-      if (side === this.#client) stream.toClientWindow += delta;
-      else stream.toUpstreamWindow += delta;
+      const window = side === this.#client ? (stream.toClientWindow += delta) : (stream.toUpstreamWindow += delta);
+      if (window > MAX_WINDOW_BYTES) throw new H2ConnectionError(H2_FLOW_CONTROL_ERROR, 'SETTINGS_INITIAL_WINDOW_SIZE took a stream window over 2^31-1');
       if (delta > 0) this.#flushPending(stream, side === this.#client ? 'client' : 'upstream');
     }
   }
@@ -806,8 +806,13 @@ class RelayedConnection {
       else this.#upstreamFailed(stream, H2_PROTOCOL_ERROR);
       return;
     }
-    if (from === 'client') stream.toClientWindow += increment;
-    else stream.toUpstreamWindow += increment;
+    const window = from === 'client' ? (stream.toClientWindow += increment) : (stream.toUpstreamWindow += increment);
+    // A stream window past 2^31-1 is a stream error (RFC 9113 §6.9.1).
+    if (window > MAX_WINDOW_BYTES) {
+      if (from === 'client') this.#streamError(stream, H2_FLOW_CONTROL_ERROR);
+      else this.#upstreamFailed(stream, H2_FLOW_CONTROL_ERROR);
+      return;
+    }
     this.#flushPending(stream, direction);
   }
 

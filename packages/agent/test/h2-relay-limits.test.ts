@@ -17,6 +17,7 @@ import {
   FRAME_WINDOW_UPDATE,
   H2_CANCEL,
   H2_ENHANCE_YOUR_CALM,
+  H2_FLOW_CONTROL_ERROR,
   SETTINGS_INITIAL_WINDOW_SIZE,
   settingsPayload,
   uint32Payload,
@@ -235,4 +236,17 @@ test('relay: responses the client does not read yet do not stall the other strea
   client.frame(FRAME_WINDOW_UPDATE, 0, other, uint32Payload(1 << 20));
   await until(() => client.frames.some((f) => f.streamId === other && (f.flags & FLAG_END_STREAM) !== 0 && f.type !== FRAME_RST_STREAM), 'the other stream answered', 10_000);
   assert.equal(dataBytes(client.frames, other), 1000);
+});
+
+test('relay: a WINDOW_UPDATE that takes a stream window over 2^31-1 resets that stream (FLOW_CONTROL_ERROR, RFC 9113 §6.9.1)', async (t) => {
+  const app = await h2App(t, (stream) => stream.resume());
+  const agent = await agentOnApp(t, app.url);
+  const client = await rawClient(t, agent.address.port);
+  client.frame(FRAME_HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, 1, GET('/'));
+  await until(() => app.sessions.size === 1 && [...app.sessions][0]!.state.lastProcStreamID === 1, 'the stream to reach the app');
+  client.frame(FRAME_WINDOW_UPDATE, 0, 1, uint32Payload(2 ** 31 - 1));
+  await until(() => client.frames.some((f) => f.type === FRAME_RST_STREAM && f.streamId === 1), 'the reset');
+  assert.equal(client.frames.find((f) => f.type === FRAME_RST_STREAM && f.streamId === 1)!.payload.readUInt32BE(0), H2_FLOW_CONTROL_ERROR);
+  await until(() => app.seen.length === 1, 'the app to see its stream closed');
+  assert.equal(app.seen[0]!.rstCode, H2_CANCEL);
 });
