@@ -330,7 +330,8 @@ class RelayedConnection {
       if (this.#app !== undefined) readAfterDrain(socket, this.#app.socket);
       if (this.#gatewayUpstream !== undefined) readAfterDrain(socket, this.#gatewayUpstream.socket);
     });
-    socket.on('end', () => this.#clientEnded());
+    // A client's FIN ends the connection, as node:http2 took it: its streams are cancelled towards the app, not left open for no one.
+    socket.on('end', () => this.#finish());
     socket.on('error', (err) => ctx.logger.debug({ err: err.message }, 'client HTTP/2 connection error'));
     socket.once('close', () => this.destroy());
     socket.resume();
@@ -1138,12 +1139,6 @@ class RelayedConnection {
     if (this.#goawayLastId !== undefined) return;
     this.#goawayLastId = this.#lastClientStreamId;
     this.#client.writer.frame(FRAME_GOAWAY, 0, 0, goawayPayload(this.#lastClientStreamId, code));
-  }
-
-  #clientEnded(): void {
-    // A client that half-closed still gets the answers of its streams in flight.
-    this.#goawayLastId ??= this.#lastClientStreamId;
-    this.#maybeFinish();
   }
 
   #maybeFinish(): void {

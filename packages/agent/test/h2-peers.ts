@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import type { TestContext } from 'node:test';
 import { CLIENT_PREFACE, FRAME_SETTINGS, FrameReader } from '@detour/transport';
 import { agentWatching, startTestManager } from './control-plane.js';
+import type { AgentOptions } from '../src/index.js';
 import { agentFor } from './helpers.js';
 
 // Peers for the tests of the agent's HTTP/2 frame relay (h2-relay.ts): real node:http2 apps and clients
@@ -89,9 +90,9 @@ export function request(session: http2.ClientHttp2Session, headers: http2.Outgoi
   });
 }
 
-export async function agentOnApp(t: TestContext, appUrl: string) {
+export async function agentOnApp(t: TestContext, appUrl: string, options: Partial<AgentOptions> = {}) {
   const manager = await startTestManager(t);
-  const agent = await agentFor(t, { appUrl, managerUrl: manager.url });
+  const agent = await agentFor(t, { ...options, appUrl, managerUrl: manager.url });
   await agentWatching(manager, agent.id);
   return agent;
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { once } from 'node:events';
-import { encodeHeaderBlock, FLAG_END_HEADERS, FLAG_END_STREAM, FRAME_HEADERS, FRAME_RST_STREAM, H2_PROTOCOL_ERROR, HpackDecoder } from '@detour/transport';
+import { encodeHeaderBlock, FLAG_END_HEADERS, FLAG_END_STREAM, FRAME_GOAWAY, FRAME_HEADERS, FRAME_RST_STREAM, H2_NO_ERROR, H2_PROTOCOL_ERROR, HpackDecoder } from '@detour/transport';
 import { agentOnApp, connect, h2App, rawClient, request, sha256 } from './h2-peers.js';
 import { until } from './helpers.js';
 
@@ -134,4 +134,31 @@ test('relay: a malformed request is reset with PROTOCOL_ERROR and never reaches 
     ['/'],
     'only the good stream reached the app',
   );
+});
+
+test('relay: a client that disconnects mid-stream leaves no app stream open (each is reset with CANCEL)', async (t) => {
+  const app = await h2App(t, (stream) => stream.resume());
+  const agent = await agentOnApp(t, app.url);
+  const client = await rawClient(t, agent.address.port);
+  const head = encodeHeaderBlock([':method', 'POST', ':scheme', 'http', ':path', '/slow', ':authority', 'x']);
+  for (const id of [1, 3, 5]) client.frame(FRAME_HEADERS, FLAG_END_HEADERS, id, head);
+  await until(() => app.sessions.size === 1 && [...app.sessions][0]!.state.lastProcStreamID === 5, 'the app to see the streams');
+  client.socket.destroy();
+  await until(() => app.seen.length === 3, 'the app to see its streams closed');
+  assert.deepEqual(
+    app.seen.map((s) => s.rstCode),
+    [NGHTTP2_CANCEL, NGHTTP2_CANCEL, NGHTTP2_CANCEL],
+  );
+});
+
+test('relay: an idle client connection is closed with GOAWAY after idleTimeoutMs', async (t) => {
+  const app = await h2App(t);
+  const agent = await agentOnApp(t, app.url, { idleTimeoutMs: 200 });
+  const client = await rawClient(t, agent.address.port);
+  client.frame(FRAME_HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, 1, encodeHeaderBlock([':method', 'GET', ':scheme', 'http', ':path', '/', ':authority', 'x']));
+  await until(() => client.frames.some((f) => f.type === FRAME_GOAWAY), 'GOAWAY');
+  const goaway = client.frames.find((f) => f.type === FRAME_GOAWAY)!;
+  assert.deepEqual([goaway.payload.readUInt32BE(0), goaway.payload.readUInt32BE(4)], [1, H2_NO_ERROR], 'GOAWAY names the last stream, NO_ERROR');
+  assert.ok(client.frames.some((f) => f.streamId === 1 && (f.flags & FLAG_END_STREAM) !== 0), 'the stream before it was answered');
+  await once(client.socket, 'close');
 });
