@@ -11,9 +11,9 @@ import { ensureTools } from './lib/tools.mjs';
 import { stopAll } from './lib/procs.mjs';
 import { closeProbes, request } from './lib/http.mjs';
 import { cpuLayout, pinSelf, makeWorkDir, versionOf } from './lib/setup.mjs';
-import { startUpstream, startNginxRouter, startHaproxy, startGoRouter } from './lib/servers.mjs';
+import { startUpstream, startNginxRouter, startHaproxy, startHaproxyFront, startGoRouter } from './lib/servers.mjs';
 import { SMALL_BODY } from './lib/configs.mjs';
-import { detourUnavailable, startDetourStack, startAgent, startManager, startPreviewGateway, apiClient, DEV_HEADER_VALUE, HEADER_NAME } from './lib/detour.mjs';
+import { detourUnavailable, startDetourStack, startAgent, startManager, startPreviewGateway, apiClient, DEV_HEADER_VALUE, HEADER_NAME, UNINTERCEPTED_HEADER_VALUE } from './lib/detour.mjs';
 import { compare } from './lib/compare.mjs';
 import { measureScaling } from './lib/scaling.mjs';
 import { measureActivation } from './lib/activation.mjs';
@@ -91,7 +91,8 @@ function gitCommit() {
   }
 }
 
-const DETOUR_IDS = ['detour-unmatched', 'detour-unmatched-metrics', 'detour-unmatched-wiretap', 'detour-matched', 'scaling', 'scaling-signed', 'activation', 'streaming', 'h2c'];
+/** What needs the detour stack; the haproxy-front paths send the header'd requests to its agent. */
+const DETOUR_IDS = ['detour-unmatched', 'detour-unmatched-metrics', 'detour-unmatched-wiretap', 'detour-matched', 'haproxy-front', 'haproxy-front-hdr', 'scaling', 'scaling-signed', 'activation', 'streaming', 'h2c'];
 
 /**
  * Starts the upstream, the routers and the detour stack that the selected paths
@@ -102,7 +103,7 @@ async function startServers({ flags, tools, server, workDir, state, skipped, wan
   const detourMissing = detourUnavailable();
   if (detourMissing) skip(DETOUR_IDS, detourMissing);
   if (!tools.wrk) skip([...PATHS, 'scaling', 'scaling-signed', 'two-cpus'], `wrk: ${tools.missing.wrk}`);
-  if (!tools.haproxy) skip(['haproxy'], `haproxy: ${tools.missing.haproxy}`);
+  if (!tools.haproxy) skip(['haproxy', 'haproxy-front', 'haproxy-front-hdr'], `haproxy: ${tools.missing.haproxy}`);
   if (!tools.go) skip(['go-httputil'], `go: ${tools.missing.go}`);
   if (!tools.h2load) skip(['h2c'], `h2load: ${tools.missing.h2load}`);
   if (!tools.nginx) {
@@ -172,7 +173,32 @@ async function startServers({ flags, tools, server, workDir, state, skipped, wan
     // `Host`, capitalised: wrk adds its own Host line unless the given header is spelt so, and which of two comes first varies from run to run.
     if (gateway) targets.push({ id: 'detour-preview', url: gateway.url, headers: { Host: gateway.host }, servedBy: 'laptop' });
   }
+  const frontIds = ['haproxy-front', 'haproxy-front-hdr'].filter((id) => wants(id) && !skipped[id]);
+  if (stack && frontIds.length > 0) {
+    const front = await phase(state, skipped, 'haproxy-front', () => startFrontOfAgent({ router, agentUrl: stack.agent.url }));
+    const why = skipped['haproxy-front'];
+    delete skipped['haproxy-front'];
+    if (!front) skip(frontIds, `HAProxy in front of the agent did not start: ${why}`);
+    // The header-less majority, which never reaches the agent; then every request with a value nobody intercepts, which crosses both.
+    if (front && wants('haproxy-front')) targets.push({ id: 'haproxy-front', url: front.url, headers: {}, servedBy: 'app' });
+    if (front && wants('haproxy-front-hdr')) targets.push({ id: 'haproxy-front-hdr', url: front.url, headers: { [HEADER_NAME]: UNINTERCEPTED_HEADER_VALUE }, servedBy: 'app' });
+  }
   return { upstream, targets, stack };
+}
+
+/**
+ * HAProxy in front of the agent (issue 15's "C proxy in front", measured, not shipped). Both of its rows are
+ * answered by the app, so before they are timed the developer's header must come back from the laptop: that
+ * proves the header'd requests reach the agent, which routes them as usual.
+ */
+async function startFrontOfAgent({ router, agentUrl }) {
+  const front = await startHaproxyFront({ ...router, agentUrl });
+  const res = await request(new URL('/', front.url), { headers: { [HEADER_NAME]: DEV_HEADER_VALUE } });
+  if (res.headers['x-served-by'] !== 'laptop') {
+    await front.proc.stop();
+    throw new Error(`the developer's header was answered by ${res.headers['x-served-by'] ?? `HTTP ${res.status}`}, not the laptop through the agent`);
+  }
+  return front;
 }
 
 async function measure(flags, state) {

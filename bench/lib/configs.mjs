@@ -16,6 +16,8 @@
 
 /** Body of the small route; the same bytes from every server. */
 export const SMALL_BODY = 'hello, world\n';
+/** Body of the h2c phase's plain GET: the same bytes from the Node app (h2c-app.mjs) and the nginx one. */
+export const H2C_BODY = 'hello from h2c\n';
 
 function nginxMain({ workDir, name, asRoot, workers = 1 }, http) {
   const tmp = `${workDir}/${name}-tmp`;
@@ -96,6 +98,11 @@ export function routerNginx({ workDir, asRoot, name = 'router', workers = 1, por
   }`);
 }
 
+/** An h2c listener: `listen … http2` up to nginx 1.25.0, `http2 on;` from 1.25.1. */
+function h2cListen(port, http2OnDirective) {
+  return http2OnDirective ? `listen 127.0.0.1:${port};\n    http2 on;` : `listen 127.0.0.1:${port} http2;`;
+}
+
 /**
  * nginx as an h2c front: HTTP/2 with prior knowledge on a cleartext port, and
  * `grpc_pass`, nginx's only HTTP/2 upstream, to the h2c app. nginx sends one
@@ -104,9 +111,9 @@ export function routerNginx({ workDir, asRoot, name = 'router', workers = 1, por
  * `listen … http2` is the form up to nginx 1.25.0; 1.25.1 replaced it with
  * `http2 on;` (Debian 12 ships 1.22.1, Debian 13 1.26).
  */
-export function h2cNginx({ workDir, asRoot, port, appPort, laptopPort, headerValue, http2OnDirective }) {
-  const listen = http2OnDirective ? `listen 127.0.0.1:${port};\n    http2 on;` : `listen 127.0.0.1:${port} http2;`;
-  return nginxMain({ workDir, name: 'h2c-nginx', asRoot }, `${nginxRouting({ appPort, laptopPort, headerValue, keepalive: 256 })}
+export function h2cNginx({ workDir, asRoot, name = 'h2c-nginx', port, appPort, laptopPort, headerValue, http2OnDirective }) {
+  const listen = h2cListen(port, http2OnDirective);
+  return nginxMain({ workDir, name, asRoot }, `${nginxRouting({ appPort, laptopPort, headerValue, keepalive: 256 })}
   server {
     ${listen}
     http2_max_concurrent_streams 128;
@@ -115,6 +122,26 @@ export function h2cNginx({ workDir, asRoot, port, appPort, laptopPort, headerVal
       grpc_pass grpc://$detour_dest;
     }
   }`);
+}
+
+/**
+ * The h2c phase's nginx app: two h2c server blocks (prior knowledge on a
+ * cleartext port), "app" and "laptop", that differ only in `x-served-by`, as
+ * in the HTTP/1.1 upstream. It exists because one Node `node:http2` process
+ * is slower than every proxy in front of it; nginx answering `return 200`
+ * is not. `http2_max_concurrent_streams` is raised above h2load's 8 × 16 so
+ * that no client opens a second connection because of the app's limit (Node's
+ * default is no limit).
+ */
+export function h2cUpstreamNginx({ workDir, asRoot, appPort, laptopPort, http2OnDirective }) {
+  const server = (port, servedBy) => `  server {
+    ${h2cListen(port, http2OnDirective)}
+    http2_max_concurrent_streams 1024;
+    default_type text/plain;
+    add_header x-served-by ${servedBy} always;
+    location / { return 200 "${H2C_BODY.replace('\n', '\\n')}"; }
+  }`;
+  return nginxMain({ workDir, name: 'h2c-upstream', asRoot }, `${server(appPort, 'app')}\n${server(laptopPort, 'laptop')}`);
 }
 
 /** The shared top of every HAProxy config: threads, limits, timeouts. */
@@ -163,4 +190,26 @@ export function routerHaproxy({ threads = 1, port, appPort, laptopPort, headerVa
  */
 export function h2cHaproxy({ port, appPort, laptopPort, headerValue }) {
   return haproxyMain(1) + haproxyRouting({ port, appPort, laptopPort, headerValue, proto: 'h2' });
+}
+
+/**
+ * The "C proxy in front" design of issue 15, measured and not shipped:
+ * HTTP/1.1 HAProxy in front of the agent that sends every request without
+ * `x-telepresence-id` (the majority) straight to the app and every request
+ * with it to the detour agent, which routes it as usual.
+ */
+export function frontHaproxy({ port, appPort, agentPort }) {
+  return `${haproxyMain(1)}
+frontend bench
+  bind 127.0.0.1:${port}
+  acl has_id req.hdr(x-telepresence-id) -m found
+  use_backend agent if has_id
+  default_backend app
+
+backend app
+  server app 127.0.0.1:${appPort}
+
+backend agent
+  server agent 127.0.0.1:${agentPort}
+`;
 }

@@ -16,6 +16,8 @@ export const CLI_PATH = fileURLToPath(new URL('../../packages/cli/bin/detour.js'
 /** The header value of the developer whose laptop the matched path reaches. */
 export const DEV_HEADER_VALUE = 'bench-dev';
 export const HEADER_NAME = 'x-telepresence-id';
+/** A header value nobody intercepts: requests that carry the header but are routed to the app. */
+export const UNINTERCEPTED_HEADER_VALUE = 'bench-nobody';
 
 /** The stand-in developers must outlive the whole bench without heartbeats. */
 const LEASE_MS = 6 * 3600_000;

@@ -5,9 +5,10 @@
 // call: one length-prefixed message, then trailers with grpc-status 0.
 import http2 from 'node:http2';
 import { grpcFrame } from './h2.mjs';
+import { H2C_BODY } from './configs.mjs';
 
 const name = process.argv[2] ?? 'app';
-const body = Buffer.from('hello from h2c\n');
+const body = Buffer.from(H2C_BODY);
 // A protobuf message with one string field (field 1, wire type 2): what a tiny echo reply looks like.
 const grpcReply = grpcFrame(Buffer.concat([Buffer.from([0x0a, body.length]), body]));
 const server = http2.createServer();

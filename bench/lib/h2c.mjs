@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { start, run } from './procs.mjs';
 import { median, medianRatio } from './stats.mjs';
 import { grpcFrame, h2Request } from './h2.mjs';
-import { startH2cNginx, startH2cHaproxy } from './servers.mjs';
+import { startH2cNginx, startH2cHaproxy, startH2cUpstream } from './servers.mjs';
 
 /**
  * The h2c phase (issue 3: "npm run bench gains an h2c/gRPC row"; issue 15:
@@ -11,8 +11,10 @@ import { startH2cNginx, startH2cHaproxy } from './servers.mjs';
  * timed with h2load. Five paths to the same kind of app: direct, through nginx
  * (`grpc_pass`) and HAProxy (`proto h2`) routing on the header, through the
  * agent unmatched (routed per stream, pooled HTTP/2 to the app) and matched
- * (agent → manager → daemon → laptop h2c app). Two workloads: a plain GET and
- * a unary gRPC call. Runs are interleaved with the starting path rotated, and
+ * (agent → manager → daemon → laptop h2c app). Three workloads: a plain GET
+ * and a unary gRPC call to a Node `node:http2` app, and a plain GET to an
+ * nginx h2c app, which, unlike the Node app, is faster than the proxies in
+ * front of it. Runs are interleaved with the starting path rotated, and
  * ratios are medians of per-round ratios, as in the HTTP/1.1 comparison.
  */
 
@@ -26,17 +28,43 @@ const START_TIMEOUT_MS = 15_000;
 const GRPC_REQUEST = grpcFrame(Buffer.concat([Buffer.from([0x0a, 16]), Buffer.from('detour bench rpc')]));
 const GRPC_HEADERS = { 'content-type': 'application/grpc', te: 'trailers' };
 
-/** The workloads every path is timed with; `grpc` POSTs GRPC_REQUEST (h2load -d) to a method path. */
+/**
+ * The workloads every path is timed with; `grpc` POSTs GRPC_REQUEST (h2load -d) to a method path.
+ * `app` names the backend of H2C_APPS the workload's paths end at.
+ */
 export const H2C_WORKLOADS = [
-  { id: 'plain', path: '/', headers: {} },
-  { id: 'grpc', path: '/bench.Echo/Unary', headers: GRPC_HEADERS, body: GRPC_REQUEST },
+  { id: 'plain', app: 'node', path: '/', headers: {} },
+  { id: 'grpc', app: 'node', path: '/bench.Echo/Unary', headers: GRPC_HEADERS, body: GRPC_REQUEST },
+  { id: 'nginxApp', app: 'nginx', path: '/', headers: {} },
 ];
 
-async function startApp(name, { cpus, tasksetPath }) {
+async function startNodeApp(name, { cpus, tasksetPath }) {
   const proc = start(`h2c-${name}`, process.execPath, [APP, name], { cpus, tasksetPath });
   const [, url] = await proc.waitFor(/listening on (http:\/\/\S+)/, START_TIMEOUT_MS);
-  return { proc, url };
+  return { proc, url, port: Number(new URL(url).port) };
 }
+
+/** The app and laptop pair of each backend, shaped { app: { url, port }, laptop: { url, port }, stop() }. */
+const H2C_APPS = {
+  // Two processes: each is one Node thread, the bottleneck of every path that ends at it.
+  node: {
+    label: 'Node app',
+    service: H2C_SERVICE,
+    async start({ server }) {
+      const [app, laptop] = await Promise.all([startNodeApp('app', server), startNodeApp('laptop', server)]);
+      return { app, laptop, stop: () => Promise.all([app.proc.stop(), laptop.proc.stop()]) };
+    },
+  },
+  // One nginx with two server blocks, as the HTTP/1.1 upstream.
+  nginx: {
+    label: 'nginx app',
+    service: `${H2C_SERVICE}-nginx`,
+    async start({ tools, workDir, server }) {
+      const upstream = await startH2cUpstream({ workDir, tools, cpus: server.cpus });
+      return { ...upstream, stop: () => upstream.proc.stop() };
+    },
+  },
+};
 
 /** Why `target` does not answer `workload` as expected, or null; no path is timed while it routes wrongly. */
 async function verify(target, workload) {
@@ -87,58 +115,91 @@ export function h2cRatios(paths) {
   ]))]));
 }
 
-/** Starts nginx and HAProxy as h2c fronts to the h2c app; what cannot start is recorded in `skipped`. */
-async function startFronts({ tools, workDir, server, app, laptop, headerValue, skipped }) {
-  const opts = { workDir, tools, cpus: server.cpus, appPort: Number(new URL(app.url).port), laptopPort: Number(new URL(laptop.url).port), headerValue };
+/**
+ * Starts nginx and HAProxy as h2c fronts to one backend's app and laptop; what cannot start is recorded
+ * in `skipped` under `id` plus `suffix`. Each front's process and files are named `id` plus `nameSuffix`, so
+ * two backends' configs never collide.
+ */
+async function startFronts({ tools, workDir, server, backend, suffix, nameSuffix, headerValue, skipped }) {
+  const opts = { workDir, tools, cpus: server.cpus, appPort: backend.app.port, laptopPort: backend.laptop.port, headerValue };
   const fronts = [];
   for (const [id, tool, startFront] of [['h2c-nginx', 'nginx', startH2cNginx], ['h2c-haproxy', 'haproxy', startH2cHaproxy]]) {
     if (!tools[tool]) {
-      skipped[id] = `${tool}: ${tools.missing[tool]}`;
+      skipped[`${id}${suffix}`] = `${tool}: ${tools.missing[tool]}`;
       continue;
     }
     try {
-      fronts.push({ id, ...(await startFront(opts)) });
+      fronts.push({ id, ...(await startFront({ ...opts, name: `${id}${nameSuffix}` })) });
     } catch (err) {
-      skipped[id] = `did not start: ${err.message.split('\n')[0]}`;
+      skipped[`${id}${suffix}`] = `did not start: ${err.message.split('\n')[0]}`;
     }
   }
   return fronts;
 }
 
 /**
- * @returns {Promise<{ paths: Record<string, Record<string, { rps: number|null, meanMs: number|null, errors: number, runs: object[] }>>, ratios: object, skipped: Record<string, string> }>}
+ * One backend with everything in front of it: the two fronts, an agent of the backend's own service and
+ * the developer's intercept to its laptop; resolves { targets, stop() }, the probes' and h2load's targets.
  */
-export async function measureH2c({ tools, workDir, startAgent, manager, daemon, headerName, headerValue, server, loadCpus, runs, durationS, log }) {
-  const app = await startApp('app', server);
-  const laptop = await startApp('laptop', server);
-  const laptopPort = Number(new URL(laptop.url).port);
-  const skipped = {};
-  const fronts = await startFronts({ tools, workDir, server, app, laptop, headerValue, skipped });
-  const dataFile = `${workDir}/grpc-request.bin`;
-  await writeFile(dataFile, GRPC_REQUEST);
+async function startBackend(kind, { tools, workDir, server, startAgent, manager, daemon, headerName, headerValue, skipped }) {
+  const spec = H2C_APPS[kind];
+  // The Node app's rows keep their names and skip reasons from before the nginx app existed.
+  const [suffix, nameSuffix] = kind === 'node' ? ['', ''] : [` (${spec.label})`, `-${kind}-app`];
+  const backend = await spec.start({ tools, workDir, server });
+  const stops = [backend.stop];
   try {
-    const agent = await startAgent({ service: H2C_SERVICE, appUrl: app.url, manager, ...server });
-    await daemon.intercept(H2C_SERVICE, laptopPort, headerValue);
+    const fronts = await startFronts({ tools, workDir, server, backend, suffix, nameSuffix, headerValue, skipped });
+    stops.push(...fronts.map((f) => () => f.proc.stop()));
+    const agent = await startAgent({ service: spec.service, appUrl: backend.app.url, manager, ...server });
+    stops.push(() => agent.proc.stop());
+    await daemon.intercept(spec.service, backend.laptop.port, headerValue);
     const targets = [
-      { id: 'h2c-direct', url: app.url, headers: {}, expect: 'app' },
+      { id: 'h2c-direct', url: backend.app.url, headers: {}, expect: 'app' },
       ...fronts.map((f) => ({ id: f.id, url: f.url, headers: {}, expect: 'app' })),
       { id: 'h2c-unmatched', url: agent.url, headers: {}, expect: 'app' },
       { id: 'h2c-matched', url: agent.url, headers: { [headerName]: headerValue }, expect: 'laptop' },
     ];
+    return { targets, stop: () => Promise.all(stops.map((stop) => stop())) };
+  } catch (err) {
+    await Promise.all(stops.map((stop) => stop()));
+    throw err;
+  }
+}
+
+/**
+ * @returns {Promise<{ paths: Record<string, Record<string, { rps: number|null, meanMs: number|null, errors: number, runs: object[] }>>, ratios: object, skipped: Record<string, string> }>}
+ */
+export async function measureH2c({ tools, workDir, startAgent, manager, daemon, headerName, headerValue, server, loadCpus, runs, durationS, log }) {
+  const skipped = {};
+  const dataFile = `${workDir}/grpc-request.bin`;
+  await writeFile(dataFile, GRPC_REQUEST);
+  const kinds = [...new Set(H2C_WORKLOADS.map((w) => w.app))];
+  // Started side by side: each backend's agent and `detour intercept` cost a Node start-up, and --quick has little time.
+  const started = await Promise.allSettled(kinds.map((kind) => startBackend(kind, { tools, workDir, server, startAgent, manager, daemon, headerName, headerValue, skipped })));
+  const backends = Object.fromEntries(kinds.map((kind, i) => [kind, started[i].value]).filter(([, b]) => b));
+  try {
+    // A backend that did not start costs only its workloads; the Node app's failure stays the phase's failure, as before.
+    started.forEach((s, i) => { if (s.status === 'rejected' && kinds[i] === 'node') throw s.reason; });
+    const workloads = H2C_WORKLOADS.filter((w) => {
+      const i = kinds.indexOf(w.app);
+      if (started[i].status === 'rejected') skipped[`h2c (${w.id})`] = `the ${H2C_APPS[w.app].label} did not start: ${started[i].reason.message.split('\n')[0]}`;
+      return Boolean(backends[w.app]);
+    });
     // Checked per workload: a front that proxies plain h2c but breaks gRPC trailers still gets its plain row.
     const live = {};
-    for (const w of H2C_WORKLOADS) {
+    for (const w of workloads) {
       live[w.id] = [];
-      for (const target of targets) {
+      for (const target of backends[w.app].targets) {
         const why = await verify(target, w);
         if (why) skipped[`${target.id} (${w.id})`] = why;
         else live[w.id].push(target);
       }
     }
     for (const [id, why] of Object.entries(skipped)) log(`h2c: skipping ${id}: ${why}`);
-    const raw = Object.fromEntries(targets.map((t) => [t.id, Object.fromEntries(H2C_WORKLOADS.map((w) => [w.id, []]))]));
+    const ids = [...new Set(Object.values(backends).flatMap((b) => b.targets.map((t) => t.id)))];
+    const raw = Object.fromEntries(ids.map((id) => [id, Object.fromEntries(workloads.map((w) => [w.id, []]))]));
     for (let i = 0; i < runs; i++) {
-      for (const w of H2C_WORKLOADS) {
+      for (const w of workloads) {
         const order = live[w.id].map((_, j) => live[w.id][(j + i) % live[w.id].length]);
         for (const target of order) {
           let figures;
@@ -152,8 +213,8 @@ export async function measureH2c({ tools, workDir, startAgent, manager, daemon, 
           }
           raw[target.id][w.id].push(figures);
           log(figures.error
-            ? `h2c run ${i + 1}/${runs} ${w.id.padEnd(5)} ${target.id.padEnd(14)} failed: ${figures.error.split('\n')[0]}`
-            : `h2c run ${i + 1}/${runs} ${w.id.padEnd(5)} ${target.id.padEnd(14)} ${figures.rps.toFixed(0).padStart(7)} req/s  mean ${figures.meanMs.toFixed(2)} ms${figures.errors ? `  ${figures.errors} errors` : ''}`);
+            ? `h2c run ${i + 1}/${runs} ${w.id.padEnd(8)} ${target.id.padEnd(14)} failed: ${figures.error.split('\n')[0]}`
+            : `h2c run ${i + 1}/${runs} ${w.id.padEnd(8)} ${target.id.padEnd(14)} ${figures.rps.toFixed(0).padStart(7)} req/s  mean ${figures.meanMs.toFixed(2)} ms${figures.errors ? `  ${figures.errors} errors` : ''}`);
         }
       }
     }
@@ -162,9 +223,8 @@ export async function measureH2c({ tools, workDir, startAgent, manager, daemon, 
       const measured = Object.entries(byWorkload).filter(([, list]) => list.length > 0);
       if (measured.length > 0) paths[id] = Object.fromEntries(measured.map(([w, list]) => [w, summarise(list)]));
     }
-    await agent.proc.stop();
     return { paths, ratios: h2cRatios(paths), skipped };
   } finally {
-    await Promise.all([app.proc.stop(), laptop.proc.stop(), ...fronts.map((f) => f.proc.stop())]);
+    await Promise.all(Object.values(backends).map((b) => b.stop()));
   }
 }

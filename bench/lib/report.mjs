@@ -80,16 +80,19 @@ function targetsTable(targets) {
   };
 }
 
-/** The h2c phase: HTTP/2 with prior knowledge (gRPC's transport), timed with h2load; a plain GET and a unary gRPC call. */
+/**
+ * The h2c phase: HTTP/2 with prior knowledge (gRPC's transport), timed with h2load; a plain GET and a unary gRPC
+ * call to a Node h2c app, and a plain GET to an nginx h2c app, which shows the proxies rather than the app.
+ */
 function h2cTable(h2c) {
-  const cells = (w, q) => (w ? [fmt.int(w.rps), fmt.x(q.vsNginx), fmt.x(q.vsDirect), fmt.ms(w.meanMs)] : ['—', '—', '—', '—']);
+  const workloads = [['plain', 'GET'], ['grpc', 'gRPC unary'], ['nginxApp', 'GET, nginx app']];
   return {
-    title: 'HTTP/2 cleartext (h2c, gRPC\'s transport): h2load, 8 connections × 16 streams, one Node h2c app (medians; ratios: medians of per-round ratios)',
-    headers: ['Path', 'GET req/s', '×nginx', '×direct', 'mean ms', 'gRPC unary req/s', '×nginx', '×direct', 'mean ms', 'errors'],
+    title: 'HTTP/2 cleartext (h2c, gRPC\'s transport): h2load, 8 connections × 16 streams; GET and gRPC unary to one Node h2c app, "GET, nginx app" to an nginx h2c app (medians; ratios: medians of per-round ratios)',
+    headers: ['Path', ...workloads.flatMap(([, label]) => [`${label} req/s`, '×nginx', '×direct', 'mean ms']), 'errors'],
     rows: Object.entries(h2c.paths).map(([id, p]) => {
       const q = h2c.ratios[id] ?? {};
-      return [id, ...cells(p.plain, { vsNginx: q.plainVsNginx, vsDirect: q.plainVsDirect }), ...cells(p.grpc, { vsNginx: q.grpcVsNginx, vsDirect: q.grpcVsDirect }),
-        String((p.plain?.errors ?? 0) + (p.grpc?.errors ?? 0))];
+      const cells = (w) => (p[w] ? [fmt.int(p[w].rps), fmt.x(q[`${w}VsNginx`]), fmt.x(q[`${w}VsDirect`]), fmt.ms(p[w].meanMs)] : ['—', '—', '—', '—']);
+      return [id, ...workloads.flatMap(([w]) => cells(w)), String(workloads.reduce((n, [w]) => n + (p[w]?.errors ?? 0), 0))];
     }),
   };
 }

@@ -1,7 +1,7 @@
 import { runWrk } from './wrk.mjs';
 import { median, medianRatio } from './stats.mjs';
 import { request } from './http.mjs';
-import { HEADER_NAME } from './detour.mjs';
+import { HEADER_NAME, UNINTERCEPTED_HEADER_VALUE } from './detour.mjs';
 
 /**
  * The unmatched rate with 1, 100 and 1,000 active personal intercepts on the
@@ -15,7 +15,7 @@ import { HEADER_NAME } from './detour.mjs';
  * whether matching grows with the number of intercepts.
  */
 
-const UNMATCHED_HEADERS = { [HEADER_NAME]: 'bench-nobody' };
+const UNMATCHED_HEADERS = { [HEADER_NAME]: UNINTERCEPTED_HEADER_VALUE };
 
 /** Stand-ins are created this many at a time; each create waits for the agent's ack. */
 const CREATE_CONCURRENCY = 8;

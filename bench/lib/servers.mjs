@@ -3,7 +3,7 @@ import { start, run, freePort, lastLines } from './procs.mjs';
 import { waitForHttp } from './http.mjs';
 import { waitForH2 } from './h2.mjs';
 import { fileURLToPath } from 'node:url';
-import { upstreamNginx, routerNginx, routerHaproxy, h2cNginx, h2cHaproxy } from './configs.mjs';
+import { upstreamNginx, routerNginx, routerHaproxy, h2cNginx, h2cHaproxy, h2cUpstreamNginx, frontHaproxy } from './configs.mjs';
 import { versionOf } from './setup.mjs';
 
 /**
@@ -109,6 +109,15 @@ export function startHaproxy({ workDir, tools, cpus, upstream, headerValue, name
   return startHaproxyWith({ name, workDir, tools, cpus, configFor, probeFor: http1Probe });
 }
 
+/**
+ * HAProxy in front of the agent (the "C proxy in front" design, measured, not shipped): requests without
+ * `x-telepresence-id` go to the app, the others to the agent at `agentUrl`.
+ */
+export function startHaproxyFront({ workDir, tools, cpus, upstream, agentUrl }) {
+  const configFor = (port) => frontHaproxy({ port, appPort: upstream.appPort, agentPort: Number(new URL(agentUrl).port) });
+  return startHaproxyWith({ name: 'haproxy-front', workDir, tools, cpus, configFor, probeFor: http1Probe });
+}
+
 /** nginx 1.25.1 replaced `listen … http2` with `http2 on;`. */
 function nginxHasHttp2On(nginxPath) {
   const [major, minor, patch] = (/nginx\/(\d+)\.(\d+)\.(\d+)/.exec(versionOf(nginxPath, ['-v']) ?? '') ?? []).slice(1).map(Number);
@@ -116,16 +125,34 @@ function nginxHasHttp2On(nginxPath) {
 }
 
 /** nginx as an h2c front (`grpc_pass`), routing on `x-telepresence-id` to the h2c app or laptop. */
-export function startH2cNginx({ workDir, tools, cpus, appPort, laptopPort, headerValue }) {
+export function startH2cNginx({ workDir, tools, cpus, appPort, laptopPort, headerValue, name = 'h2c-nginx' }) {
   const http2OnDirective = nginxHasHttp2On(tools.nginx);
-  const configFor = (port) => h2cNginx({ workDir, asRoot, port, appPort, laptopPort, headerValue, http2OnDirective });
-  return startNginx({ name: 'h2c-nginx', workDir, tools, cpus, configFor, probeFor: h2cProbe });
+  const configFor = (port) => h2cNginx({ workDir, asRoot, name, port, appPort, laptopPort, headerValue, http2OnDirective });
+  return startNginx({ name, workDir, tools, cpus, configFor, probeFor: h2cProbe });
 }
 
 /** HAProxy as an h2c front (`proto h2` both sides), routing on `x-telepresence-id`. */
-export function startH2cHaproxy({ workDir, tools, cpus, appPort, laptopPort, headerValue }) {
+export function startH2cHaproxy({ workDir, tools, cpus, appPort, laptopPort, headerValue, name = 'h2c-haproxy' }) {
   const configFor = (port) => h2cHaproxy({ port, appPort, laptopPort, headerValue });
-  return startHaproxyWith({ name: 'h2c-haproxy', workDir, tools, cpus, configFor, probeFor: h2cProbe });
+  return startHaproxyWith({ name, workDir, tools, cpus, configFor, probeFor: h2cProbe });
+}
+
+/**
+ * The h2c phase's nginx app and laptop (two server blocks of one nginx); resolves
+ * { proc, app: { url, port }, laptop: { url, port } }, the shape of the Node apps in h2c.mjs.
+ */
+export async function startH2cUpstream({ workDir, tools, cpus }) {
+  const http2OnDirective = nginxHasHttp2On(tools.nginx);
+  await mkdir(`${workDir}/h2c-upstream-tmp`, { recursive: true });
+  return startWithRetry('h2c upstream nginx', async () => {
+    const [appPort, laptopPort] = [await freePort(), await freePort()];
+    const conf = `${workDir}/h2c-upstream.conf`;
+    await writeFile(conf, h2cUpstreamNginx({ workDir, asRoot, appPort, laptopPort, http2OnDirective }));
+    const side = (port) => ({ url: `http://127.0.0.1:${port}`, port });
+    const probe = () => Promise.all([appPort, laptopPort].map((port) => waitForH2(side(port).url, { timeoutMs: READY_TIMEOUT_MS })));
+    const proc = await startAndProbe('h2c-upstream-nginx', tools.nginx, ['-c', conf, '-p', workDir], probe, { cpus, tasksetPath: tools.taskset });
+    return { proc, app: side(appPort), laptop: side(laptopPort) };
+  });
 }
 
 const GO_SOURCE = fileURLToPath(new URL('./go-router.go', import.meta.url));

@@ -2,7 +2,7 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import { spliceToTarget } from '@detour/transport';
 import type { AgentContext } from './exchange.js';
-import type { Http2Gateway } from './h2-gateway.js';
+import type { Http2Relay } from './h2-relay.js';
 import { sniffProtocol } from './protocol-sniffer.js';
 import { handleTcpConnection } from './tcp-connection.js';
 import type { SniffedProtocol } from './protocol-sniffer.js';
@@ -12,7 +12,8 @@ const ALPN: Record<'http1' | 'h2c' | 'auto', string[]> = { http1: ['http/1.1'], 
 
 export interface ConnectionDispatcherOptions {
   ctx: AgentContext;
-  gateway: Http2Gateway;
+  /** Takes HTTP/2 connections (h2c preface, or ALPN h2). */
+  h2: Http2Relay;
   /** Takes a socket whose (possibly unshifted) bytes start an HTTP/1.x request; the socket may be paused. */
   http1(socket: net.Socket): void;
 }
@@ -26,7 +27,7 @@ export interface ConnectionDispatcherOptions {
 export class ConnectionDispatcher {
   readonly #options: ConnectionDispatcherOptions;
   readonly #tlsServer: tls.Server | undefined;
-  /** Connections not yet handed on, and spliced ones: the gateway and the HTTP/1.1 side track theirs. */
+  /** Connections not yet handed on, and spliced ones: the HTTP/2 relay and the HTTP/1.1 side track theirs. */
   readonly #own = new Set<net.Socket>();
 
   constructor(options: ConnectionDispatcherOptions) {
@@ -56,7 +57,7 @@ export class ConnectionDispatcher {
   }
 
   #decrypted(socket: tls.TLSSocket): void {
-    if (socket.alpnProtocol === 'h2') this.#options.gateway.accept(socket);
+    if (socket.alpnProtocol === 'h2') this.#options.h2.accept(socket);
     else if (socket.alpnProtocol === 'http/1.1') this.#http1(socket);
     // No ALPN (curl --no-alpn, old clients): the decrypted bytes are sniffed like a plaintext port's.
     else this.#plain(socket);
@@ -66,7 +67,7 @@ export class ConnectionDispatcher {
     const { protocol } = this.#options.ctx.options;
     if (protocol === 'http1') this.#http1(socket);
     else if (protocol === 'tcp') handleTcpConnection(socket, this.#options.ctx);
-    else if (protocol === 'h2c') this.#options.gateway.accept(socket);
+    else if (protocol === 'h2c') this.#options.h2.accept(socket);
     else this.#sniff(socket);
   }
 
@@ -87,7 +88,7 @@ export class ConnectionDispatcher {
       this.#own.delete(socket);
       socket.pause();
       if (seen.length > 0) socket.unshift(seen);
-      if (kind === 'h2') this.#options.gateway.accept(socket);
+      if (kind === 'h2') this.#options.h2.accept(socket);
       else if (kind === 'http1') this.#http1(socket);
       else this.#splice(socket);
     };

@@ -1,5 +1,5 @@
 import http2 from 'node:http2';
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Http2Server, IncomingHttpHeaders, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
 import { interceptOfflineError } from '@detour/core';
 import type { Intercept } from '@detour/protocol';
@@ -41,11 +41,13 @@ type StreamListener = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, 
 const FIELD_LINE_OVERHEAD_BYTES = 4;
 
 /**
- * The agent's HTTP/2 side (h2c with prior knowledge, or TLS with ALPN h2): one
- * server session per client connection, and a routing decision per *stream*,
- * with the same RouteTable as HTTP/1.1 (gRPC metadata are headers). Unmatched
- * streams go to the app over pooled HTTP/2 sessions, matched ones through the
- * manager to their developer, each bridged on its own.
+ * The agent's node:http2 side, behind the frame relay ({@link Http2Relay}):
+ * it gets every stream that is not simply the app's — a developer's, a held
+ * one, an offline answer, a wiretapped or traced one, a head over the limit —
+ * over one in-memory connection per client connection, with the relay's
+ * routing decision. Matched streams go through the manager to their
+ * developer, each bridged on its own; the app's (fall-through replays,
+ * wiretapped streams) over pooled HTTP/2 sessions.
  */
 export class Http2Gateway {
   readonly #ctx: AgentContext;
@@ -53,6 +55,10 @@ export class Http2Gateway {
   readonly #server: Http2Server;
   readonly #sessions = new Set<ServerHttp2Session>();
   readonly #appScheme: string;
+  /** Each relayed session's decisions by stream id (the relay keeps stream ids). */
+  readonly #decisions = new WeakMap<ServerHttp2Session, Map<number, Route>>();
+  /** The decisions of the session being accepted: node creates the session synchronously in acceptRelayed. */
+  #accepting: Map<number, Route> | undefined;
 
   constructor(ctx: AgentContext, appPool: Http2SessionPool) {
     this.#ctx = ctx;
@@ -66,6 +72,7 @@ export class Http2Gateway {
       maxHeaderListPairs: Math.floor(ctx.options.maxHeaderBytes / (1 + FIELD_LINE_OVERHEAD_BYTES)) + 1,
     });
     this.#server.on('session', (session) => {
+      if (this.#accepting !== undefined) this.#decisions.set(session, this.#accepting);
       this.#sessions.add(session);
       session.once('close', () => this.#sessions.delete(session));
       session.on('error', (err) => ctx.logger.debug({ err: err.message }, 'client HTTP/2 session error'));
@@ -77,9 +84,18 @@ export class Http2Gateway {
     this.#server.on('stream', onStream as (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => void);
   }
 
-  /** Takes a connection whose next bytes are the HTTP/2 client preface (RFC 9113 §3.4). */
-  accept(socket: Socket): void {
-    this.#server.emit('connection', socket);
+  /**
+   * Takes the relay's in-memory connection for one client connection;
+   * `decisions` holds the router's decision for each stream the relay sends
+   * (read once per stream), so that a stream is decided and counted once.
+   */
+  acceptRelayed(connection: Duplex, decisions: Map<number, Route>): void {
+    this.#accepting = decisions;
+    try {
+      this.#server.emit('connection', connection);
+    } finally {
+      this.#accepting = undefined;
+    }
   }
 
   /** GOAWAY to every client: streams in flight finish, new ones go to another connection. */
@@ -113,7 +129,10 @@ export class Http2Gateway {
       if (sighting !== undefined) stream.once('close', () => sighting.end());
     }
     const latency: StreamState = { startedAt: performance.now(), to: undefined, holdUntilMs: undefined };
-    const route = router.decide(String(headers[':method']), String(headers[':path'] ?? ''), rawHeaders, link.ready);
+    const decisions = this.#decisions.get(stream.session as ServerHttp2Session);
+    const decided = decisions?.get(stream.id!);
+    decisions?.delete(stream.id!);
+    const route = decided ?? router.decide(String(headers[':method']), String(headers[':path'] ?? ''), rawHeaders, link.ready);
     // `--mode wiretap`: a stream the app answers (or a developer, at once) is copied; a held one is never read early.
     if (router.wiretaps !== undefined && route.kind !== 'hold' && route.kind !== 'offline') {
       const wiretaps = router.wiretaps.matchingStream(String(headers[':path'] ?? ''), rawHeaders);
@@ -281,7 +300,7 @@ export class Http2Gateway {
  * within a few bytes), so that one `maxHeaderBytes` means the same on both
  * protocols. node's header strings are latin1, one char per byte.
  */
-function headBytes(rawHeaders: readonly string[]): number {
+export function headBytes(rawHeaders: readonly string[]): number {
   let bytes = 0;
   for (let i = 0; i < rawHeaders.length; i++) bytes += rawHeaders[i]!.length;
   return bytes + (rawHeaders.length / 2) * FIELD_LINE_OVERHEAD_BYTES;

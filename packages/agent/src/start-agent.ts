@@ -5,6 +5,7 @@ import { ConnectionDispatcher } from './connection-dispatcher.js';
 import { appDestination, TunnelPools } from './destinations.js';
 import type { AgentContext } from './exchange.js';
 import { Http2Gateway } from './h2-gateway.js';
+import { Http2Relay } from './h2-relay.js';
 import { Http2SessionPool, startMetricsListener } from '@detour/transport';
 import type { MetricsListener } from '@detour/transport';
 import { ManagerLink } from './manager-link.js';
@@ -111,9 +112,10 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
   const ctx: AgentContext = { options, logger, router, app, tunnels, link, clock, metrics, wiretaps };
 
   const gateway = new Http2Gateway(ctx, h2Pool);
+  const h2 = new Http2Relay(ctx, gateway);
   const dispatcher = new ConnectionDispatcher({
     ctx,
-    gateway,
+    h2,
     http1(socket) {
       const conn = new ClientConnection(socket, ctx, (closed) => connections.delete(closed));
       connections.add(conn);
@@ -184,7 +186,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
         startRouting();
         const stopped = serverClosed();
         for (const conn of connections) conn.drain();
-        await Promise.all([stopped, allClosed(), gateway.close(), link.close(), metricsListener?.close()]);
+        await Promise.all([stopped, allClosed(), h2.close(), gateway.close(), link.close(), metricsListener?.close()]);
         clearInterval(sweeper);
         dispatcher.destroy();
         app.pool.close();
@@ -200,6 +202,7 @@ export async function startAgent(agentOptions: AgentOptions): Promise<AgentHandl
         startRouting();
         const stopped = serverClosed();
         for (const conn of connections) conn.socket.destroy();
+        h2.destroy();
         gateway.destroy();
         dispatcher.destroy();
         app.pool.destroy();

@@ -13,3 +13,49 @@ export { startMetricsListener } from './metrics-listener.js';
 export type { MetricsListener, MetricsListenerOptions, MetricsSource } from './metrics-listener.js';
 export { connectToManager, isLoopbackHost, managerEndpoint, managerTlsFailure } from './manager-endpoint.js';
 export type { EndpointFlagNames, ManagerEndpoint, ManagerEndpointOptions } from './manager-endpoint.js';
+export { DEFAULT_HEADER_TABLE_BYTES, encodeHeaderBlock, encodeHeaderRecord, HpackDecoder, HpackError } from './hpack/index.js';
+export type { DecodedBlock } from './hpack/index.js';
+export {
+  CLIENT_PREFACE,
+  DEFAULT_MAX_FRAME_BYTES,
+  DEFAULT_WINDOW_BYTES,
+  FLAG_ACK,
+  FLAG_END_HEADERS,
+  FLAG_END_STREAM,
+  FLAG_PADDED,
+  FLAG_PRIORITY,
+  FRAME_CONTINUATION,
+  FRAME_DATA,
+  FRAME_GOAWAY,
+  FRAME_HEADERS,
+  FRAME_PING,
+  FRAME_PRIORITY,
+  FRAME_PUSH_PROMISE,
+  FRAME_RST_STREAM,
+  FRAME_SETTINGS,
+  FRAME_WINDOW_UPDATE,
+  FrameReader,
+  FrameWriter,
+  goawayPayload,
+  H2_CANCEL,
+  H2_COMPRESSION_ERROR,
+  H2_ENHANCE_YOUR_CALM,
+  H2_FLOW_CONTROL_ERROR,
+  H2_FRAME_SIZE_ERROR,
+  H2_INTERNAL_ERROR,
+  H2_NO_ERROR,
+  H2_PROTOCOL_ERROR,
+  H2_REFUSED_STREAM,
+  H2_STREAM_CLOSED,
+  H2ConnectionError,
+  MAX_WINDOW_BYTES,
+  SETTINGS_ENABLE_PUSH,
+  SETTINGS_HEADER_TABLE_SIZE,
+  SETTINGS_INITIAL_WINDOW_SIZE,
+  SETTINGS_MAX_CONCURRENT_STREAMS,
+  SETTINGS_MAX_FRAME_SIZE,
+  settingsPayload,
+  uint32Payload,
+} from './h2-frames.js';
+export type { FrameSink } from './h2-frames.js';
+export { memoryDuplexPair } from './memory-duplex.js';
