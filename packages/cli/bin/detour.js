@@ -1,5 +1,9 @@
 #!/usr/bin/env node
-import { main } from '../dist/src/main.js';
+// First, on its own: loading main.js already grows V8's young generation, which the agent keeps small.
+import { sizeYoungGeneration } from '../dist/src/young-generation.js';
+
+sizeYoungGeneration(process.argv.slice(2), process.execArgv, process.env.NODE_OPTIONS);
+const { main } = await import('../dist/src/main.js');
 
 const stop = new AbortController();
 const onSignal = () => stop.abort();

@@ -24,7 +24,8 @@ import { EXIT_CODES } from './exit-codes.js';
 import type { TraceCommandOptions } from './commands/trace.js';
 import type { DashboardCommandOptions } from './commands/dashboard.js';
 import type { UninstallCommandOptions } from './commands/uninstall.js';
-import { resolveHome, sanitizeName } from '@detour/daemon/client';
+// `home`, not `client`: the client loads undici (~15 MiB of RSS), which the agent and the manager never use.
+import { resolveHome, sanitizeName } from '@detour/daemon/home';
 import { parseDisconnectPolicy } from './disconnect-policy.js';
 import { parseEntry, parseExpires } from './preview-flags.js';
 import type { Io, OutputFormat } from './io.js';
