@@ -105,6 +105,16 @@ export function connect(t: TestContext, port: number, settings?: http2.Settings)
   return session;
 }
 
+/** One frame's bytes, as a raw peer writes them. */
+export function frameBytes(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head[3] = type;
+  head[4] = flags;
+  head.writeUInt32BE(streamId, 5);
+  return Buffer.concat([head, payload]);
+}
+
 /** A raw HTTP/2 client: frames out as the test writes them, frames in decoded. */
 export async function rawClient(t: TestContext, port: number, settings: Buffer = Buffer.alloc(0)) {
   const socket = net.connect(port, '127.0.0.1');
@@ -115,14 +125,7 @@ export async function rawClient(t: TestContext, port: number, settings: Buffer =
   const frames: { type: number; flags: number; streamId: number; payload: Buffer }[] = [];
   const reader = new FrameReader({ frame: (type, flags, streamId, payload) => frames.push({ type, flags, streamId, payload: Buffer.from(payload) }) }, 1 << 24);
   socket.on('data', (chunk: Buffer) => reader.push(chunk));
-  const frame = (type: number, flags: number, streamId: number, payload: Buffer) => {
-    const head = Buffer.alloc(9);
-    head.writeUIntBE(payload.length, 0, 3);
-    head[3] = type;
-    head[4] = flags;
-    head.writeUInt32BE(streamId, 5);
-    socket.write(Buffer.concat([head, payload]));
-  };
+  const frame = (type: number, flags: number, streamId: number, payload: Buffer) => socket.write(frameBytes(type, flags, streamId, payload));
   socket.write(CLIENT_PREFACE);
   frame(FRAME_SETTINGS, 0, 0, settings);
   return { socket, frames, frame };

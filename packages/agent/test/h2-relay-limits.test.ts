@@ -22,7 +22,7 @@ import {
   settingsPayload,
   uint32Payload,
 } from '@detour/transport';
-import { agentOnApp, connect, h2App, rawClient, request } from './h2-peers.js';
+import { agentOnApp, connect, frameBytes, h2App, rawClient, request } from './h2-peers.js';
 import { until } from './helpers.js';
 
 // The frame relay's flow control and its limits against a hostile or stalled peer (RFC 9113 §5.2, §6.9, §10.5).
@@ -85,15 +85,7 @@ test('relay: an app that stops reading stops the client (bounded buffering towar
     sockets.add(socket);
     socket.on('error', () => undefined);
     const settings = settingsPayload([[SETTINGS_INITIAL_WINDOW_SIZE, 2 ** 31 - 1]]);
-    const head = (length: number, type: number, flags: number, id: number) => {
-      const h = Buffer.alloc(9);
-      h.writeUIntBE(length, 0, 3);
-      h[3] = type;
-      h[4] = flags;
-      h.writeUInt32BE(id, 5);
-      return h;
-    };
-    socket.write(Buffer.concat([head(settings.length, FRAME_SETTINGS, 0, 0), settings, head(4, FRAME_WINDOW_UPDATE, 0, 0), uint32Payload(2 ** 31 - 1 - 65_535)]));
+    socket.write(Buffer.concat([frameBytes(FRAME_SETTINGS, 0, 0, settings), frameBytes(FRAME_WINDOW_UPDATE, 0, 0, uint32Payload(2 ** 31 - 1 - 65_535))]));
     socket.pause();
   });
   server.listen(0, '127.0.0.1');
@@ -166,18 +158,9 @@ test('relay: a client that resets stream after stream (rapid reset, CVE-2023-444
   const client = await rawClient(t, agent.address.port);
   const block = GET('/');
   const frames: Buffer[] = [];
-  const push = (type: number, flags: number, id: number, payload: Buffer) => {
-    const head = Buffer.alloc(9);
-    head.writeUIntBE(payload.length, 0, 3);
-    head[3] = type;
-    head[4] = flags;
-    head.writeUInt32BE(id, 5);
-    frames.push(head, payload);
-  };
   const attempts = 5000;
   for (let i = 0; i < attempts; i++) {
-    push(FRAME_HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, 2 * i + 1, block);
-    push(FRAME_RST_STREAM, 0, 2 * i + 1, uint32Payload(H2_CANCEL));
+    frames.push(frameBytes(FRAME_HEADERS, FLAG_END_HEADERS | FLAG_END_STREAM, 2 * i + 1, block), frameBytes(FRAME_RST_STREAM, 0, 2 * i + 1, uint32Payload(H2_CANCEL)));
   }
   client.socket.write(Buffer.concat(frames));
   await until(() => client.frames.some((f) => f.type === FRAME_GOAWAY), 'GOAWAY');
